@@ -1,0 +1,139 @@
+# refscope - build, test, demo, bench.
+#
+#   make            build/librefscope.so and build/refscope
+#   make deps       install the Debian packages the build and tests need
+#   make test       build and run the whole test suite (Criterion)
+#   make demo       deps + build + trace a sample + print its report
+#   make bench      slowdown and trace size against heaptrack (see bench/)
+#   make install PREFIX=/usr/local
+#
+#   WERROR=0                   do not turn warnings into errors
+#   SANITIZE=address,undefined build the analyzer, tests and samples with
+#                              sanitizers (never the preloaded library)
+
+CC ?= cc
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib/refscope
+B := build
+VERSION := 0.1.0
+
+WERROR ?= 1
+SANITIZE ?=
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wvla -Wundef
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+BASE_CPPFLAGS := -Iinclude -D_GNU_SOURCE -DREFSCOPE_VERSION='"$(VERSION)"'
+ALL_CFLAGS := -std=gnu11 $(WARNINGS) $(CFLAGS) $(BASE_CPPFLAGS) $(CPPFLAGS)
+
+ifneq ($(SANITIZE),)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+# The shim: every shim/*.c goes into the library. The hook files define
+# malloc & co. and are never linked into a test; the rest is the engine, which
+# the unit tests link directly.
+SHIM_SRCS := $(wildcard shim/*.c)
+SHIM_HOOK_SRCS := $(filter shim/intercept.c shim/bootstrap.c shim/shim.c shim/signals.c,$(SHIM_SRCS))
+SHIM_ENGINE_SRCS := $(filter-out $(SHIM_HOOK_SRCS),$(SHIM_SRCS))
+SHIM_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec
+SHIM_LIBS := -lunwind -lzstd -ldl -lpthread
+SHIM_OBJS := $(SHIM_SRCS:%.c=$(B)/obj/%.o)
+
+ANALYZER_SRCS := $(wildcard analyzer/*.c)
+ANALYZER_LIB_SRCS := $(filter-out analyzer/main.c,$(ANALYZER_SRCS))
+ANALYZER_LIBS := -ldw -lelf -lzstd -lm
+ANALYZER_OBJS := $(ANALYZER_SRCS:%.c=$(B)/obj/%.o)
+ANALYZER_LIB_OBJS := $(ANALYZER_LIB_SRCS:%.c=$(B)/obj/%.o)
+
+# Tests link the analyzer (without main.c) and the shim engine, built again
+# as ordinary (possibly sanitized) objects.
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
+TEST_OBJS := $(TEST_SRCS:%.c=$(B)/obj/%.o) $(TEST_HELPER_SRCS:%.c=$(B)/obj/%.o)
+TEST_SHIM_OBJS := $(SHIM_ENGINE_SRCS:%.c=$(B)/testobj/%.o)
+TEST_BIN := $(B)/refscope-tests
+
+# Samples: samples/NAME.c -> build/samples/NAME. Built for clear stacks.
+SAMPLE_SRCS := $(wildcard samples/*.c)
+SAMPLE_BINS := $(SAMPLE_SRCS:samples/%.c=$(B)/samples/%)
+SAMPLE_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-inline-functions-called-once \
+	$(WARNINGS) -Wno-missing-prototypes $(BASE_CPPFLAGS) -pthread
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
+
+DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
+	libdw-dev libelf-dev libzstd-dev valgrind python3 git sqlite3 coreutils file
+BENCH_DEPS := heaptrack hyperfine
+
+.PHONY: all deps test demo bench install clean samples check-deps
+all: $(B)/librefscope.so $(B)/refscope
+
+$(B)/obj/shim/%.o: shim/%.c $(wildcard shim/*.h) include/refscope_format.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
+
+$(B)/testobj/shim/%.o: shim/%.c $(wildcard shim/*.h) include/refscope_format.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -fPIC -DRS_TESTING -c $< -o $@
+
+$(B)/obj/analyzer/%.o: analyzer/%.c $(wildcard analyzer/*.h) include/refscope_format.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -DRS_LIBDIR='"$(LIBDIR)"' -c $< -o $@
+
+$(B)/obj/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard analyzer/*.h) $(wildcard shim/*.h) include/refscope_format.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Ianalyzer -Ishim -Wno-missing-prototypes \
+		-DRS_BUILD_DIR='"$(abspath $(B))"' -DRS_SOURCE_DIR='"$(abspath .)"' -c $< -o $@
+
+$(B)/librefscope.so: $(SHIM_OBJS)
+	$(CC) -shared -Wl,-z,now -Wl,--no-undefined $(CFLAGS) -o $@ $^ $(SHIM_LIBS)
+
+$(B)/refscope: $(ANALYZER_OBJS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(ANALYZER_LIBS)
+
+$(TEST_BIN): $(TEST_OBJS) $(ANALYZER_LIB_OBJS) $(TEST_SHIM_OBJS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(ANALYZER_LIBS) $(SHIM_LIBS)
+
+$(B)/samples/%: samples/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SAMPLE_CFLAGS) $(SAN_FLAGS) -o $@ $< -ldl
+
+$(B)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARNINGS) -Wno-missing-prototypes -pthread -o $@ $<
+
+samples: $(SAMPLE_BINS)
+
+deps:
+	@missing=$$(for p in $(DEPS) $(EXTRA_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		echo "make deps: installing" $$missing; \
+		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $$missing; \
+	else echo "make deps: all packages present"; fi
+
+test: all samples $(TEST_BIN)
+	$(TEST_BIN) --jobs 2
+
+demo: deps all samples
+	@rm -rf $(B)/demo && mkdir -p $(B)/demo
+	$(B)/refscope run -o $(B)/demo -- $(B)/samples/leak7
+	$(B)/refscope report $(B)/demo/refscope.leak7.*.trace
+
+bench: all
+	@$(MAKE) --no-print-directory deps EXTRA_DEPS="$(BENCH_DEPS)"
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	bench/run.sh $(B)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(B)/refscope $(DESTDIR)$(BINDIR)/refscope
+	install -m 0644 $(B)/librefscope.so $(DESTDIR)$(LIBDIR)/librefscope.so
+
+clean:
+	rm -rf $(B)

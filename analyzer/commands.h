@@ -1,0 +1,30 @@
+/*
+ * commands.h - the subcommands of the refscope CLI.
+ *
+ * Each command parses its own arguments (argv[0] is the command name) and
+ * returns a result; only main.c turns results into exit codes.
+ */
+#ifndef REFSCOPE_COMMANDS_H
+#define REFSCOPE_COMMANDS_H
+
+/* Outcome of a command other than run: main.c maps it to an exit code. */
+enum cmd_status {
+	CMD_OK = 0,	    /* exit 0 */
+	CMD_BAD_INPUT = 2,  /* exit 2: unreadable/corrupt trace (partial report may have been printed) */
+	CMD_USAGE = 3,      /* exit 2 after printing usage: bad flags */
+	CMD_HELP = 4,       /* exit 0: --help was printed */
+};
+
+/* `refscope run`: what happened to the traced program. */
+struct run_result {
+	int status;	  /* a cmd_status for refscope's own failures/usage */
+	int exited;	  /* 1: the program exited with exit_code */
+	int exit_code;
+	int signaled;	  /* 1: the program was killed by signal term_signal */
+	int term_signal;
+};
+
+void cmd_run(int argc, char **argv, struct run_result *out); /* run.c */
+enum cmd_status cmd_report(int argc, char **argv);          /* report.c */
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * refscope_format.h - the on-disk trace format, and the only definition of it.
+ *
+ * The shim writes it and the analyzer reads it; both include this file.
+ * docs/FORMAT.md is the specification in prose; this header carries the
+ * numbers and the byte-level helpers. Record types are numbered explicitly and
+ * never renumbered; a change a reader must know about bumps RS_FORMAT_VERSION.
+ *
+ * Layout of a trace file:
+ *
+ *   file header (RS_FILE_HEADER_SIZE bytes, fixed-width little-endian)
+ *   record*
+ *
+ * Every record, at top level and inside a chunk, is framed the same way:
+ *
+ *   u8 type | uvarint size | size bytes of payload
+ *
+ * so a reader skips a type it does not know. Type 0 is never valid (it is what
+ * a zero-filled hole or an unwritten tail looks like). Payload fields are
+ * variable-length integers:
+ *   uvarint  LEB128, 7 bits a byte, least significant group first, at most
+ *            10 bytes for 64 bits;
+ *   svarint  zigzag ((v << 1) ^ (v >> 63)) then uvarint;
+ *   string   uvarint length, then that many bytes, no terminator;
+ *   u8       one byte.
+ * A record whose payload is longer than the fields a reader knows is valid:
+ * the reader ignores the rest (fields are only ever appended).
+ *
+ * Events (allocations, frees, ...) appear only inside CHUNK records. A chunk
+ * holds the events of one thread, in that thread's order; its body is a
+ * sequence of records, raw or compressed as one zstd frame. Each event carries
+ * a global sequence number; merging all chunks by sequence number gives the
+ * order in which the events happened (see RS_EV_* below for how it is taken).
+ * Inside a chunk, numbers are deltas against per-chunk state that starts as
+ *   prev_seq = chunk.first_seq, prev_time = chunk.first_time, prev_addr = 0
+ * and is updated by every event that carries the field.
+ */
+#ifndef REFSCOPE_FORMAT_H
+#define REFSCOPE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define RS_MAGIC "RFSCOPE\0"    /* 8 bytes, the NUL included */
+#define RS_MAGIC_LEN 8
+#define RS_FORMAT_VERSION 1
+#define RS_FILE_HEADER_SIZE 64
+
+/* Header flags. */
+#define RS_HDR_LITTLE_ENDIAN 0x1u /* always set: all fixed-width fields are LE */
+
+/*
+ * File header, as bytes (offsets in bytes, all little-endian):
+ *   0  magic[8]             RS_MAGIC
+ *   8  u16 version          RS_FORMAT_VERSION
+ *  10  u16 header_size      RS_FILE_HEADER_SIZE; a reader skips to this offset
+ *  12  u32 flags            RS_HDR_*
+ *  16  u32 pid
+ *  20  u32 ppid
+ *  24  u64 start_realtime   CLOCK_REALTIME at trace start, ns since the epoch
+ *  32  u64 start_monotonic  CLOCK_MONOTONIC at trace start, ns; event times
+ *                           are ns since this instant
+ *  40  u8  pointer_size     8 on LP64
+ *  41  ..63 reserved, zero
+ */
+struct rs_file_header {
+	uint16_t version;
+	uint16_t header_size;
+	uint32_t flags;
+	uint32_t pid;
+	uint32_t ppid;
+	uint64_t start_realtime;
+	uint64_t start_monotonic;
+	uint8_t pointer_size;
+};
+
+/*
+ * Top-level record types (may also appear inside a chunk, except CHUNK).
+ *
+ * PROCESS  once, first record after the header.
+ *   uvarint pid, uvarint ppid, string exe (readlink of /proc/self/exe),
+ *   uvarint argc, argc x string argv, uvarint depth_limit (max frames a stack
+ *   holds), uvarint page_size, uvarint origin (RS_ORIGIN_*).
+ *
+ * MODULE   a loaded object (executable, shared library, vdso), written at
+ *          start for every object loaded then, and whenever new ones appear.
+ *   uvarint seq (sequence number current when it was seen), uvarint base
+ *   (load bias: runtime address = base + ELF vaddr), string path (as the
+ *   loader knows it; empty for the main program: use PROCESS.exe), string
+ *   build_id (raw bytes of NT_GNU_BUILD_ID, may be empty), uvarint nseg, nseg x
+ *   { uvarint vaddr, uvarint memsz, uvarint flags (ELF PF_* bits) } for each
+ *   PT_LOAD segment.
+ *
+ * MODULE_UNLOAD
+ *   uvarint seq, uvarint base.
+ *
+ * CHUNK    a thread's events.
+ *   u8 encoding (RS_CHUNK_RAW or RS_CHUNK_ZSTD), uvarint tid, uvarint
+ *   first_seq, uvarint first_time (ns since start_monotonic), uvarint
+ *   raw_size (bytes of the body once decoded, at most RS_CHUNK_MAX_RAW),
+ *   uvarint nevents (event records in the body), then the body: raw_size
+ *   bytes, or one zstd frame that decodes to them, running to the end of the
+ *   payload.
+ *
+ * STACK    an interned call stack; events name it by id.
+ *   uvarint id (>= 1; 0 means "no stack"), uvarint nframes, nframes x svarint
+ *   (ip - previous ip, previous starting at 0). Innermost frame first. The
+ *   innermost frame is an exact address; the others are return addresses (a
+ *   symbolizer subtracts 1 to land inside the call). Defined once per trace,
+ *   possibly after an event that uses it (in another thread's chunk).
+ *
+ * END      the shim finished writing; its absence means the trace is
+ *          incomplete (killed, or the file system filled).
+ *   uvarint last_seq + 1, uvarint how (RS_END_*), svarint status (exit status
+ *   or signal number, -1 when unknown), uvarint end_time, uvarint
+ *   events_lost (not written because tracing stopped).
+ *
+ * STOPPED  tracing stopped before the end.
+ *   uvarint seq, uvarint reason (RS_STOP_*), uvarint errno value.
+ */
+enum rs_record_type {
+	RS_REC_PROCESS = 1,
+	RS_REC_MODULE = 2,
+	RS_REC_MODULE_UNLOAD = 3,
+	RS_REC_CHUNK = 4,
+	RS_REC_STACK = 5,
+	RS_REC_END = 6,
+	RS_REC_STOPPED = 7,
+
+	/*
+	 * Event records, inside chunks only. seq_delta and time_delta are
+	 * against the chunk state; addr fields are svarint deltas against
+	 * prev_addr, which becomes the decoded address.
+	 *
+	 * Sequence numbers: an event that hands a block back to the allocator
+	 * takes its number before the real call, and one that receives a block
+	 * takes its number after the real call returns. So for any one address
+	 * the numbers order its owners correctly even across threads.
+	 *
+	 * ALLOC  uvarint seq_delta, uvarint time_delta, svarint addr_delta,
+	 *        uvarint size (bytes asked for; 0 is a real, distinct block),
+	 *        uvarint stack, uvarint kind (RS_KIND_*), uvarint alignment
+	 *        (0 unless the call takes one).
+	 * FREE   uvarint seq_delta, uvarint time_delta, svarint addr_delta,
+	 *        uvarint stack, uvarint kind. Address 0 is free(NULL): recorded,
+	 *        changes nothing.
+	 * ALLOC_FAILED  the call returned NULL (or posix_memalign an error).
+	 *        uvarint seq_delta, uvarint time_delta, uvarint size, uvarint
+	 *        stack, uvarint kind, uvarint old (for realloc: the block that
+	 *        stays live; 0 otherwise).
+	 *
+	 * realloc(old, n) is written as its meaning:
+	 *   old == NULL        ALLOC kind=REALLOC
+	 *   n == 0, old != 0   FREE kind=REALLOC (glibc frees and returns NULL)
+	 *   success            FREE(old) kind=REALLOC, taken before the call, then
+	 *                      ALLOC(new) kind=REALLOC, taken after, same stack
+	 *   failure            FREE(old) then ALLOC_FAILED(old=old): the reader
+	 *                      restores old as it was.
+	 *
+	 * THREAD_START  uvarint seq_delta, uvarint time_delta, uvarint
+	 *        creator_tid (0 for the main thread).
+	 * THREAD_EXIT   uvarint seq_delta, uvarint time_delta.
+	 */
+	RS_EV_ALLOC = 16,
+	RS_EV_FREE = 17,
+	RS_EV_ALLOC_FAILED = 18,
+	RS_EV_THREAD_START = 19,
+	RS_EV_THREAD_EXIT = 20,
+
+	/* 32..63 reserved for reference counting and heap snapshots. */
+};
+
+enum rs_alloc_kind {
+	RS_KIND_MALLOC = 0,
+	RS_KIND_CALLOC = 1,
+	RS_KIND_REALLOC = 2,
+	RS_KIND_REALLOCARRAY = 3,
+	RS_KIND_POSIX_MEMALIGN = 4,
+	RS_KIND_ALIGNED_ALLOC = 5,
+	RS_KIND_MEMALIGN = 6,
+	RS_KIND_VALLOC = 7,
+	RS_KIND_PVALLOC = 8,
+	RS_KIND_FREE = 9,
+	RS_KIND_NEW = 10,	/* operator new, when intercepted */
+	RS_KIND_NEW_ARRAY = 11,
+	RS_KIND_DELETE = 12,
+	RS_KIND_DELETE_ARRAY = 13,
+	RS_KIND_COUNT_ = 14
+};
+
+enum rs_chunk_encoding {
+	RS_CHUNK_RAW = 0,
+	RS_CHUNK_ZSTD = 1,
+};
+
+#define RS_CHUNK_MAX_RAW (4u << 20) /* a reader rejects a larger raw_size */
+
+enum rs_origin {
+	RS_ORIGIN_START = 0, /* the process started traced (exec of a traced image) */
+	RS_ORIGIN_FORK = 1,  /* child of a traced process: its heap began as a copy */
+};
+
+enum rs_end_how {
+	RS_END_EXIT = 1,	/* exit() or return from main; status unknown (-1) or known */
+	RS_END_EXIT_CALL = 2,	/* _exit/_Exit called directly; status known */
+	RS_END_SIGNAL = 3,	/* a fatal signal; status is the signal number */
+	RS_END_ABORT = 4,	/* abort(); status is SIGABRT */
+	RS_END_EXEC = 5,	/* the image was replaced by execve; status -1 */
+};
+
+enum rs_stop_reason {
+	RS_STOP_WRITE_ERROR = 1, /* write(2) failed (errno: ENOSPC, EIO, ...) */
+	RS_STOP_FD_LOST = 2,	 /* the program closed or replaced the trace fd */
+	RS_STOP_NO_MEMORY = 3,	 /* the shim could not map memory for itself */
+};
+
+/* ---- byte helpers shared by writer and reader ---------------------------- */
+
+#define RS_UVARINT_MAX 10
+
+static inline size_t rs_put_uvarint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static inline uint64_t rs_zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t rs_unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static inline size_t rs_put_svarint(uint8_t *p, int64_t v)
+{
+	return rs_put_uvarint(p, rs_zigzag(v));
+}
+
+/*
+ * Decodes a uvarint from [p, end). Returns the bytes consumed, or 0 when the
+ * input ends inside the number or the number does not fit 64 bits.
+ */
+static inline size_t rs_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	size_t n = 0;
+
+	while (p + n < end) {
+		uint8_t b = p[n++];
+
+		if (shift == 63 && b > 1)
+			return 0;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return n;
+		}
+		shift += 7;
+		if (shift > 63)
+			return 0;
+	}
+	return 0;
+}
+
+static inline size_t rs_get_svarint(const uint8_t *p, const uint8_t *end, int64_t *out)
+{
+	uint64_t u;
+	size_t n = rs_get_uvarint(p, end, &u);
+
+	if (n)
+		*out = rs_unzigzag(u);
+	return n;
+}
+
+static inline void rs_put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void rs_put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void rs_put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t rs_get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t rs_get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline uint64_t rs_get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline void rs_header_encode(uint8_t out[RS_FILE_HEADER_SIZE],
+				    const struct rs_file_header *h)
+{
+	memset(out, 0, RS_FILE_HEADER_SIZE);
+	memcpy(out, RS_MAGIC, RS_MAGIC_LEN);
+	rs_put_le16(out + 8, h->version);
+	rs_put_le16(out + 10, h->header_size);
+	rs_put_le32(out + 12, h->flags);
+	rs_put_le32(out + 16, h->pid);
+	rs_put_le32(out + 20, h->ppid);
+	rs_put_le64(out + 24, h->start_realtime);
+	rs_put_le64(out + 32, h->start_monotonic);
+	out[40] = h->pointer_size;
+}
+
+/* Returns 0, or -1 when the bytes are not a refscope header (bad magic). */
+static inline int rs_header_decode(const uint8_t in[RS_FILE_HEADER_SIZE],
+				   struct rs_file_header *h)
+{
+	if (memcmp(in, RS_MAGIC, RS_MAGIC_LEN) != 0)
+		return -1;
+	h->version = rs_get_le16(in + 8);
+	h->header_size = rs_get_le16(in + 10);
+	h->flags = rs_get_le32(in + 12);
+	h->pid = rs_get_le32(in + 16);
+	h->ppid = rs_get_le32(in + 20);
+	h->start_realtime = rs_get_le64(in + 24);
+	h->start_monotonic = rs_get_le64(in + 32);
+	h->pointer_size = in[40];
+	return 0;
+}
+
+#endif /* REFSCOPE_FORMAT_H */

@@ -67,7 +67,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
-	libdw-dev libelf-dev libzstd-dev valgrind python3 git sqlite3 coreutils file
+	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps
@@ -97,7 +97,7 @@ $(B)/refscope: $(ANALYZER_OBJS)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(ANALYZER_LIBS)
 
 $(TEST_BIN): $(TEST_OBJS) $(ANALYZER_LIB_OBJS) $(TEST_SHIM_OBJS)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(ANALYZER_LIBS) $(SHIM_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion -ljansson $(ANALYZER_LIBS) $(SHIM_LIBS)
 
 $(B)/samples/%: samples/%.c
 	@mkdir -p $(dir $@)

@@ -11,6 +11,7 @@
  */
 #include "symbols.h"
 
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -91,6 +92,92 @@ static const char *sym_intern(struct symbolizer *s, const char *str)
 	return e->str;
 }
 
+/*
+ * C++ names: __cxa_demangle lives in libstdc++, which the analyzer does not
+ * link; it is looked up once with dlopen and used when present. The library
+ * is a system one, never a module of the trace.
+ */
+typedef char *(*sym_demangle_fn)(const char *, char *, size_t *, int *);
+
+static sym_demangle_fn sym_demangler(void)
+{
+	static int tried;
+	static sym_demangle_fn fn;
+
+	if (!tried) {
+		void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+
+		tried = 1;
+		if (h)
+			*(void **)&fn = dlsym(h, "__cxa_demangle");
+	}
+	return fn;
+}
+
+/* Interns name, demangled when it is a C++ mangled name and a demangler is
+ * at hand, without an ELF symbol version suffix ("fopen@@GLIBC_2.2.5"). */
+static const char *sym_intern_name(struct symbolizer *s, const char *name)
+{
+	const char *r;
+	char *tmp = NULL;
+
+	if (!name)
+		return NULL;
+	if (strchr(name, '@')) {
+		tmp = strndup(name, (size_t)(strchr(name, '@') - name));
+		if (!tmp)
+			return NULL;
+		name = tmp;
+	}
+	if (name[0] == '_' && name[1] == 'Z') {
+		sym_demangle_fn fn = sym_demangler();
+		int status = -1;
+		char *d = fn ? fn(name, NULL, NULL, &status) : NULL;
+
+		if (d && status == 0) {
+			r = sym_intern(s, d);
+			free(d);
+			free(tmp);
+			return r;
+		}
+		free(d);
+	}
+	r = sym_intern(s, name);
+	free(tmp);
+	return r;
+}
+
+/* Interns file made absolute against the compilation directory, as
+ * addr2line prints it. A leading "./" is dropped; a relative compilation
+ * directory (Debian maps its build paths to ".") is not joined, the name
+ * would not get any more findable. */
+static const char *sym_intern_path(struct symbolizer *s, const char *file, const char *comp_dir)
+{
+	const char *r;
+	char *joined;
+	size_t dlen;
+
+	if (!file)
+		return NULL;
+	if (file[0] == '/')
+		return sym_intern(s, file);
+	while (file[0] == '.' && file[1] == '/')
+		file += 2;
+	if (!comp_dir || comp_dir[0] != '/')
+		return sym_intern(s, file);
+	dlen = strlen(comp_dir);
+	joined = malloc(dlen + 1 + strlen(file) + 1);
+	if (!joined)
+		return NULL;
+	memcpy(joined, comp_dir, dlen);
+	if (comp_dir[dlen - 1] != '/')
+		joined[dlen++] = '/';
+	strcpy(joined + dlen, file);
+	r = sym_intern(s, joined);
+	free(joined);
+	return r;
+}
+
 int symbolizer_new(struct symbolizer **out)
 {
 	struct symbolizer *s;
@@ -130,6 +217,19 @@ static int sym_is_pseudo_path(const char *path)
 	       strncmp(path, "linux-gate.so", 13) == 0;
 }
 
+/* Only executables and shared objects are modules: a relocatable object
+ * or a core file named by a trace would be placed by other rules. */
+static int sym_is_loadable(Dwfl_Module *mod)
+{
+	Dwarf_Addr bias;
+	GElf_Ehdr ehdr;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+
+	if (!elf || !gelf_getehdr(elf, &ehdr))
+		return 0;
+	return ehdr.e_type == ET_EXEC || ehdr.e_type == ET_DYN;
+}
+
 /* Opens the module's file and reports it at its bias; leaves m->status. */
 static void sym_open_module(struct sym_module *m)
 {
@@ -155,6 +255,12 @@ static void sym_open_module(struct sym_module *m)
 	if (!m->mod)
 		close(fd); /* consumed only on success */
 	if (dwfl_report_end(m->dwfl, NULL, NULL) != 0 || !m->mod) {
+		dwfl_end(m->dwfl);
+		m->dwfl = NULL;
+		m->mod = NULL;
+		return;
+	}
+	if (!sym_is_loadable(m->mod)) {
 		dwfl_end(m->dwfl);
 		m->dwfl = NULL;
 		m->mod = NULL;
@@ -242,17 +348,23 @@ static struct sym_module *sym_find_module(struct symbolizer *s, uint64_t addr)
 	return NULL;
 }
 
-static const char *sym_die_name(Dwarf_Die *die)
+/* The name of a function DIE: a C++ linkage name demangled, as it is
+ * qualified; else DW_AT_name (an asm label like glibc's __GI_ aliases is not
+ * the name users know); else the raw linkage name. Both follow
+ * abstract_origin and specification, so an inlined instance or an
+ * out-of-line clone is named after its source function. */
+static const char *sym_die_name(struct symbolizer *s, Dwarf_Die *die)
 {
 	Dwarf_Attribute attr;
-	const char *name = dwarf_diename(die); /* follows abstract_origin/specification */
+	const char *linkage = NULL, *name;
 
-	if (name)
-		return name;
 	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
 	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
-		return dwarf_formstring(&attr);
-	return NULL;
+		linkage = dwarf_formstring(&attr);
+	if (linkage && linkage[0] == '_' && linkage[1] == 'Z' && sym_demangler())
+		return sym_intern_name(s, linkage);
+	name = dwarf_diename(die);
+	return sym_intern_name(s, name ? name : linkage);
 }
 
 static int sym_is_function_scope(Dwarf_Die *die)
@@ -268,18 +380,19 @@ static int sym_is_function_scope(Dwarf_Die *die)
  * dwarf_getscopes, then its physical parents from dwarf_getscopes_die
  * (dwarf_getscopes itself continues into the abstract origin's scopes).
  * Each inlined level reports the line the level inside it was called from,
- * as addr2line -i does. Returns the frame count, 0 when there is no DWARF.
+ * as addr2line -i does. file/line are those of the line table at addr.
+ * Returns the frame count, 0 when there is no DWARF scope for addr.
  */
 static size_t sym_expand_dwarf(struct symbolizer *s, struct sym_module *m, Dwarf_Addr addr,
-			       const char *line_file, unsigned line_no,
+			       const char *file, unsigned line,
 			       struct sym_frame *out, size_t max)
 {
 	Dwarf_Addr bias = 0;
 	Dwarf_Die *cudie, *scopes = NULL, *chain = NULL, innermost;
 	Dwarf_Files *files = NULL;
+	Dwarf_Attribute attr;
 	size_t nfiles = 0, n = 0;
-	const char *file = line_file;
-	unsigned line = line_no;
+	const char *comp_dir;
 	int nscopes, nchain;
 
 	cudie = dwfl_module_addrdie(m->mod, addr, &bias);
@@ -299,34 +412,37 @@ static size_t sym_expand_dwarf(struct symbolizer *s, struct sym_module *m, Dwarf
 	}
 	if (dwarf_getsrcfiles(cudie, &files, &nfiles) != 0)
 		files = NULL;
+	comp_dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &attr));
 
 	for (int i = 0; i < nchain && n < max; i++) {
 		Dwarf_Die *die = &chain[i];
-		Dwarf_Attribute attr;
 		Dwarf_Word val;
+		int inlined;
 
 		if (!sym_is_function_scope(die))
 			continue;
-		out[n].function = sym_intern(s, sym_die_name(die));
-		out[n].file = sym_intern(s, file);
+		inlined = dwarf_tag(die) == DW_TAG_inlined_subroutine;
+		out[n].function = sym_die_name(s, die);
+		out[n].file = file;
 		out[n].line = line;
 		out[n].module = m->path;
-		out[n].inlined = dwarf_tag(die) == DW_TAG_inlined_subroutine;
+		out[n].inlined = inlined;
 		n++;
-		if (dwarf_tag(die) != DW_TAG_inlined_subroutine)
+		if (!inlined)
 			break; /* the containing function: the physical frame ends here */
 		/* the next frame out is at this inline's call site */
 		file = NULL;
 		line = 0;
 		if (files && dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &val) == 0 &&
 		    val < nfiles)
-			file = dwarf_filesrc(files, val, NULL, NULL);
-		if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &val) == 0)
-			line = val <= UINT32_MAX ? (unsigned)val : 0;
+			file = sym_intern_path(s, dwarf_filesrc(files, val, NULL, NULL), comp_dir);
+		if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &val) == 0 &&
+		    val <= UINT32_MAX)
+			line = (unsigned)val;
 	}
 	free(chain);
-	/* a chain of inlines only, with no subprogram above (broken DWARF):
-	 * the last one stands for the containing function */
+	/* a chain of inlines with no subprogram above (broken DWARF, or the
+	 * frame cap): the last one stands for the containing function */
 	if (n)
 		out[n - 1].inlined = 0;
 	return n;
@@ -336,8 +452,11 @@ static size_t sym_resolve_uncached(struct symbolizer *s, uint64_t addr,
 				   struct sym_frame *out, size_t max)
 {
 	struct sym_module *m = sym_find_module(s, addr);
-	const char *symname = NULL, *line_file = NULL;
-	unsigned line_no = 0;
+	const char *symname, *file = NULL;
+	unsigned line = 0;
+	Dwfl_Line *l;
+	GElf_Off off;
+	GElf_Sym sym;
 	size_t n;
 
 	memset(&out[0], 0, sizeof(out[0]));
@@ -345,35 +464,30 @@ static size_t sym_resolve_uncached(struct symbolizer *s, uint64_t addr,
 		return 1;
 	out[0].module = m->path;
 	if (!m->mod)
-		return 1;
+		return 1; /* missing: the caller has the module and can print an offset */
 
-	{
-		GElf_Off off;
-		GElf_Sym sym;
-
-		symname = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
-	}
-	{
-		Dwfl_Line *l = dwfl_module_getsrc(m->mod, addr);
+	l = dwfl_module_getsrc(m->mod, addr);
+	if (l) {
 		int lineno = 0;
+		const char *f = dwfl_lineinfo(l, NULL, &lineno, NULL, NULL, NULL);
 
-		if (l) {
-			line_file = dwfl_lineinfo(l, NULL, &lineno, NULL, NULL, NULL);
-			line_no = lineno > 0 ? (unsigned)lineno : 0;
-			if (!line_file)
-				line_no = 0;
+		if (f && lineno > 0) {
+			file = sym_intern_path(s, f, dwfl_line_comp_dir(l));
+			line = (unsigned)lineno;
 		}
 	}
 
-	n = sym_expand_dwarf(s, m, addr, line_file, line_no, out, max);
+	n = sym_expand_dwarf(s, m, addr, file, line, out, max);
+	if (n && out[n - 1].function)
+		return n;
+	/* no DWARF scope, or a nameless one: the symbol table names it */
+	symname = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
 	if (n == 0) {
-		out[0].function = sym_intern(s, symname);
-		out[0].file = sym_intern(s, line_file);
-		out[0].line = line_no;
+		out[0].file = file;
+		out[0].line = line;
 		n = 1;
-	} else if (!out[n - 1].function) {
-		out[n - 1].function = sym_intern(s, symname);
 	}
+	out[n - 1].function = sym_intern_name(s, symname);
 	return n;
 }
 

@@ -2,7 +2,8 @@
  * symbolize_inline.c - a known function with an always-inline callee, for
  * tests/test_symbols.c. The test looks for the marker lines below by their
  * comments, so edit them together: the inlined call sits on the line marked
- * CALL_SITE, the body of the inline on the line marked INLINE_BODY.
+ * CALL_SITE, the body of the inline on the line marked INLINE_BODY, the
+ * entry of sym_outer on the line marked ENTRY.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@ static inline __attribute__((always_inline)) void *sym_inner_alloc(size_t n)
 }
 
 __attribute__((noinline)) void *sym_outer(size_t n)
-{
+{ /* ENTRY: gcc gives the first instruction the line of the brace */
 	void *p = sym_inner_alloc(n + 1); /* CALL_SITE */
 
 	sink += 2;

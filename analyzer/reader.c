@@ -73,7 +73,7 @@ struct reader {
 	size_t *order; /* chunk indexes sorted by first_seq */
 	size_t next_pending;
 	struct cursor **heap;
-	size_t nheap;
+	size_t nheap, peak_active;
 	uint64_t progress;
 	ZSTD_DCtx *zstd;
 };
@@ -91,10 +91,11 @@ __attribute__((format(printf, 3, 4))) static void set_error(struct reader_error 
 	e->offset = offset;
 }
 
-/* The first error wins: later ones are consequences. */
+/* The earliest damage in the file wins: what comes after it is suspect, and
+ * the merge may meet a damaged chunk body after the scan stopped further on. */
 #define FAIL(r, off, ...)                                          \
 	do {                                                       \
-		if (!(r)->have_error) {                            \
+		if (!(r)->have_error || (off) < (r)->err.offset) { \
 			set_error(&(r)->err, (off), __VA_ARGS__); \
 			(r)->have_error = 1;                       \
 		}                                                  \
@@ -622,7 +623,7 @@ static int chunk_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 	c->raw_size = pp_u(&q);
 	c->nevents = pp_u(&q);
 	if (!q.ok) {
-		FAIL(r, payload_off + pp_off(&q),
+		FAIL(r, off,
 		     "bad chunk header at byte %" PRIu64 ": field cut or bad varint at byte %" PRIu64,
 		     off, payload_off + pp_off(&q));
 		return -EINVAL;
@@ -732,7 +733,7 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 			rc = meta_apply(r, type, off, buf, (size_t)size, &rec, &scratch, &bad_at);
 			free(buf);
 			if (rc == -EINVAL) {
-				FAIL(r, payload_off + bad_at,
+				FAIL(r, off,
 				     "bad %s record at byte %" PRIu64 ": field cut or bad varint at byte %" PRIu64,
 				     reader_record_name(type), off, (uint64_t)(payload_off + bad_at));
 				return rc;
@@ -988,6 +989,8 @@ static void heap_push(struct reader *r, struct cursor *cur)
 	size_t i = r->nheap++;
 
 	r->heap[i] = cur;
+	if (r->nheap > r->peak_active)
+		r->peak_active = r->nheap;
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
@@ -1202,6 +1205,11 @@ const struct reader_chunk *reader_chunk(const struct reader *r, size_t i)
 uint64_t reader_file_size(const struct reader *r)
 {
 	return r->file_size;
+}
+
+size_t reader_peak_active(const struct reader *r)
+{
+	return r->peak_active;
 }
 
 uint64_t reader_progress(const struct reader *r)

@@ -152,6 +152,8 @@ size_t reader_nstacks(const struct reader *r);
 uint64_t reader_file_size(const struct reader *r);
 /* Bytes of the file consumed so far by the merge (for a progress display). */
 uint64_t reader_progress(const struct reader *r);
+/* The most chunks the merge held decoded at once (memory bound check). */
+size_t reader_peak_active(const struct reader *r);
 
 void reader_close(struct reader *r);
 

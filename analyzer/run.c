@@ -346,13 +346,6 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 		return;
 	}
 
-	lib = find_library();
-	if (!lib) {
-		fprintf(stderr, "refscope run: cannot find %s next to refscope or in %s\n", LIB_NAME,
-			RS_LIBDIR);
-		out->status = CMD_BAD_INPUT;
-		return;
-	}
 	if (mkdir(o.dir, 0777) != 0 && errno != EEXIST) {
 		fprintf(stderr, "refscope run: cannot create %s: %s\n", o.dir, strerror(errno));
 		out->status = CMD_BAD_INPUT;
@@ -370,6 +363,13 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 			status == 127 ? "command not found" : "permission denied");
 		out->exited = 1;
 		out->exit_code = status;
+		goto done;
+	}
+	lib = find_library();
+	if (!lib) {
+		fprintf(stderr, "refscope run: cannot find %s next to refscope or in %s\n", LIB_NAME,
+			RS_LIBDIR);
+		out->status = CMD_BAD_INPUT;
 		goto done;
 	}
 	if (glob_traces(o.abs_dir, "refscope.*.trace", &before)) {

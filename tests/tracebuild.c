@@ -341,3 +341,66 @@ int tb_write(const struct tb *t, const char *path)
 {
 	return tb_write_prefix(t, t->len, path);
 }
+
+void tb_tmpdir(char *out, size_t size)
+{
+	snprintf(out, size, "/tmp/refscope-test.XXXXXX");
+	if (!mkdtemp(out))
+		abort();
+}
+
+void tb_path(char *out, size_t size, const char *dir, const char *name)
+{
+	snprintf(out, size, "%s/%s", dir, name);
+}
+
+void tb_bytes(struct tb *t, const void *p, size_t n)
+{
+	put(&t->buf, &t->len, &t->cap, p, n);
+}
+
+static const uint64_t ips1[] = { 0x401000, 0x402000 };
+static const uint64_t ips2[] = { 0x403000, 0x401000, 0x7f0000001234 };
+
+void tb_build_sample(struct tb *t, struct tb_sample *s)
+{
+	const char *argv[] = { "prog", "--flag" };
+	const uint8_t bid[] = { 0xde, 0xad, 0xbe, 0xef };
+
+	memset(s, 0, sizeof(*s));
+	tb_init(t, 100, 1);
+	s->rec[s->nrec++] = tb_process(t, 100, 1, "/usr/bin/prog", 2, argv, RS_ORIGIN_START);
+	s->rec[s->nrec++] = tb_module(t, 0, 0x400000, "", bid, sizeof(bid), 0, 0x5000, 5);
+	s->rec[s->nrec++] = tb_stack(t, 1, 2, ips1);
+
+	tb_chunk_begin(t, 100, 1, 100);
+	tb_thread_start(t, 1, 100, 0);
+	tb_alloc(t, 2, 110, 0x1000, 16, 1, RS_KIND_MALLOC);
+	tb_alloc(t, 5, 150, 0x2000, 32, 2, RS_KIND_CALLOC);
+	tb_free(t, 7, 170, 0x1000, 1, RS_KIND_FREE);
+	s->chunk_at[0] = s->rec[s->nrec++] = tb_chunk_end(t, 1);
+	s->chunk_events[0] = 4;
+
+	tb_chunk_begin(t, 101, 3, 130);
+	tb_thread_start(t, 3, 130, 100);
+	tb_stack(t, 2, 3, ips2); /* defined inside a chunk; the other thread uses it at seq 5 */
+	tb_alloc(t, 4, 140, 0x3000, 8, 2, RS_KIND_MALLOC);
+	tb_free(t, 6, 160, 0x2000, 2, RS_KIND_FREE);
+	tb_thread_exit(t, 8, 180);
+	s->chunk_at[1] = s->rec[s->nrec++] = tb_chunk_end(t, 0);
+	s->chunk_events[1] = 4;
+
+	tb_chunk_begin(t, 100, 9, 190);
+	tb_alloc(t, 9, 190, 0x4000, 64, 1, RS_KIND_MALLOC);
+	tb_free(t, 10, 200, 0, 0, RS_KIND_FREE);
+	s->chunk_at[2] = s->rec[s->nrec++] = tb_chunk_end(t, 1);
+	s->chunk_events[2] = 2;
+
+	s->end_at = s->rec[s->nrec++] = tb_end(t, 11, RS_END_EXIT, 0, 210, 0);
+	for (int i = 0; i < 3; i++) {
+		for (size_t k = 0; k < s->nrec; k++)
+			if (s->rec[k] == s->chunk_at[i])
+				s->chunk_end[i] = s->rec[k + 1];
+	}
+}
+

@@ -60,4 +60,31 @@ int tb_write(const struct tb *t, const char *path);
 /* Writes the first n bytes of the trace to path. */
 int tb_write_prefix(const struct tb *t, size_t n, const char *path);
 
+/* Appends bytes as they are (hand-made damage). */
+void tb_bytes(struct tb *t, const void *p, size_t n);
+
+/*
+ * The sample trace the tests share: pid 100; PROCESS, MODULE (main program,
+ * build-id deadbeef), STACK 1 at top level; chunk 0 (zstd, tid 100, seqs
+ * 1 2 5 7), chunk 1 (raw, tid 101, seqs 3 4 6 8, defines STACK 2), chunk 2
+ * (zstd, tid 100, seqs 9 10: an alloc and a free(NULL)); END next_seq 11.
+ * Live at exit: 0x3000 (8 bytes, stack 2) and 0x4000 (64 bytes, stack 1).
+ */
+struct tb_sample {
+	size_t rec[16];	    /* offsets of the top-level records, in order */
+	size_t nrec;
+	size_t chunk_at[3]; /* offsets of the three chunks */
+	size_t chunk_end[3];
+	uint64_t chunk_events[3];
+	size_t end_at;
+};
+
+void tb_build_sample(struct tb *t, struct tb_sample *s);
+
+/* Makes a fresh private directory /tmp/refscope-test.XXXXXX into out
+ * (size >= 64); aborts on failure. */
+void tb_tmpdir(char *out, size_t size);
+/* out = dir/name. */
+void tb_path(char *out, size_t size, const char *dir, const char *name);
+
 #endif

@@ -249,7 +249,7 @@ static int add_warnings(struct report *rep)
 		rc = warn(rep, "%" PRIu64 " failed reallocs name a block whose free was not traced",
 			  t->restore_unmatched);
 	if (!rc && rep->undefined_stacks)
-		rc = warn(rep, "%zu allocation stacks are used but never defined in the trace",
+		rc = warn(rep, "allocation stacks used but never defined in the trace: %zu",
 			  rep->undefined_stacks);
 	return rc;
 }

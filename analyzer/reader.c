@@ -74,7 +74,7 @@ struct reader {
 	size_t next_pending;
 	struct cursor **heap;
 	size_t nheap, peak_active;
-	uint64_t progress;
+	uint64_t chunk_bytes, chunk_bytes_done; /* for the progress display */
 	ZSTD_DCtx *zstd;
 };
 
@@ -594,6 +594,7 @@ static int chunk_add(struct reader *r, const struct reader_chunk *c)
 		r->cap_chunks = cap;
 	}
 	r->chunks[r->nchunks++] = *c;
+	r->chunk_bytes += c->size;
 	return 0;
 }
 
@@ -637,6 +638,12 @@ static int chunk_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 	if (c->raw_size > RS_CHUNK_MAX_RAW) {
 		FAIL(r, off, "chunk at byte %" PRIu64 ": raw size %" PRIu64 " exceeds the limit %u",
 		     off, c->raw_size, RS_CHUNK_MAX_RAW);
+		return -EINVAL;
+	}
+	/* an event record takes at least 4 bytes: type, size, two deltas */
+	if (c->nevents > c->raw_size / 4) {
+		FAIL(r, off, "chunk at byte %" PRIu64 ": %" PRIu64 " events cannot fit %" PRIu64 " bytes",
+		     off, c->nevents, c->raw_size);
 		return -EINVAL;
 	}
 	if (c->encoding == RS_CHUNK_RAW && c->body_size < c->raw_size) {
@@ -1105,8 +1112,10 @@ int reader_next(struct reader *r, struct reader_event *ev)
 			struct reader_error err;
 			uint8_t *body;
 
-			if (c->offset + c->size > r->progress)
-				r->progress = c->offset + c->size;
+			/* chunks are taken in seq order, not file order (a thread
+			 * that flushes late has early events at the end of the
+			 * file), so progress counts chunk bytes taken */
+			r->chunk_bytes_done += c->size;
 			rc = chunk_load(r, c, &body, &err);
 			if (rc == -EINVAL) {
 				FAIL(r, err.offset, "%s", err.message);
@@ -1137,7 +1146,6 @@ int reader_next(struct reader *r, struct reader_event *ev)
 		}
 		if (r->nheap == 0) {
 			r->merge_done = 1;
-			r->progress = r->file_size;
 			return 0;
 		}
 		cur = heap_pop(r);
@@ -1214,7 +1222,9 @@ size_t reader_peak_active(const struct reader *r)
 
 uint64_t reader_progress(const struct reader *r)
 {
-	return r->progress;
+	if (r->merge_done || r->chunk_bytes == 0)
+		return r->file_size;
+	return (uint64_t)((double)r->chunk_bytes_done / (double)r->chunk_bytes * (double)r->file_size);
 }
 
 void reader_close(struct reader *r)

@@ -17,6 +17,12 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+/* "1 block", "2 blocks" */
+static const char *s_if(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 static void print_seconds(FILE *out, uint64_t ns)
 {
 	fprintf(out, "%" PRIu64 ".%06" PRIu64 " s", ns / 1000000000u, ns % 1000000000u / 1000u);
@@ -98,7 +104,8 @@ int report_write_text(const struct report *rep, FILE *out)
 		print_end(out, rep);
 	fprintf(out, "events:    %" PRIu64 " in ", t->events);
 	print_seconds(out, rep->duration_ns);
-	fprintf(out, ", %" PRIu64 " threads, %zu stacks\n", t->threads, rep->nstacks);
+	fprintf(out, ", %" PRIu64 " thread%s, %zu stack%s\n", t->threads, s_if(t->threads), rep->nstacks,
+		s_if(rep->nstacks));
 	fprintf(out,
 		"totals:    %" PRIu64 " allocations (%" PRIu64 " bytes), %" PRIu64 " frees (%" PRIu64
 		" bytes), %" PRIu64 " reallocs\n",
@@ -106,16 +113,17 @@ int report_write_text(const struct report *rep, FILE *out)
 	fprintf(out, "           %" PRIu64 " free(NULL), %" PRIu64 " failed allocations, %" PRIu64
 		     " frees of unknown blocks\n",
 		t->free_null, t->failed_allocations, t->unknown_frees);
-	fprintf(out, "peak:      %" PRIu64 " bytes in %" PRIu64 " blocks, at seq %" PRIu64 " (",
-		t->peak_bytes, t->peak_blocks, t->peak_seq);
+	fprintf(out, "peak:      %" PRIu64 " bytes in %" PRIu64 " block%s, at seq %" PRIu64 " (",
+		t->peak_bytes, t->peak_blocks, s_if(t->peak_blocks), t->peak_seq);
 	print_seconds(out, t->peak_time);
 	fprintf(out, ")\n\n");
 
 	if (!t->live_blocks) {
 		fprintf(out, "live at exit: nothing; every block was freed\n");
 	} else {
-		fprintf(out, "live at exit: %" PRIu64 " bytes in %" PRIu64 " blocks, from %zu allocation stacks",
-			t->live_bytes, t->live_blocks, rep->ngroups_total);
+		fprintf(out, "live at exit: %" PRIu64 " bytes in %" PRIu64 " block%s, from %zu allocation stack%s",
+			t->live_bytes, t->live_blocks, s_if(t->live_blocks), rep->ngroups_total,
+			s_if(rep->ngroups_total));
 		if (rep->ngroups < rep->ngroups_total)
 			fprintf(out, " (the %zu largest shown)", rep->ngroups);
 		fprintf(out, "\n");
@@ -123,7 +131,8 @@ int report_write_text(const struct report *rep, FILE *out)
 	for (size_t i = 0; i < rep->ngroups; i++) {
 		const struct report_group *g = &rep->groups[i];
 
-		fprintf(out, "\n#%zu: %" PRIu64 " bytes in %" PRIu64 " blocks", i + 1, g->g.bytes, g->g.blocks);
+		fprintf(out, "\n#%zu: %" PRIu64 " bytes in %" PRIu64 " block%s", i + 1, g->g.bytes, g->g.blocks,
+			s_if(g->g.blocks));
 		if (g->g.blocks > 1 && g->g.min_size != g->g.max_size)
 			fprintf(out, " (%" PRIu64 " to %" PRIu64 " bytes each)", g->g.min_size, g->g.max_size);
 		else if (g->g.blocks > 1)

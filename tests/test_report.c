@@ -218,7 +218,7 @@ Test(report, damaged_trace_gives_partial_report_and_error)
 	/* stack 2 is defined in the chunk that was cut off */
 	cr_assert_str_eq(sval(root, "warnings.3"),
 			 "allocation stacks used but never defined in the trace: 1");
-	cr_assert_not_null(strstr(text, "live at exit: 32 bytes in 1 blocks"), "%s", text);
+	cr_assert_not_null(strstr(text, "live at exit: 32 bytes in 1 block,"), "%s", text);
 	cr_assert_not_null(strstr(text, "ended:     unknown (no END record"), "%s", text);
 	free(text);
 	json_decref(root);

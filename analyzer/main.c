@@ -4,6 +4,7 @@
  * `run` the traced program's own status, its terminating signal re-raised).
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,12 @@ static int run_exit(const struct run_result *r)
 	if (r->signaled) {
 		sigset_t set;
 
+		/* the program already dumped its core if it was going to;
+		 * a second one of refscope would only mislead */
+		struct rlimit no_core = { 0, 0 };
+
 		fflush(NULL);
+		setrlimit(RLIMIT_CORE, &no_core);
 		signal(r->term_signal, SIG_DFL);
 		sigemptyset(&set);
 		sigaddset(&set, r->term_signal);

@@ -713,7 +713,7 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 			if (rc)
 				return rc;
 			rec.chunk = &r->chunks[r->nchunks - 1];
-		} else if (type < RS_EV_ALLOC && type != RS_REC_CHUNK) {
+		} else if (type >= RS_REC_PROCESS && type <= RS_REC_STOPPED) {
 			uint8_t *buf;
 			void *scratch = NULL;
 			size_t bad_at = 0;

@@ -289,7 +289,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = { .dir = "." };
-	struct sigaction ign, old_int, old_quit;
+	struct sigaction ign, dfl, old_int, old_quit, old_chld;
 	char *lib = NULL, *prog = NULL;
 	glob_t before;
 	int c, status, pipefd[2], child_errno = 0;
@@ -392,6 +392,11 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 	sigemptyset(&ign.sa_mask);
 	sigaction(SIGINT, &ign, &old_int);
 	sigaction(SIGQUIT, &ign, &old_quit);
+	/* SIGCHLD ignored (inherited) would reap the child before waitpid */
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGCHLD, &dfl, &old_chld);
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
@@ -399,6 +404,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
+		sigaction(SIGCHLD, &old_chld, NULL);
 		close(pipefd[0]);
 		if (child_env(&o, lib) == 0)
 			execv(prog, argv + optind);
@@ -414,6 +420,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 		close(pipefd[0]);
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
+		sigaction(SIGCHLD, &old_chld, NULL);
 		out->status = CMD_BAD_INPUT;
 		globfree(&before);
 		goto done;
@@ -430,6 +437,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGQUIT, &old_quit, NULL);
+	sigaction(SIGCHLD, &old_chld, NULL);
 
 	if (n == (ssize_t)sizeof(child_errno)) {
 		fprintf(stderr, "refscope run: cannot execute %s: %s\n", prog, strerror(child_errno));

@@ -347,6 +347,32 @@ Test(symbols, resolves_non_pie_executable)
 	symbolizer_free(s);
 }
 
+/* A shared object linked at a non-zero p_vaddr (what prelink leaves):
+ * the recorded base is the load bias, not the address of the first
+ * segment, so runtime = base + p_vaddr still holds. */
+Test(symbols, resolves_shared_object_with_nonzero_vaddr)
+{
+	const char *path = build_sample("prelinked.so",
+					"-shared -fPIC -Wl,-Ttext-segment=0x200000");
+	struct elfinfo ei;
+	struct symbolizer *s;
+	struct sym_frame f[4];
+	uint64_t size, entry;
+	size_t n;
+
+	read_elf(path, &ei);
+	cr_assert_eq(ei.type, ET_DYN);
+	cr_assert_geq(ei.segs[0].vaddr, 0x200000u);
+	entry = find_symbol(path, "sym_outer", &size);
+	s = new_with(path, FAKE_BASE, &ei, SYM_MODULE_OK);
+	cr_assert_eq(symbolizer_resolve(s, FAKE_BASE + entry, 0, f, 4, &n), 0);
+	cr_assert_eq(n, 1);
+	assert_frame(&f[0], FAKE_BASE + entry, "sym_outer", "symbolize_inline.c",
+		     source_line("{ /* ENTRY"), path, 0);
+	check_inline_walk(s, path, FAKE_BASE);
+	symbolizer_free(s);
+}
+
 Test(symbols, stale_build_id_still_symbolizes)
 {
 	const char *path = build_sample("pie", "");

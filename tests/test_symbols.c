@@ -570,6 +570,7 @@ Test(symbols, hostile_files_never_crash)
 	char p[256];
 	size_t len;
 	uint8_t *img;
+	static const char not_elf[] = "this is not an ELF file, not even close to one, but long";
 	static const size_t cuts[] = { 1, 16, 63, 64, 65, 200, 1000, 4096, 8192 };
 
 	read_elf(bin, &ei);
@@ -581,7 +582,7 @@ Test(symbols, hostile_files_never_crash)
 	if (access("/etc/hostname", R_OK) == 0)
 		cr_assert_eq(poke("/etc/hostname", &ei), SYM_MODULE_MISSING);
 	snprintf(p, sizeof(p), "%s/garbage", tmpdir);
-	write_file(p, "this is not an ELF file, not even close to one....................", 68);
+	write_file(p, not_elf, sizeof(not_elf) - 1);
 	cr_assert_eq(poke(p, &ei), SYM_MODULE_MISSING);
 	snprintf(p, sizeof(p), "%s/empty", tmpdir);
 	write_file(p, "", 0);

@@ -14,10 +14,12 @@
 #include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,12 +64,144 @@ struct symbolizer {
 	struct sym_string *strings;
 };
 
-/* The callbacks of an offline session: debuginfo found by build-id under
- * /usr/lib/debug/.build-id or through .gnu_debuglink. */
+/*
+ * Separate debug information, found on this machine only: by build-id under
+ * /usr/lib/debug/.build-id, then by the .gnu_debuglink name next to the file,
+ * in its .debug/ and under /usr/lib/debug. dwfl_standard_find_debuginfo
+ * would end by asking the debuginfod servers in $DEBUGINFOD_URLS (Debian sets
+ * it in every login shell) about any module with a build-id, and a report
+ * must not wait on the network or leak which binaries a user runs; so it is
+ * only used for modules without a build-id, which it never sends anywhere.
+ */
+static int sym_same_build_id(int fd, const unsigned char *bits, int len)
+{
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	const void *id = NULL;
+	ssize_t idlen;
+	int same;
+
+	if (!elf)
+		return 0;
+	idlen = dwelf_elf_gnu_build_id(elf, &id);
+	same = idlen == len && memcmp(id, bits, (size_t)len) == 0;
+	elf_end(elf);
+	return same;
+}
+
+static int sym_open_regular(const char *path);
+
+/* Tries dir + "/" + sub + name; returns an fd when its build-id matches. */
+static int sym_try_debug_file(const char *dir, const char *sub, const char *name,
+			      const unsigned char *bits, int len, const struct stat *main_st,
+			      char **found)
+{
+	struct stat st;
+	char *path;
+	int fd;
+
+	if (asprintf(&path, "%s/%s%s", dir, sub, name) < 0)
+		return -1;
+	fd = sym_open_regular(path);
+	if (fd >= 0 && fstat(fd, &st) == 0 && main_st &&
+	    st.st_dev == main_st->st_dev && st.st_ino == main_st->st_ino) {
+		close(fd); /* the main file itself: it has no more to give */
+		fd = -1;
+	}
+	if (fd >= 0 && !sym_same_build_id(fd, bits, len)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		*found = path;
+	else
+		free(path);
+	return fd;
+}
+
+static int sym_find_debuglink(const char *file_name, const char *debuglink,
+			      const unsigned char *bits, int len, char **found)
+{
+	struct stat main_st, *pst = NULL;
+	const char *base;
+	char *dir, *defname = NULL, *sub;
+	int fd = -1;
+
+	if (!file_name)
+		return -1;
+	if (stat(file_name, &main_st) == 0)
+		pst = &main_st;
+	base = strrchr(file_name, '/');
+	if (base) {
+		dir = strndup(file_name, (size_t)(base - file_name));
+		base++;
+	} else {
+		dir = strdup(".");
+		base = file_name;
+	}
+	if (!dir)
+		return -1;
+	if (!debuglink) { /* no .gnu_debuglink: "NAME.debug", as gdb guesses */
+		if (asprintf(&defname, "%s.debug", base) < 0)
+			goto out;
+		debuglink = defname;
+	}
+	if (debuglink[0] == '/') { /* absolute: that file or none */
+		fd = sym_try_debug_file("", "", debuglink + 1, bits, len, pst, found);
+		goto out;
+	}
+	fd = sym_try_debug_file(dir, "", debuglink, bits, len, pst, found);
+	if (fd < 0)
+		fd = sym_try_debug_file(dir, ".debug/", debuglink, bits, len, pst, found);
+	if (fd < 0 && dir[0] == '/' && asprintf(&sub, "/usr/lib/debug%s", dir) >= 0) {
+		fd = sym_try_debug_file(sub, "", debuglink, bits, len, pst, found);
+		free(sub);
+	}
+out:
+	free(defname);
+	free(dir);
+	return fd;
+}
+
+static int sym_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			      Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+			      GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	const unsigned char *bits = NULL;
+	GElf_Addr vaddr;
+	int len, fd;
+
+	len = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (len <= 0) /* no build-id: the standard search stays local */
+		return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+						    debuglink_file, debuglink_crc,
+						    debuginfo_file_name);
+	/* also finds the dwz alternate file (.gnu_debugaltlink) by its id */
+	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+					  debuglink_file, debuglink_crc, debuginfo_file_name);
+	if (fd >= 0)
+		return fd;
+	return sym_find_debuglink(file_name, debuglink_file, bits, len, debuginfo_file_name);
+}
+
+/* Modules are reported with an open file; nothing is ever looked up by id
+ * (dwfl_build_id_find_elf could also go to a debuginfod server). */
+static int sym_find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+			Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	(void)mod;
+	(void)userdata;
+	(void)modname;
+	(void)base;
+	(void)file_name;
+	(void)elfp;
+	errno = ENOENT;
+	return -1;
+}
+
 static char *sym_debuginfo_path;
 static const Dwfl_Callbacks sym_callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_elf = sym_find_elf,
+	.find_debuginfo = sym_find_debuginfo,
 	.section_address = dwfl_offline_section_address,
 	.debuginfo_path = &sym_debuginfo_path,
 };

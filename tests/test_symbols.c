@@ -19,9 +19,12 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <link.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,7 +65,8 @@ static void teardown(void)
 
 TestSuite(symbols, .init = setup, .fini = teardown);
 
-/* Compiles the sample into tmpdir/name with extra flags; returns the path. */
+/* Compiles the sample into tmpdir/name with extra flags; returns the path,
+ * in a buffer the next call reuses. */
 static const char *build_sample(const char *name, const char *flags)
 {
 	static char path[256];
@@ -674,6 +678,116 @@ Test(symbols, agrees_with_addr2line)
 		cr_assert_eq(k, n, "frame count differs at %#llx", (unsigned long long)a);
 	}
 	symbolizer_free(s);
+}
+
+static void run_in_tmpdir(const char *cmd)
+{
+	char full[1024];
+
+	snprintf(full, sizeof(full), "cd '%s' && %s", tmpdir, cmd);
+	cr_assert_eq(system(full), 0, "failed: %s", full);
+}
+
+/* Resolves sym_outer's entry in path (registered with ei) into *f. */
+static void resolve_entry(const char *path, const struct elfinfo *ei, int status,
+			  struct sym_frame *f)
+{
+	struct symbolizer *s = new_with(path, 0, ei, status);
+	uint64_t size, entry = find_symbol(path, "sym_outer", &size);
+	struct sym_frame tmp[4];
+	size_t n;
+
+	cr_assert_eq(symbolizer_resolve(s, entry, 0, tmp, 4, &n), 0);
+	cr_assert_eq(n, 1);
+	*f = tmp[0];
+	/* strings die with the symbolizer: keep the ones the tests look at */
+	f->function = f->function ? strdup(f->function) : NULL;
+	f->file = f->file ? strdup(f->file) : NULL;
+	f->module = NULL;
+	symbolizer_free(s);
+}
+
+/* Debug information split off with objcopy and found through the
+ * .gnu_debuglink section: next to the file, then in its .debug/. A debug
+ * file of another build under the right name is refused. */
+Test(symbols, finds_debug_file_by_gnu_debuglink)
+{
+	char path[256];
+	unsigned entry_line = source_line("{ /* ENTRY");
+	struct elfinfo ei;
+	struct sym_frame f;
+	char p[256];
+
+	snprintf(path, sizeof(path), "%s", build_sample("split", ""));
+	run_in_tmpdir("objcopy --only-keep-debug split split.debug && "
+		      "objcopy --strip-debug --add-gnu-debuglink=split.debug split");
+	read_elf(path, &ei);
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_str_eq(f.function, "sym_outer");
+	cr_assert_not_null(f.file, "debug file next to the binary not found");
+	cr_assert_str_eq(base_name(f.file), "symbolize_inline.c");
+	cr_assert_eq(f.line, entry_line);
+
+	run_in_tmpdir("mkdir .debug && mv split.debug .debug/");
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_not_null(f.file, "debug file in .debug/ not found");
+	cr_assert_eq(f.line, entry_line);
+
+	/* without it, symbols from .symtab and no lines */
+	snprintf(p, sizeof(p), "%s/.debug/split.debug", tmpdir);
+	cr_assert_eq(unlink(p), 0);
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_str_eq(f.function, "sym_outer");
+	cr_assert_null(f.file);
+	cr_assert_eq(f.line, 0);
+
+	/* another build's debug file under the linked name */
+	build_sample("other", "-O2");
+	run_in_tmpdir("objcopy --only-keep-debug other .debug/split.debug");
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_null(f.file, "took the debug file of another build");
+}
+
+/*
+ * Symbolization stays on this machine: with DEBUGINFOD_URLS naming a local
+ * socket, a module with a build-id and no local debug information must not
+ * make anyone connect to it.
+ */
+Test(symbols, never_asks_debuginfod_servers)
+{
+	const char *path = build_sample("stripped", "");
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	struct pollfd pfd;
+	struct elfinfo ei;
+	struct sym_frame f;
+	char url[64], cache[128];
+	int ls;
+
+	run_in_tmpdir("strip --strip-debug stripped");
+	ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(ls, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(ls, 8), 0);
+	cr_assert_eq(getsockname(ls, (struct sockaddr *)&sa, &salen), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+	snprintf(cache, sizeof(cache), "%s/debuginfod-cache", tmpdir);
+	setenv("DEBUGINFOD_URLS", url, 1);
+	setenv("DEBUGINFOD_CACHE_PATH", cache, 1);
+	setenv("DEBUGINFOD_TIMEOUT", "2", 1);
+
+	read_elf(path, &ei);
+	cr_assert_gt(ei.build_id_len, 0);
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_str_eq(f.function, "sym_outer");
+	cr_assert_null(f.file);
+
+	pfd.fd = ls;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, 100), 0, "the symbolizer connected to %s", url);
+	close(ls);
+	unsetenv("DEBUGINFOD_URLS");
 }
 
 /* The test process itself, registered as the shim registers a process. */

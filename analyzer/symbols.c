@@ -24,6 +24,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* uthash would exit() the analyzer when a table cannot grow; record it and
+ * fail the one call instead (the element is then not in the table). */
+static int sym_hash_oom;
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(elt) (sym_hash_oom = 1)
 #include <uthash.h>
 
 #define SYM_MAX_FRAMES 64 /* inline depth cap; deeper chains are cut at the innermost */
@@ -222,7 +228,12 @@ static const char *sym_intern(struct symbolizer *s, const char *str)
 		return NULL;
 	memset(&e->hh, 0, sizeof(e->hh));
 	memcpy(e->str, str, len + 1);
+	sym_hash_oom = 0;
 	HASH_ADD(hh, s->strings, str[0], len, e);
+	if (sym_hash_oom) {
+		free(e);
+		return NULL;
+	}
 	return e->str;
 }
 
@@ -409,6 +420,18 @@ static void sym_open_module(struct sym_module *m)
 		m->status = SYM_MODULE_OK;
 }
 
+static int sym_same_segments(const struct sym_module *m, const struct sym_segment *segs,
+			     size_t nsegs)
+{
+	if (m->nsegs != nsegs)
+		return 0;
+	for (size_t i = 0; i < nsegs; i++) /* field by field: the padding is not ours */
+		if (m->segs[i].vaddr != segs[i].vaddr || m->segs[i].memsz != segs[i].memsz ||
+		    m->segs[i].flags != segs[i].flags)
+			return 0;
+	return 1;
+}
+
 int symbolizer_add_module(struct symbolizer *s, uint64_t base, const char *path,
 			  const uint8_t *build_id, size_t build_id_len,
 			  const struct sym_segment *segs, size_t nsegs)
@@ -417,6 +440,16 @@ int symbolizer_add_module(struct symbolizer *s, uint64_t base, const char *path,
 
 	if (!s || !path || (nsegs && !segs) || (build_id_len && !build_id))
 		return -EINVAL;
+	/* the same object reported again (the shim rescans its modules):
+	 * one session, so its debug information is read once */
+	for (size_t i = 0; i < s->nmods; i++) {
+		m = &s->mods[i];
+		if (m->base == base && strcmp(m->path, path) == 0 &&
+		    m->build_id_len == build_id_len &&
+		    (build_id_len == 0 || memcmp(m->build_id, build_id, build_id_len) == 0) &&
+		    sym_same_segments(m, segs, nsegs))
+			return m->status;
+	}
 	if (s->nmods == s->capmods) {
 		size_t cap = s->capmods ? s->capmods * 2 : 16;
 		struct sym_module *n = realloc(s->mods, cap * sizeof(*n));
@@ -658,7 +691,13 @@ int symbolizer_resolve(struct symbolizer *s, uint64_t ip, int is_return_address,
 		}
 		e->n = cnt;
 		e->key = key;
+		sym_hash_oom = 0;
 		HASH_ADD(hh, s->cache, key, sizeof(key), e);
+		if (sym_hash_oom) {
+			free(e->frames);
+			free(e);
+			return -ENOMEM;
+		}
 	}
 	*n = e->n < max ? e->n : max;
 	if (*n)

@@ -305,6 +305,10 @@ Test(symbols, expands_inlined_frames)
 	read_elf(path, &ei);
 	s = new_with(path, 0, &ei, SYM_MODULE_OK);
 	check_inline_walk(s, path, 0);
+	/* reported again, as a rescan does: same status, same answers */
+	cr_assert_eq(symbolizer_add_module(s, 0, path, ei.build_id, ei.build_id_len, ei.segs,
+					   ei.nsegs), SYM_MODULE_OK);
+	check_inline_walk(s, path, 0);
 	symbolizer_free(s);
 }
 

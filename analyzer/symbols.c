@@ -515,10 +515,73 @@ static struct sym_module *sym_find_module(struct symbolizer *s, uint64_t addr)
 	return NULL;
 }
 
+static int sym_is_cxx(Dwarf_Die *die)
+{
+	Dwarf_Die cu;
+
+	if (!dwarf_diecu(die, &cu, NULL, NULL))
+		return 0;
+	switch (dwarf_srclang(&cu)) {
+	case DW_LANG_C_plus_plus:
+	case DW_LANG_C_plus_plus_03:
+	case DW_LANG_C_plus_plus_11:
+	case DW_LANG_C_plus_plus_14:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A C++ function known by DW_AT_name only (a static or inline one has no
+ * linkage name) gets the namespaces and classes its declaration sits in:
+ * "ns::helper" rather than "helper". The declaration is found through
+ * abstract_origin and specification; its parents by dwarf_getscopes_die.
+ */
+static const char *sym_qualified_name(struct symbolizer *s, Dwarf_Die *die, const char *name)
+{
+	Dwarf_Die decl = *die, next, *parents = NULL;
+	Dwarf_Attribute attr;
+	char buf[1024];
+	size_t len = 0;
+	int np;
+
+	for (int hops = 0; hops < 8; hops++) { /* a hostile origin chain must end */
+		if (dwarf_attr(&decl, DW_AT_abstract_origin, &attr) ||
+		    dwarf_attr(&decl, DW_AT_specification, &attr)) {
+			if (!dwarf_formref_die(&attr, &next))
+				break;
+			decl = next;
+		} else {
+			break;
+		}
+	}
+	np = dwarf_getscopes_die(&decl, &parents);
+	for (int i = np - 1; i >= 1; i--) { /* outermost first; [0] is decl */
+		int tag = dwarf_tag(&parents[i]);
+		const char *part;
+
+		if (tag != DW_TAG_namespace && tag != DW_TAG_class_type &&
+		    tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
+			continue;
+		part = dwarf_diename(&parents[i]);
+		if (!part)
+			part = "(anonymous namespace)";
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s::", part);
+		if (len >= sizeof(buf))
+			break;
+	}
+	free(parents);
+	if (len == 0 || len >= sizeof(buf) ||
+	    (size_t)snprintf(buf + len, sizeof(buf) - len, "%s", name) >= sizeof(buf) - len)
+		return sym_intern(s, name);
+	return sym_intern(s, buf);
+}
+
 /* The name of a function DIE: a C++ linkage name demangled, as it is
  * qualified; else DW_AT_name (an asm label like glibc's __GI_ aliases is not
- * the name users know); else the raw linkage name. Both follow
- * abstract_origin and specification, so an inlined instance or an
+ * the name users know), qualified in C++; else the raw linkage name. Both
+ * follow abstract_origin and specification, so an inlined instance or an
  * out-of-line clone is named after its source function. */
 static const char *sym_die_name(struct symbolizer *s, Dwarf_Die *die)
 {
@@ -531,6 +594,8 @@ static const char *sym_die_name(struct symbolizer *s, Dwarf_Die *die)
 	if (linkage && linkage[0] == '_' && linkage[1] == 'Z' && sym_demangler())
 		return sym_intern_name(s, linkage);
 	name = dwarf_diename(die);
+	if (name && sym_is_cxx(die))
+		return sym_qualified_name(s, die, name);
 	return sym_intern_name(s, name ? name : linkage);
 }
 

@@ -798,6 +798,71 @@ Test(symbols, never_asks_debuginfod_servers)
 	unsetenv("DEBUGINFOD_URLS");
 }
 
+/* C++: linkage names demangled (libstdc++ is looked up at run time), and a
+ * static inline function without one qualified by its namespace. */
+Test(symbols, names_cxx_functions)
+{
+	static const char src[] =
+		"namespace ns {\n"
+		"struct Klass {\n"
+		"\tint method(int x);\n"
+		"};\n"
+		"__attribute__((noinline)) int Klass::method(int x)\n"
+		"{\n"
+		"\treturn x * 3;\n"
+		"}\n"
+		"static inline __attribute__((always_inline)) int helper(int y)\n"
+		"{\n"
+		"\treturn y * y + 1;\n"
+		"}\n"
+		"__attribute__((noinline)) int caller(int z)\n"
+		"{\n"
+		"\treturn helper(z) * 2;\n"
+		"}\n"
+		"}\n"
+		"int main(int argc, char **)\n"
+		"{\n"
+		"\tns::Klass k;\n"
+		"\treturn k.method(argc) + ns::caller(argc);\n"
+		"}\n";
+	char srcpath[128], path[128];
+	struct elfinfo ei;
+	struct symbolizer *s;
+	struct sym_frame f[8];
+	uint64_t size, entry;
+	size_t n;
+	int seen_inline = 0;
+
+	if (system("c++ --version >/dev/null 2>&1") != 0)
+		cr_skip_test("no C++ compiler");
+	snprintf(srcpath, sizeof(srcpath), "%s/names.cc", tmpdir);
+	snprintf(path, sizeof(path), "%s/names", tmpdir);
+	write_file(srcpath, src, sizeof(src) - 1);
+	run_in_tmpdir("c++ -O1 -g -o names names.cc");
+	read_elf(path, &ei);
+	s = new_with(path, 0, &ei, SYM_MODULE_OK);
+
+	entry = find_symbol(path, "_ZN2ns5Klass6methodEi", &size);
+	cr_assert_eq(symbolizer_resolve(s, entry, 0, f, 8, &n), 0);
+	cr_assert_eq(n, 1);
+	/* the brace, or the only statement when there is no prologue */
+	assert_frame(&f[0], entry, "ns::Klass::method(int)", "names.cc", f[0].line == 6 ? 6 : 7,
+		     path, 0);
+
+	entry = find_symbol(path, "_ZN2ns6callerEi", &size);
+	for (uint64_t a = entry; a < entry + size; a++) {
+		cr_assert_eq(symbolizer_resolve(s, a, 0, f, 8, &n), 0);
+		cr_assert_str_eq(f[n - 1].function, "ns::caller(int)");
+		if (n == 2) {
+			seen_inline = 1;
+			assert_frame(&f[0], a, "ns::helper", "names.cc", 11, path, 1);
+			assert_frame(&f[1], a, "ns::caller(int)", "names.cc", 15, path, 0);
+		}
+	}
+	cr_assert(seen_inline, "helper was not seen inlined into caller");
+	symbolizer_free(s);
+}
+
 /* The test process itself, registered as the shim registers a process. */
 struct self_ctx {
 	struct symbolizer *s;

@@ -362,17 +362,28 @@ static int sym_is_pseudo_path(const char *path)
 	       strncmp(path, "linux-gate.so", 13) == 0;
 }
 
-/* Only executables and shared objects are modules: a relocatable object
- * or a core file named by a trace would be placed by other rules. */
-static int sym_is_loadable(Dwfl_Module *mod)
+/*
+ * Only executables and shared objects are modules: a relocatable object or a
+ * core file named by a trace would be placed by other rules, and a core
+ * (think /proc/kcore) is not something to hand to libdwfl at all. Checked on
+ * the raw header before libelf sees the file.
+ */
+static int sym_is_loadable(int fd)
 {
-	Dwarf_Addr bias;
-	GElf_Ehdr ehdr;
-	Elf *elf = dwfl_module_getelf(mod, &bias);
+	unsigned char h[EI_NIDENT + 2];
+	unsigned type;
 
-	if (!elf || !gelf_getehdr(elf, &ehdr))
+	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, ELFMAG, SELFMAG) != 0)
 		return 0;
-	return ehdr.e_type == ET_EXEC || ehdr.e_type == ET_DYN;
+	if (h[EI_CLASS] != ELFCLASS32 && h[EI_CLASS] != ELFCLASS64)
+		return 0;
+	if (h[EI_DATA] == ELFDATA2LSB)
+		type = h[EI_NIDENT] | (unsigned)h[EI_NIDENT + 1] << 8;
+	else if (h[EI_DATA] == ELFDATA2MSB)
+		type = (unsigned)h[EI_NIDENT] << 8 | h[EI_NIDENT + 1];
+	else
+		return 0;
+	return type == ET_EXEC || type == ET_DYN;
 }
 
 /* Opens the module's file and reports it at its bias; leaves m->status. */
@@ -388,6 +399,10 @@ static void sym_open_module(struct sym_module *m)
 	fd = sym_open_regular(m->path);
 	if (fd < 0)
 		return;
+	if (!sym_is_loadable(fd)) {
+		close(fd);
+		return;
+	}
 	m->dwfl = dwfl_begin(&sym_callbacks);
 	if (!m->dwfl) {
 		close(fd);
@@ -400,12 +415,6 @@ static void sym_open_module(struct sym_module *m)
 	if (!m->mod)
 		close(fd); /* consumed only on success */
 	if (dwfl_report_end(m->dwfl, NULL, NULL) != 0 || !m->mod) {
-		dwfl_end(m->dwfl);
-		m->dwfl = NULL;
-		m->mod = NULL;
-		return;
-	}
-	if (!sym_is_loadable(m->mod)) {
 		dwfl_end(m->dwfl);
 		m->dwfl = NULL;
 		m->mod = NULL;

@@ -43,6 +43,8 @@ struct elfinfo {
 
 static char tmpdir[64];
 
+static void run_in_tmpdir(const char *cmd);
+
 static void setup(void)
 {
 	strcpy(tmpdir, "/tmp/refscope-symtest-XXXXXX");
@@ -606,6 +608,16 @@ Test(symbols, hostile_files_never_crash)
 	cr_assert_eq(poke(p, &ei), SYM_MODULE_MISSING); /* root reads it anyway: garbage */
 
 	img = slurp(bin, &len);
+	/* ELF, but not a module: a relocatable object and a core file */
+	run_in_tmpdir("cc -c -g -o obj.o '" SAMPLE_SRC "'");
+	snprintf(p, sizeof(p), "%s/obj.o", tmpdir);
+	cr_assert_eq(poke(p, &ei), SYM_MODULE_MISSING);
+	img[16] = ET_CORE; /* e_type, little-endian */
+	img[17] = 0;
+	snprintf(p, sizeof(p), "%s/core", tmpdir);
+	write_file(p, img, len);
+	cr_assert_eq(poke(p, &ei), SYM_MODULE_MISSING);
+	img[16] = ET_DYN;
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]) + 3; i++) {
 		size_t cut = i < sizeof(cuts) / sizeof(cuts[0]) ? cuts[i]
 			     : i == sizeof(cuts) / sizeof(cuts[0]) ? len / 2

@@ -802,6 +802,13 @@ Test(symbols, never_asks_debuginfod_servers)
 	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
 	cr_assert_str_eq(f.function, "sym_outer");
 	cr_assert_eq(f.file[0], 0);
+	/* and one without a build-id, which takes libdwfl's standard search */
+	path = build_sample("stripped-noid", "-Wl,--build-id=none");
+	run_in_tmpdir("strip --strip-debug stripped-noid");
+	read_elf(path, &ei);
+	resolve_entry(path, &ei, SYM_MODULE_NO_BUILD_ID, &f);
+	cr_assert_str_eq(f.function, "sym_outer");
+	cr_assert_eq(f.file[0], 0);
 
 	pfd.fd = ls;
 	pfd.events = POLLIN;

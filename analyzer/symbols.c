@@ -5,9 +5,13 @@
  * load bias the trace recorded, so modules that overlap in time (unloaded and
  * reloaded at the same address) never collide inside libdwfl; the symbolizer
  * picks the module itself from the recorded PT_LOAD segments. A file is only
- * ever opened read-only and parsed; nothing named in a trace is executed.
- * Results are cached per (ip, is_return_address) and every string handed out
- * is interned here, so it outlives the libdw session that produced it.
+ * ever opened read-only and parsed, debug files are looked for on this
+ * machine only (never through debuginfod), and nothing named in a trace is
+ * executed. Names come from DWARF (inlined levels expanded as addr2line -i
+ * does) and fall back to the symbol table; C++ names are demangled when
+ * libstdc++ is installed. Results are cached per (ip, is_return_address) and
+ * every string handed out is interned here, so it outlives the libdw session
+ * that produced it.
  */
 #include "symbols.h"
 

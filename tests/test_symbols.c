@@ -960,5 +960,22 @@ Test(symbols, resolves_own_process_modules)
 	cr_assert_not_null(f[n - 1].function);
 	cr_assert(strstr(f[n - 1].function, "getpid") != NULL, "function %s",
 		  f[n - 1].function);
+	{
+		/* with libc's debug file installed (libc6-dbg), found by build-id */
+		struct elfinfo libc;
+		char dbg[256];
+		int len;
+
+		read_elf(f[n - 1].module, &libc);
+		cr_assert_gt(libc.build_id_len, 1);
+		len = snprintf(dbg, sizeof(dbg), "/usr/lib/debug/.build-id/%02x/", libc.build_id[0]);
+		for (size_t i = 1; i < libc.build_id_len; i++)
+			len += snprintf(dbg + len, sizeof(dbg) - (size_t)len, "%02x", libc.build_id[i]);
+		snprintf(dbg + len, sizeof(dbg) - (size_t)len, ".debug");
+		if (access(dbg, R_OK) == 0) {
+			cr_assert_not_null(f[n - 1].file, "%s not used", dbg);
+			cr_assert_gt(f[n - 1].line, 0);
+		}
+	}
 	symbolizer_free(ctx.s);
 }

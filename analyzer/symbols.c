@@ -5,23 +5,35 @@
  * load bias the trace recorded, so modules that overlap in time (unloaded and
  * reloaded at the same address) never collide inside libdwfl; the symbolizer
  * picks the module itself from the recorded PT_LOAD segments. A file is only
- * ever opened read-only and parsed; nothing named in a trace is executed.
- * Results are cached per (ip, is_return_address) and every string handed out
- * is interned here, so it outlives the libdw session that produced it.
+ * ever opened read-only and parsed, debug files are looked for on this
+ * machine only (never through debuginfod), and nothing named in a trace is
+ * executed. Names come from DWARF (inlined levels expanded as addr2line -i
+ * does) and fall back to the symbol table; C++ names are demangled when
+ * libstdc++ is installed. Results are cached per (ip, is_return_address) and
+ * every string handed out is interned here, so it outlives the libdw session
+ * that produced it.
  */
 #include "symbols.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* uthash would exit() the analyzer when a table cannot grow; record it and
+ * fail the one call instead (the element is then not in the table). */
+static int sym_hash_oom;
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(elt) (sym_hash_oom = 1)
 #include <uthash.h>
 
 #define SYM_MAX_FRAMES 64 /* inline depth cap; deeper chains are cut at the innermost */
@@ -62,12 +74,144 @@ struct symbolizer {
 	struct sym_string *strings;
 };
 
-/* The callbacks of an offline session: debuginfo found by build-id under
- * /usr/lib/debug/.build-id or through .gnu_debuglink. */
+/*
+ * Separate debug information, found on this machine only: by build-id under
+ * /usr/lib/debug/.build-id, then by the .gnu_debuglink name next to the file,
+ * in its .debug/ and under /usr/lib/debug. dwfl_standard_find_debuginfo
+ * would end by asking the debuginfod servers in $DEBUGINFOD_URLS (Debian sets
+ * it in every login shell) about any module with a build-id, and a report
+ * must not wait on the network or leak which binaries a user runs; so it is
+ * only used for modules without a build-id, which it never sends anywhere.
+ */
+static int sym_same_build_id(int fd, const unsigned char *bits, int len)
+{
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	const void *id = NULL;
+	ssize_t idlen;
+	int same;
+
+	if (!elf)
+		return 0;
+	idlen = dwelf_elf_gnu_build_id(elf, &id);
+	same = idlen == len && memcmp(id, bits, (size_t)len) == 0;
+	elf_end(elf);
+	return same;
+}
+
+static int sym_open_regular(const char *path);
+
+/* Tries dir + "/" + sub + name; returns an fd when its build-id matches. */
+static int sym_try_debug_file(const char *dir, const char *sub, const char *name,
+			      const unsigned char *bits, int len, const struct stat *main_st,
+			      char **found)
+{
+	struct stat st;
+	char *path;
+	int fd;
+
+	if (asprintf(&path, "%s/%s%s", dir, sub, name) < 0)
+		return -1;
+	fd = sym_open_regular(path);
+	if (fd >= 0 && fstat(fd, &st) == 0 && main_st &&
+	    st.st_dev == main_st->st_dev && st.st_ino == main_st->st_ino) {
+		close(fd); /* the main file itself: it has no more to give */
+		fd = -1;
+	}
+	if (fd >= 0 && !sym_same_build_id(fd, bits, len)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		*found = path;
+	else
+		free(path);
+	return fd;
+}
+
+static int sym_find_debuglink(const char *file_name, const char *debuglink,
+			      const unsigned char *bits, int len, char **found)
+{
+	struct stat main_st, *pst = NULL;
+	const char *base;
+	char *dir, *defname = NULL, *sub;
+	int fd = -1;
+
+	if (!file_name)
+		return -1;
+	if (stat(file_name, &main_st) == 0)
+		pst = &main_st;
+	base = strrchr(file_name, '/');
+	if (base) {
+		dir = strndup(file_name, (size_t)(base - file_name));
+		base++;
+	} else {
+		dir = strdup(".");
+		base = file_name;
+	}
+	if (!dir)
+		return -1;
+	if (!debuglink) { /* no .gnu_debuglink: "NAME.debug", as gdb guesses */
+		if (asprintf(&defname, "%s.debug", base) < 0)
+			goto out;
+		debuglink = defname;
+	}
+	if (debuglink[0] == '/') { /* absolute: that file or none */
+		fd = sym_try_debug_file("", "", debuglink + 1, bits, len, pst, found);
+		goto out;
+	}
+	fd = sym_try_debug_file(dir, "", debuglink, bits, len, pst, found);
+	if (fd < 0)
+		fd = sym_try_debug_file(dir, ".debug/", debuglink, bits, len, pst, found);
+	if (fd < 0 && dir[0] == '/' && asprintf(&sub, "/usr/lib/debug%s", dir) >= 0) {
+		fd = sym_try_debug_file(sub, "", debuglink, bits, len, pst, found);
+		free(sub);
+	}
+out:
+	free(defname);
+	free(dir);
+	return fd;
+}
+
+static int sym_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			      Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+			      GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	const unsigned char *bits = NULL;
+	GElf_Addr vaddr;
+	int len, fd;
+
+	len = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (len <= 0) /* no build-id: the standard search stays local */
+		return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+						    debuglink_file, debuglink_crc,
+						    debuginfo_file_name);
+	/* also finds the dwz alternate file (.gnu_debugaltlink) by its id */
+	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+					  debuglink_file, debuglink_crc, debuginfo_file_name);
+	if (fd >= 0)
+		return fd;
+	return sym_find_debuglink(file_name, debuglink_file, bits, len, debuginfo_file_name);
+}
+
+/* Modules are reported with an open file; nothing is ever looked up by id
+ * (dwfl_build_id_find_elf could also go to a debuginfod server). */
+static int sym_find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+			Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	(void)mod;
+	(void)userdata;
+	(void)modname;
+	(void)base;
+	(void)file_name;
+	(void)elfp;
+	errno = ENOENT;
+	return -1;
+}
+
 static char *sym_debuginfo_path;
 static const Dwfl_Callbacks sym_callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_elf = sym_find_elf,
+	.find_debuginfo = sym_find_debuginfo,
 	.section_address = dwfl_offline_section_address,
 	.debuginfo_path = &sym_debuginfo_path,
 };
@@ -88,7 +232,12 @@ static const char *sym_intern(struct symbolizer *s, const char *str)
 		return NULL;
 	memset(&e->hh, 0, sizeof(e->hh));
 	memcpy(e->str, str, len + 1);
+	sym_hash_oom = 0;
 	HASH_ADD(hh, s->strings, str[0], len, e);
+	if (sym_hash_oom) {
+		free(e);
+		return NULL;
+	}
 	return e->str;
 }
 
@@ -217,17 +366,28 @@ static int sym_is_pseudo_path(const char *path)
 	       strncmp(path, "linux-gate.so", 13) == 0;
 }
 
-/* Only executables and shared objects are modules: a relocatable object
- * or a core file named by a trace would be placed by other rules. */
-static int sym_is_loadable(Dwfl_Module *mod)
+/*
+ * Only executables and shared objects are modules: a relocatable object or a
+ * core file named by a trace would be placed by other rules, and a core
+ * (think /proc/kcore) is not something to hand to libdwfl at all. Checked on
+ * the raw header before libelf sees the file.
+ */
+static int sym_is_loadable(int fd)
 {
-	Dwarf_Addr bias;
-	GElf_Ehdr ehdr;
-	Elf *elf = dwfl_module_getelf(mod, &bias);
+	unsigned char h[EI_NIDENT + 2];
+	unsigned type;
 
-	if (!elf || !gelf_getehdr(elf, &ehdr))
+	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, ELFMAG, SELFMAG) != 0)
 		return 0;
-	return ehdr.e_type == ET_EXEC || ehdr.e_type == ET_DYN;
+	if (h[EI_CLASS] != ELFCLASS32 && h[EI_CLASS] != ELFCLASS64)
+		return 0;
+	if (h[EI_DATA] == ELFDATA2LSB)
+		type = h[EI_NIDENT] | (unsigned)h[EI_NIDENT + 1] << 8;
+	else if (h[EI_DATA] == ELFDATA2MSB)
+		type = (unsigned)h[EI_NIDENT] << 8 | h[EI_NIDENT + 1];
+	else
+		return 0;
+	return type == ET_EXEC || type == ET_DYN;
 }
 
 /* Opens the module's file and reports it at its bias; leaves m->status. */
@@ -243,6 +403,10 @@ static void sym_open_module(struct sym_module *m)
 	fd = sym_open_regular(m->path);
 	if (fd < 0)
 		return;
+	if (!sym_is_loadable(fd)) {
+		close(fd);
+		return;
+	}
 	m->dwfl = dwfl_begin(&sym_callbacks);
 	if (!m->dwfl) {
 		close(fd);
@@ -260,12 +424,6 @@ static void sym_open_module(struct sym_module *m)
 		m->mod = NULL;
 		return;
 	}
-	if (!sym_is_loadable(m->mod)) {
-		dwfl_end(m->dwfl);
-		m->dwfl = NULL;
-		m->mod = NULL;
-		return;
-	}
 	len = dwfl_module_build_id(m->mod, &bits, &bid_vaddr);
 	if (len <= 0 || m->build_id_len == 0)
 		m->status = SYM_MODULE_NO_BUILD_ID;
@@ -273,6 +431,18 @@ static void sym_open_module(struct sym_module *m)
 		m->status = SYM_MODULE_STALE;
 	else
 		m->status = SYM_MODULE_OK;
+}
+
+static int sym_same_segments(const struct sym_module *m, const struct sym_segment *segs,
+			     size_t nsegs)
+{
+	if (m->nsegs != nsegs)
+		return 0;
+	for (size_t i = 0; i < nsegs; i++) /* field by field: the padding is not ours */
+		if (m->segs[i].vaddr != segs[i].vaddr || m->segs[i].memsz != segs[i].memsz ||
+		    m->segs[i].flags != segs[i].flags)
+			return 0;
+	return 1;
 }
 
 int symbolizer_add_module(struct symbolizer *s, uint64_t base, const char *path,
@@ -283,6 +453,16 @@ int symbolizer_add_module(struct symbolizer *s, uint64_t base, const char *path,
 
 	if (!s || !path || (nsegs && !segs) || (build_id_len && !build_id))
 		return -EINVAL;
+	/* the same object reported again (the shim rescans its modules):
+	 * one session, so its debug information is read once */
+	for (size_t i = 0; i < s->nmods; i++) {
+		m = &s->mods[i];
+		if (m->base == base && strcmp(m->path, path) == 0 &&
+		    m->build_id_len == build_id_len &&
+		    (build_id_len == 0 || memcmp(m->build_id, build_id, build_id_len) == 0) &&
+		    sym_same_segments(m, segs, nsegs))
+			return m->status;
+	}
 	if (s->nmods == s->capmods) {
 		size_t cap = s->capmods ? s->capmods * 2 : 16;
 		struct sym_module *n = realloc(s->mods, cap * sizeof(*n));
@@ -348,10 +528,73 @@ static struct sym_module *sym_find_module(struct symbolizer *s, uint64_t addr)
 	return NULL;
 }
 
+static int sym_is_cxx(Dwarf_Die *die)
+{
+	Dwarf_Die cu;
+
+	if (!dwarf_diecu(die, &cu, NULL, NULL))
+		return 0;
+	switch (dwarf_srclang(&cu)) {
+	case DW_LANG_C_plus_plus:
+	case DW_LANG_C_plus_plus_03:
+	case DW_LANG_C_plus_plus_11:
+	case DW_LANG_C_plus_plus_14:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A C++ function known by DW_AT_name only (a static or inline one has no
+ * linkage name) gets the namespaces and classes its declaration sits in:
+ * "ns::helper" rather than "helper". The declaration is found through
+ * abstract_origin and specification; its parents by dwarf_getscopes_die.
+ */
+static const char *sym_qualified_name(struct symbolizer *s, Dwarf_Die *die, const char *name)
+{
+	Dwarf_Die decl = *die, next, *parents = NULL;
+	Dwarf_Attribute attr;
+	char buf[1024];
+	size_t len = 0;
+	int np;
+
+	for (int hops = 0; hops < 8; hops++) { /* a hostile origin chain must end */
+		if (dwarf_attr(&decl, DW_AT_abstract_origin, &attr) ||
+		    dwarf_attr(&decl, DW_AT_specification, &attr)) {
+			if (!dwarf_formref_die(&attr, &next))
+				break;
+			decl = next;
+		} else {
+			break;
+		}
+	}
+	np = dwarf_getscopes_die(&decl, &parents);
+	for (int i = np - 1; i >= 1; i--) { /* outermost first; [0] is decl */
+		int tag = dwarf_tag(&parents[i]);
+		const char *part;
+
+		if (tag != DW_TAG_namespace && tag != DW_TAG_class_type &&
+		    tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
+			continue;
+		part = dwarf_diename(&parents[i]);
+		if (!part)
+			part = "(anonymous namespace)";
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s::", part);
+		if (len >= sizeof(buf))
+			break;
+	}
+	free(parents);
+	if (len == 0 || len >= sizeof(buf) ||
+	    (size_t)snprintf(buf + len, sizeof(buf) - len, "%s", name) >= sizeof(buf) - len)
+		return sym_intern(s, name);
+	return sym_intern(s, buf);
+}
+
 /* The name of a function DIE: a C++ linkage name demangled, as it is
  * qualified; else DW_AT_name (an asm label like glibc's __GI_ aliases is not
- * the name users know); else the raw linkage name. Both follow
- * abstract_origin and specification, so an inlined instance or an
+ * the name users know), qualified in C++; else the raw linkage name. Both
+ * follow abstract_origin and specification, so an inlined instance or an
  * out-of-line clone is named after its source function. */
 static const char *sym_die_name(struct symbolizer *s, Dwarf_Die *die)
 {
@@ -364,6 +607,8 @@ static const char *sym_die_name(struct symbolizer *s, Dwarf_Die *die)
 	if (linkage && linkage[0] == '_' && linkage[1] == 'Z' && sym_demangler())
 		return sym_intern_name(s, linkage);
 	name = dwarf_diename(die);
+	if (name && sym_is_cxx(die))
+		return sym_qualified_name(s, die, name);
 	return sym_intern_name(s, name ? name : linkage);
 }
 
@@ -524,7 +769,13 @@ int symbolizer_resolve(struct symbolizer *s, uint64_t ip, int is_return_address,
 		}
 		e->n = cnt;
 		e->key = key;
+		sym_hash_oom = 0;
 		HASH_ADD(hh, s->cache, key, sizeof(key), e);
+		if (sym_hash_oom) {
+			free(e->frames);
+			free(e);
+			return -ENOMEM;
+		}
 	}
 	*n = e->n < max ? e->n : max;
 	if (*n)

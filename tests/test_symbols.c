@@ -19,9 +19,12 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <link.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +42,8 @@ struct elfinfo {
 };
 
 static char tmpdir[64];
+
+static void run_in_tmpdir(const char *cmd);
 
 static void setup(void)
 {
@@ -62,7 +67,8 @@ static void teardown(void)
 
 TestSuite(symbols, .init = setup, .fini = teardown);
 
-/* Compiles the sample into tmpdir/name with extra flags; returns the path. */
+/* Compiles the sample into tmpdir/name with extra flags; returns the path,
+ * in a buffer the next call reuses. */
 static const char *build_sample(const char *name, const char *flags)
 {
 	static char path[256];
@@ -301,6 +307,10 @@ Test(symbols, expands_inlined_frames)
 	read_elf(path, &ei);
 	s = new_with(path, 0, &ei, SYM_MODULE_OK);
 	check_inline_walk(s, path, 0);
+	/* reported again, as a rescan does: same status, same answers */
+	cr_assert_eq(symbolizer_add_module(s, 0, path, ei.build_id, ei.build_id_len, ei.segs,
+					   ei.nsegs), SYM_MODULE_OK);
+	check_inline_walk(s, path, 0);
 	symbolizer_free(s);
 }
 
@@ -344,6 +354,32 @@ Test(symbols, resolves_non_pie_executable)
 	assert_frame(&f[0], entry, "sym_outer", "symbolize_inline.c",
 		     source_line("{ /* ENTRY"), path, 0);
 	check_inline_walk(s, path, 0);
+	symbolizer_free(s);
+}
+
+/* A shared object linked at a non-zero p_vaddr (what prelink leaves):
+ * the recorded base is the load bias, not the address of the first
+ * segment, so runtime = base + p_vaddr still holds. */
+Test(symbols, resolves_shared_object_with_nonzero_vaddr)
+{
+	const char *path = build_sample("prelinked.so",
+					"-shared -fPIC -Wl,-Ttext-segment=0x200000");
+	struct elfinfo ei;
+	struct symbolizer *s;
+	struct sym_frame f[4];
+	uint64_t size, entry;
+	size_t n;
+
+	read_elf(path, &ei);
+	cr_assert_eq(ei.type, ET_DYN);
+	cr_assert_geq(ei.segs[0].vaddr, 0x200000u);
+	entry = find_symbol(path, "sym_outer", &size);
+	s = new_with(path, FAKE_BASE, &ei, SYM_MODULE_OK);
+	cr_assert_eq(symbolizer_resolve(s, FAKE_BASE + entry, 0, f, 4, &n), 0);
+	cr_assert_eq(n, 1);
+	assert_frame(&f[0], FAKE_BASE + entry, "sym_outer", "symbolize_inline.c",
+		     source_line("{ /* ENTRY"), path, 0);
+	check_inline_walk(s, path, FAKE_BASE);
 	symbolizer_free(s);
 }
 
@@ -544,6 +580,7 @@ Test(symbols, hostile_files_never_crash)
 	char p[256];
 	size_t len;
 	uint8_t *img;
+	static const char not_elf[] = "this is not an ELF file, not even close to one, but long";
 	static const size_t cuts[] = { 1, 16, 63, 64, 65, 200, 1000, 4096, 8192 };
 
 	read_elf(bin, &ei);
@@ -555,7 +592,7 @@ Test(symbols, hostile_files_never_crash)
 	if (access("/etc/hostname", R_OK) == 0)
 		cr_assert_eq(poke("/etc/hostname", &ei), SYM_MODULE_MISSING);
 	snprintf(p, sizeof(p), "%s/garbage", tmpdir);
-	write_file(p, "this is not an ELF file, not even close to one....................", 68);
+	write_file(p, not_elf, sizeof(not_elf) - 1);
 	cr_assert_eq(poke(p, &ei), SYM_MODULE_MISSING);
 	snprintf(p, sizeof(p), "%s/empty", tmpdir);
 	write_file(p, "", 0);
@@ -571,6 +608,16 @@ Test(symbols, hostile_files_never_crash)
 	cr_assert_eq(poke(p, &ei), SYM_MODULE_MISSING); /* root reads it anyway: garbage */
 
 	img = slurp(bin, &len);
+	/* ELF, but not a module: a relocatable object and a core file */
+	run_in_tmpdir("cc -c -g -o obj.o '" SAMPLE_SRC "'");
+	snprintf(p, sizeof(p), "%s/obj.o", tmpdir);
+	cr_assert_eq(poke(p, &ei), SYM_MODULE_MISSING);
+	img[16] = ET_CORE; /* e_type, little-endian */
+	img[17] = 0;
+	snprintf(p, sizeof(p), "%s/core", tmpdir);
+	write_file(p, img, len);
+	cr_assert_eq(poke(p, &ei), SYM_MODULE_MISSING);
+	img[16] = ET_DYN;
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]) + 3; i++) {
 		size_t cut = i < sizeof(cuts) / sizeof(cuts[0]) ? cuts[i]
 			     : i == sizeof(cuts) / sizeof(cuts[0]) ? len / 2
@@ -646,6 +693,192 @@ Test(symbols, agrees_with_addr2line)
 		pclose(out);
 		cr_assert_eq(k, n, "frame count differs at %#llx", (unsigned long long)a);
 	}
+	symbolizer_free(s);
+}
+
+static void run_in_tmpdir(const char *cmd)
+{
+	char full[1024];
+
+	snprintf(full, sizeof(full), "cd '%s' && %s", tmpdir, cmd);
+	cr_assert_eq(system(full), 0, "failed: %s", full);
+}
+
+/* What sym_outer's entry resolves to, copied out of the symbolizer. */
+struct entry_frame {
+	char function[128]; /* "" when NULL */
+	char file[512];	    /* "" when NULL */
+	unsigned line;
+};
+
+static void resolve_entry(const char *path, const struct elfinfo *ei, int status,
+			  struct entry_frame *out)
+{
+	struct symbolizer *s = new_with(path, 0, ei, status);
+	uint64_t size, entry = find_symbol(path, "sym_outer", &size);
+	struct sym_frame f[4];
+	size_t n;
+
+	cr_assert_eq(symbolizer_resolve(s, entry, 0, f, 4, &n), 0);
+	cr_assert_eq(n, 1);
+	snprintf(out->function, sizeof(out->function), "%s", f[0].function ? f[0].function : "");
+	snprintf(out->file, sizeof(out->file), "%s", f[0].file ? f[0].file : "");
+	out->line = f[0].line;
+	symbolizer_free(s);
+}
+
+/* Debug information split off with objcopy and found through the
+ * .gnu_debuglink section: next to the file, then in its .debug/. A debug
+ * file of another build under the right name is refused. */
+Test(symbols, finds_debug_file_by_gnu_debuglink)
+{
+	char path[256];
+	unsigned entry_line = source_line("{ /* ENTRY");
+	struct elfinfo ei;
+	struct entry_frame f;
+	char p[256];
+
+	snprintf(path, sizeof(path), "%s", build_sample("split", ""));
+	run_in_tmpdir("objcopy --only-keep-debug split split.debug && "
+		      "objcopy --strip-debug --add-gnu-debuglink=split.debug split");
+	read_elf(path, &ei);
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_str_eq(f.function, "sym_outer");
+	cr_assert_neq(f.file[0], 0, "debug file next to the binary not found");
+	cr_assert_str_eq(base_name(f.file), "symbolize_inline.c");
+	cr_assert_eq(f.line, entry_line);
+
+	run_in_tmpdir("mkdir .debug && mv split.debug .debug/");
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_neq(f.file[0], 0, "debug file in .debug/ not found");
+	cr_assert_eq(f.line, entry_line);
+
+	/* without it, symbols from .symtab and no lines */
+	snprintf(p, sizeof(p), "%s/.debug/split.debug", tmpdir);
+	cr_assert_eq(unlink(p), 0);
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_str_eq(f.function, "sym_outer");
+	cr_assert_eq(f.file[0], 0);
+	cr_assert_eq(f.line, 0);
+
+	/* another build's debug file under the linked name */
+	build_sample("other", "-O2");
+	run_in_tmpdir("objcopy --only-keep-debug other .debug/split.debug");
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_eq(f.file[0], 0, "took the debug file of another build");
+}
+
+/*
+ * Symbolization stays on this machine: with DEBUGINFOD_URLS naming a local
+ * socket, a module with a build-id and no local debug information must not
+ * make anyone connect to it.
+ */
+Test(symbols, never_asks_debuginfod_servers)
+{
+	const char *path = build_sample("stripped", "");
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	struct pollfd pfd;
+	struct elfinfo ei;
+	struct entry_frame f;
+	char url[64], cache[128];
+	int ls;
+
+	run_in_tmpdir("strip --strip-debug stripped");
+	ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(ls, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(ls, 8), 0);
+	cr_assert_eq(getsockname(ls, (struct sockaddr *)&sa, &salen), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+	snprintf(cache, sizeof(cache), "%s/debuginfod-cache", tmpdir);
+	setenv("DEBUGINFOD_URLS", url, 1);
+	setenv("DEBUGINFOD_CACHE_PATH", cache, 1);
+	setenv("DEBUGINFOD_TIMEOUT", "2", 1);
+
+	read_elf(path, &ei);
+	cr_assert_gt(ei.build_id_len, 0);
+	resolve_entry(path, &ei, SYM_MODULE_OK, &f);
+	cr_assert_str_eq(f.function, "sym_outer");
+	cr_assert_eq(f.file[0], 0);
+	/* and one without a build-id, which takes libdwfl's standard search */
+	path = build_sample("stripped-noid", "-Wl,--build-id=none");
+	run_in_tmpdir("strip --strip-debug stripped-noid");
+	read_elf(path, &ei);
+	resolve_entry(path, &ei, SYM_MODULE_NO_BUILD_ID, &f);
+	cr_assert_str_eq(f.function, "sym_outer");
+	cr_assert_eq(f.file[0], 0);
+
+	pfd.fd = ls;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, 100), 0, "the symbolizer connected to %s", url);
+	close(ls);
+	unsetenv("DEBUGINFOD_URLS");
+}
+
+/* C++: linkage names demangled (libstdc++ is looked up at run time), and a
+ * static inline function without one qualified by its namespace. */
+Test(symbols, names_cxx_functions)
+{
+	static const char src[] =
+		"namespace ns {\n"
+		"struct Klass {\n"
+		"\tint method(int x);\n"
+		"};\n"
+		"__attribute__((noinline)) int Klass::method(int x)\n"
+		"{\n"
+		"\treturn x * 3;\n"
+		"}\n"
+		"static inline __attribute__((always_inline)) int helper(int y)\n"
+		"{\n"
+		"\treturn y * y + 1;\n"
+		"}\n"
+		"__attribute__((noinline)) int caller(int z)\n"
+		"{\n"
+		"\treturn helper(z) * 2;\n"
+		"}\n"
+		"}\n"
+		"int main(int argc, char **)\n"
+		"{\n"
+		"\tns::Klass k;\n"
+		"\treturn k.method(argc) + ns::caller(argc);\n"
+		"}\n";
+	char srcpath[128], path[128];
+	struct elfinfo ei;
+	struct symbolizer *s;
+	struct sym_frame f[8];
+	uint64_t size, entry;
+	size_t n;
+	int seen_inline = 0;
+
+	if (system("c++ --version >/dev/null 2>&1") != 0)
+		cr_skip_test("no C++ compiler");
+	snprintf(srcpath, sizeof(srcpath), "%s/names.cc", tmpdir);
+	snprintf(path, sizeof(path), "%s/names", tmpdir);
+	write_file(srcpath, src, sizeof(src) - 1);
+	run_in_tmpdir("c++ -O1 -g -o names names.cc");
+	read_elf(path, &ei);
+	s = new_with(path, 0, &ei, SYM_MODULE_OK);
+
+	entry = find_symbol(path, "_ZN2ns5Klass6methodEi", &size);
+	cr_assert_eq(symbolizer_resolve(s, entry, 0, f, 8, &n), 0);
+	cr_assert_eq(n, 1);
+	/* the brace, or the only statement when there is no prologue */
+	assert_frame(&f[0], entry, "ns::Klass::method(int)", "names.cc", f[0].line == 6 ? 6 : 7,
+		     path, 0);
+
+	entry = find_symbol(path, "_ZN2ns6callerEi", &size);
+	for (uint64_t a = entry; a < entry + size; a++) {
+		cr_assert_eq(symbolizer_resolve(s, a, 0, f, 8, &n), 0);
+		cr_assert_str_eq(f[n - 1].function, "ns::caller(int)");
+		if (n == 2) {
+			seen_inline = 1;
+			assert_frame(&f[0], a, "ns::helper", "names.cc", 11, path, 1);
+			assert_frame(&f[1], a, "ns::caller(int)", "names.cc", 15, path, 0);
+		}
+	}
+	cr_assert(seen_inline, "helper was not seen inlined into caller");
 	symbolizer_free(s);
 }
 
@@ -727,5 +960,22 @@ Test(symbols, resolves_own_process_modules)
 	cr_assert_not_null(f[n - 1].function);
 	cr_assert(strstr(f[n - 1].function, "getpid") != NULL, "function %s",
 		  f[n - 1].function);
+	{
+		/* with libc's debug file installed (libc6-dbg), found by build-id */
+		struct elfinfo libc;
+		char dbg[256];
+		int len;
+
+		read_elf(f[n - 1].module, &libc);
+		cr_assert_gt(libc.build_id_len, 1);
+		len = snprintf(dbg, sizeof(dbg), "/usr/lib/debug/.build-id/%02x/", libc.build_id[0]);
+		for (size_t i = 1; i < libc.build_id_len; i++)
+			len += snprintf(dbg + len, sizeof(dbg) - (size_t)len, "%02x", libc.build_id[i]);
+		snprintf(dbg + len, sizeof(dbg) - (size_t)len, ".debug");
+		if (access(dbg, R_OK) == 0) {
+			cr_assert_not_null(f[n - 1].file, "%s not used", dbg);
+			cr_assert_gt(f[n - 1].line, 0);
+		}
+	}
 	symbolizer_free(ctx.s);
 }

@@ -222,7 +222,8 @@ enum cmd_status cmd_dump(int argc, char **argv)
 	}
 	rc = reader_open(argv[optind], &d.r);
 	if (rc) {
-		fprintf(stderr, "refscope dump: cannot open %s: %s\n", argv[optind], strerror(-rc));
+		fprintf(stderr, "refscope dump: cannot read %s: %s\n", argv[optind],
+			rc == -EINVAL ? "not a regular file" : strerror(-rc));
 		return CMD_BAD_INPUT;
 	}
 	h = reader_header(d.r);

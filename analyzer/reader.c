@@ -540,10 +540,12 @@ int reader_open(const char *path, struct reader **out)
 		return err;
 	}
 	if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
+		/* a pipe or device has no size to check lengths against */
+		err = errno;
+		err = fstat(r->fd, &st) < 0 ? -err : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		close(r->fd);
 		free(r);
-		return err ? err : -EINVAL;
+		return err;
 	}
 	r->file_size = (uint64_t)st.st_size;
 	n = read_at(r, h, sizeof(h), 0);

@@ -117,7 +117,7 @@ typedef void (*reader_record_fn)(void *ctx, const struct reader_record *rec);
 
 /* Opens path and reads its header. Returns 0 (a bad header becomes the
  * reader's error, and the scan yields nothing), or a negative errno when the
- * file cannot be opened or read. */
+ * file cannot be opened or read (-EINVAL: not a regular file). */
 int reader_open(const char *path, struct reader **out);
 
 /* Pass 1. fn (may be NULL) sees every top-level record in file order.

@@ -412,7 +412,8 @@ enum cmd_status cmd_report(int argc, char **argv)
 	}
 	rc = report_build(argv[optind], &opt, &rep);
 	if (rc) {
-		fprintf(stderr, "refscope report: cannot read %s: %s\n", argv[optind], strerror(-rc));
+		fprintf(stderr, "refscope report: cannot read %s: %s\n", argv[optind],
+			rc == -EINVAL ? "not a regular file" : strerror(-rc));
 		report_release(&rep);
 		return CMD_BAD_INPUT;
 	}

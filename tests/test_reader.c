@@ -572,3 +572,47 @@ Test(reader, decodes_fixtures)
 	check_fixture("bad_magic.trace", "not a refscope trace: bad magic at byte 0", 0, 0);
 	check_fixture("version2.trace", "unsupported format version 2 at byte 8 (this reader knows 1)", 8, 0);
 }
+
+/* An unknown record is skipped by its size, however large: only known
+ * metadata is read into memory (and bounded). */
+Test(reader, skips_large_unknown_record)
+{
+	struct tb t;
+	struct decoded *d = malloc(sizeof(*d));
+	size_t big = 17u << 20;
+	uint8_t *junk = calloc(1, big);
+
+	tb_init(&t, 1, 0);
+	tb_raw_record(&t, 12, junk, big);
+	tb_chunk_begin(&t, 1, 1, 0);
+	tb_alloc(&t, 1, 0, 0x1000, 10, 0, RS_KIND_MALLOC);
+	tb_chunk_end(&t, 1);
+	decode_tb(&t, t.len, d);
+	cr_assert_eq(d->has_error, 0, "%s", d->err.message);
+	cr_assert_eq(d->n, 1);
+	free(junk);
+	tb_release(&t);
+	free(d);
+}
+
+/* A known metadata record over the limit is refused before it is read. */
+Test(reader, rejects_oversized_metadata_record)
+{
+	struct tb t;
+	struct decoded *d = malloc(sizeof(*d));
+	size_t big = (16u << 20) + 1;
+	uint8_t *junk = calloc(1, big);
+	char msg[256];
+	size_t at;
+
+	tb_init(&t, 1, 0);
+	at = tb_raw_record(&t, RS_REC_MODULE, junk, big);
+	decode_tb(&t, t.len, d);
+	snprintf(msg, sizeof(msg), "module record at byte %zu: payload of %zu bytes exceeds the limit %u", at,
+		 big, 16u << 20);
+	cr_assert_str_eq(d->err.message, msg);
+	cr_assert_eq(d->err.offset, at);
+	free(junk);
+	tb_release(&t);
+	free(d);
+}

@@ -180,12 +180,21 @@ static int child_env(const struct run_opts *o, const char *lib)
 
 static int glob_traces(const char *dir, const char *pattern, glob_t *g)
 {
-	char *pat;
+	size_t dlen = strlen(dir), k = 0;
+	char *pat = malloc(2 * dlen + strlen(pattern) + 2);
 	int rc;
 
 	memset(g, 0, sizeof(*g));
-	if (asprintf(&pat, "%s/%s", dir, pattern) < 0)
+	if (!pat)
 		return -ENOMEM;
+	/* the directory is a literal: escape what glob would expand in it */
+	for (size_t i = 0; i < dlen; i++) {
+		if (strchr("*?[]\\", dir[i]))
+			pat[k++] = '\\';
+		pat[k++] = dir[i];
+	}
+	pat[k++] = '/';
+	strcpy(pat + k, pattern);
 	rc = glob(pat, 0, NULL, g);
 	free(pat);
 	return rc == 0 || rc == GLOB_NOMATCH ? 0 : -EIO;

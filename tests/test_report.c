@@ -17,7 +17,7 @@
 #include "report.h"
 #include "tracebuild.h"
 
-static json_t *report_json(const char *path, size_t top, struct report *keep_text, char **text)
+static json_t *report_json(const char *path, size_t top, char **text)
 {
 	struct report_options opt = { .top = top, .progress = 0, .symbolize = 1 };
 	struct report rep;
@@ -39,7 +39,6 @@ static json_t *report_json(const char *path, size_t top, struct report *keep_tex
 		cr_assert_eq(report_write_text(&rep, f), 0);
 		fclose(f);
 	}
-	(void)keep_text;
 	report_release(&rep);
 	return root;
 }
@@ -99,7 +98,7 @@ Test(report, json_has_every_fact_of_the_sample)
 	json_t *root, *g;
 
 	write_sample(dir, path);
-	root = report_json(path, 20, NULL, NULL);
+	root = report_json(path, 20, NULL);
 
 	cr_assert_str_eq(sval(root, "schema"), "refscope-report");
 	cr_assert_eq(ival(root, "schema_version"), 1);
@@ -181,12 +180,12 @@ Test(report, top_n_keeps_the_biggest_groups)
 	json_t *root;
 
 	write_sample(dir, path);
-	root = report_json(path, 1, NULL, NULL);
+	root = report_json(path, 1, NULL);
 	cr_assert_eq(json_array_size(get(root, "live_at_exit.groups")), 1);
 	cr_assert_eq(ival(root, "live_at_exit.groups.0.stack_id"), 1);
 	cr_assert_eq(ival(root, "live_at_exit.blocks"), 2, "totals still count every group");
 	json_decref(root);
-	root = report_json(path, 0, NULL, NULL);
+	root = report_json(path, 0, NULL);
 	cr_assert_eq(json_array_size(get(root, "live_at_exit.groups")), 2, "0 means all");
 	json_decref(root);
 	unlink(path);
@@ -200,7 +199,7 @@ Test(report, damaged_trace_gives_partial_report_and_error)
 	char *text = NULL;
 
 	snprintf(path, sizeof(path), "%s/tests/fixtures/truncated_chunk.trace", RS_SOURCE_DIR);
-	root = report_json(path, 20, NULL, &text);
+	root = report_json(path, 20, &text);
 	cr_assert_str_eq(sval(root, "trace.error.message"),
 			 "truncated record at byte 178: chunk needs 52 bytes, 18 left");
 	cr_assert_eq(ival(root, "trace.error.offset"), 178);
@@ -230,7 +229,7 @@ Test(report, header_damage_gives_null_facts)
 	json_t *root;
 
 	snprintf(path, sizeof(path), "%s/tests/fixtures/bad_magic.trace", RS_SOURCE_DIR);
-	root = report_json(path, 20, NULL, NULL);
+	root = report_json(path, 20, NULL);
 	cr_assert_str_eq(sval(root, "trace.error.message"), "not a refscope trace: bad magic at byte 0");
 	cr_assert(json_is_null(get(root, "trace.format_version")));
 	cr_assert(json_is_null(get(root, "trace.exe")));
@@ -325,7 +324,7 @@ Test(report, symbolizes_main_program_through_process_exe)
 	cr_assert_eq(tb_write(&t, path), 0);
 	tb_release(&t);
 
-	root = report_json(path, 20, NULL, NULL);
+	root = report_json(path, 20, NULL);
 	cr_assert_str_eq(sval(root, "modules.0.path"), exe);
 	cr_assert_str_eq(sval(root, "modules.0.status"), im.build_id_len ? "ok" : "no_build_id");
 	frames = get(root, "live_at_exit.groups.0.frames");

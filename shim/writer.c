@@ -1,0 +1,629 @@
+/*
+ * writer.c - turns per-thread event buffers into CHUNK records on the trace
+ * descriptor, and owns that descriptor.
+ *
+ * Each thread appends framed records to its own mmap'd buffer under the
+ * buffer's own lock. A full buffer is compressed (zstd level 1 in a static
+ * context, no malloc) and written as one CHUNK with one write(2). Buffers of
+ * exited threads go back to a free list, so many short threads reuse a few
+ * mappings. Before each write the descriptor is checked with fstat: the
+ * program may have closed it or put another file on its number.
+ */
+#define ZSTD_STATIC_LINKING_ONLY
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "refscope_format.h"
+
+atomic_int rs_tracing;
+
+static struct {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	char path[PATH_MAX];
+	int compress;
+	size_t buf_size;
+	int quiet;
+	uint64_t start_mono;
+	atomic_int stopped;
+	atomic_int fd_lock;		/* reopening the descriptor */
+	atomic_int list_lock;		/* free list and the all-buffers list */
+	struct rs_tbuf *all;
+	struct rs_tbuf *free;
+} g = { .fd = -1 };
+
+/* The one global counter; alone on its cache line so events do not share it. */
+static struct {
+	_Alignas(64) _Atomic uint64_t next;
+	char pad[56];
+} seq = { 1, { 0 } };
+
+static inline void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
+static inline void spin_lock(atomic_int *l)
+{
+	while (atomic_exchange_explicit(l, 1, memory_order_acquire))
+		while (atomic_load_explicit(l, memory_order_relaxed))
+			cpu_relax();
+}
+
+static inline int spin_trylock(atomic_int *l, unsigned spins)
+{
+	for (unsigned i = 0; i <= spins; i++) {
+		if (!atomic_exchange_explicit(l, 1, memory_order_acquire))
+			return 1;
+		cpu_relax();
+	}
+	return 0;
+}
+
+static inline void spin_unlock(atomic_int *l)
+{
+	atomic_store_explicit(l, 0, memory_order_release);
+}
+
+uint64_t rs_writer_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - g.start_mono;
+}
+
+uint64_t rs_seq_take(void)
+{
+	return atomic_fetch_add_explicit(&seq.next, 1, memory_order_relaxed);
+}
+
+uint64_t rs_seq_peek(void)
+{
+	return atomic_load_explicit(&seq.next, memory_order_relaxed);
+}
+
+int rs_writer_fd(void)
+{
+	return g.fd;
+}
+
+/* Moves fd to a high number so a program's dup2 onto low numbers misses it. */
+static int move_high(int fd)
+{
+	struct rlimit rl;
+	int floor = 100;
+	int nfd;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < 2 * (rlim_t)floor)
+		floor = (int)(rl.rlim_cur / 2);
+	if (fd >= floor)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+	if (nfd < 0)
+		return fd;
+	close(fd);
+	return nfd;
+}
+
+int rs_writer_open(const struct rs_writer_config *cfg)
+{
+	struct stat st;
+	size_t n;
+
+	if (fstat(cfg->fd, &st) < 0)
+		return -errno;
+	g.fd = cfg->fd;
+	g.dev = st.st_dev;
+	g.ino = st.st_ino;
+	g.path[0] = 0;
+	if (cfg->path) {
+		n = strlen(cfg->path);
+		if (n < sizeof(g.path))
+			memcpy(g.path, cfg->path, n + 1);
+	}
+	g.compress = cfg->compress;
+	g.buf_size = cfg->buf_size < RS_BUFFER_MIN ? RS_BUFFER_MIN :
+		     cfg->buf_size > RS_BUFFER_MAX ? RS_BUFFER_MAX : cfg->buf_size;
+	g.quiet = cfg->quiet;
+	g.start_mono = cfg->start_mono;
+	atomic_store(&g.stopped, 0);
+	atomic_store(&rs_tracing, 1);
+	return 0;
+}
+
+void rs_writer_drop_fd(void)
+{
+	if (g.fd >= 0)
+		close(g.fd);
+	g.fd = -1;
+	atomic_store(&rs_tracing, 0);
+}
+
+static void say(const char *what, int err)
+{
+	char line[160];
+	size_t n = 0;
+	const char *pre = "refscope: tracing stopped: ";
+	char num[12];
+	int k = 0;
+	ssize_t w;
+
+	if (g.quiet)
+		return;
+	n = strlen(pre);
+	memcpy(line, pre, n);
+	memcpy(line + n, what, strlen(what));
+	n += strlen(what);
+	if (err) {
+		memcpy(line + n, " (errno ", 8);
+		n += 8;
+		do {
+			num[k++] = (char)('0' + err % 10);
+			err /= 10;
+		} while (err && k < 11);
+		while (k)
+			line[n++] = num[--k];
+		line[n++] = ')';
+	}
+	line[n++] = '\n';
+	w = write(2, line, n);	/* best effort: nothing to do if stderr is gone */
+	(void)w;
+}
+
+static int fd_is_ours(int fd)
+{
+	struct stat st;
+
+	return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == g.dev && st.st_ino == g.ino;
+}
+
+/*
+ * The descriptor is no longer our file: reopen the path (never create,
+ * never follow a link) and accept it only if it is the same inode.
+ */
+static int reopen(int seen_fd)
+{
+	int fd, ok = 0;
+
+	if (!spin_trylock(&g.fd_lock, 1u << 20))
+		return -EBUSY;
+	if (g.fd != seen_fd && fd_is_ours(g.fd)) {
+		spin_unlock(&g.fd_lock);	/* another thread already reopened */
+		return 0;
+	}
+	if (g.path[0]) {
+		fd = open(g.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			if (fd_is_ours(fd)) {
+				g.fd = move_high(fd);
+				ok = 1;
+			} else {
+				close(fd);
+			}
+		}
+	}
+	spin_unlock(&g.fd_lock);
+	return ok ? 0 : -EBADF;
+}
+
+static void stop(unsigned reason, int err, int record)
+{
+	uint8_t rec[40];
+	uint8_t *p = rec + 2;
+	ssize_t w;
+
+	if (atomic_exchange(&g.stopped, 1))
+		return;
+	atomic_store(&rs_tracing, 0);
+	if (record && fd_is_ours(g.fd)) {
+		p += rs_put_uvarint(p, rs_seq_peek());
+		p += rs_put_uvarint(p, reason);
+		p += rs_put_uvarint(p, (uint64_t)(err < 0 ? -err : err));
+		rec[0] = RS_REC_STOPPED;
+		rec[1] = (uint8_t)(p - rec - 2);
+		w = write(g.fd, rec, (size_t)(p - rec));
+		(void)w;	/* the write path just failed; this is a last try */
+	}
+	say(reason == RS_STOP_WRITE_ERROR ? "write error on the trace file" :
+	    reason == RS_STOP_FD_LOST ? "the program closed the trace file" :
+	    reason == RS_STOP_NO_MEMORY ? "out of memory for trace buffers" : "error",
+	    err < 0 ? -err : err);
+}
+
+void rs_writer_stop(unsigned reason, int err)
+{
+	stop(reason, err, 1);
+}
+
+void rs_writer_finish(void)
+{
+	atomic_store(&g.stopped, 1);
+	atomic_store(&rs_tracing, 0);
+}
+
+int rs_writer_out(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int fd = g.fd;
+	ssize_t w;
+
+	if (atomic_load_explicit(&g.stopped, memory_order_relaxed) || fd < 0)
+		return -EPIPE;
+	if (!fd_is_ours(fd)) {
+		if (reopen(fd) < 0) {
+			stop(RS_STOP_FD_LOST, EBADF, 0);	/* never write to a stranger's fd */
+			return -EBADF;
+		}
+		fd = g.fd;
+	}
+	for (;;) {
+		w = write(fd, p, len);
+		if (w == (ssize_t)len)
+			return 0;
+		if (w < 0 && errno == EINTR)
+			continue;
+		/* O_APPEND on a regular file: a short write means the disk is full */
+		stop(RS_STOP_WRITE_ERROR, w < 0 ? errno : ENOSPC, 1);
+		return -EIO;
+	}
+}
+
+int rs_writer_end(unsigned how, int64_t status)
+{
+	uint8_t rec[64];
+	uint8_t *p = rec + 2;
+
+	p += rs_put_uvarint(p, rs_seq_peek());
+	p += rs_put_uvarint(p, how);
+	p += rs_put_svarint(p, status);
+	p += rs_put_uvarint(p, rs_writer_now());
+	p += rs_put_uvarint(p, 0);
+	rec[0] = RS_REC_END;
+	rec[1] = (uint8_t)(p - rec - 2);
+	return rs_writer_out(rec, (size_t)(p - rec));
+}
+
+/* ---- buffers ------------------------------------------------------------ */
+
+static size_t page_round(size_t n)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + pg - 1) & ~(pg - 1);
+}
+
+static void tbuf_reset(struct rs_tbuf *tb)
+{
+	tb->len = 0;
+	tb->nevents = 0;
+	tb->have_first = 0;
+	atomic_store_explicit(&tb->committed, 0, memory_order_release);
+}
+
+static struct rs_tbuf *tbuf_map(void)
+{
+	size_t head = page_round(sizeof(struct rs_tbuf));
+	size_t cap = g.buf_size;
+	size_t zcap = ZSTD_compressBound(cap);
+	size_t ws = 0;
+	size_t total;
+	uint8_t *m;
+	struct rs_tbuf *tb;
+
+	if (g.compress)
+		ws = ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(1, cap, 0));
+	total = head + page_round(RS_CHUNK_HEADROOM + cap) +
+		(g.compress ? page_round(RS_CHUNK_HEADROOM + zcap) + page_round(ws) : 0);
+	m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	tb = (struct rs_tbuf *)m;
+	tb->map_size = total;
+	tb->data = m + head + RS_CHUNK_HEADROOM;
+	tb->cap = cap;
+	if (g.compress) {
+		uint8_t *z = m + head + page_round(RS_CHUNK_HEADROOM + cap);
+
+		tb->zout = z + RS_CHUNK_HEADROOM;
+		tb->zcap = zcap;
+		tb->cctx = ZSTD_initStaticCCtx(z + page_round(RS_CHUNK_HEADROOM + zcap), ws);
+	}
+	return tb;
+}
+
+struct rs_tbuf *rs_tbuf_acquire(uint32_t tid)
+{
+	struct rs_tbuf *tb;
+
+	spin_lock(&g.list_lock);
+	tb = g.free;
+	if (tb)
+		g.free = tb->next_free;
+	spin_unlock(&g.list_lock);
+	if (!tb) {
+		tb = tbuf_map();
+		if (!tb) {
+			stop(RS_STOP_NO_MEMORY, ENOMEM, 1);
+			return NULL;
+		}
+		spin_lock(&g.list_lock);
+		tb->next_all = g.all;
+		g.all = tb;
+		spin_unlock(&g.list_lock);
+	}
+	spin_lock(&tb->lock);
+	tb->tid = tid;
+	tb->in_use = 1;
+	tb->next_free = NULL;
+	tbuf_reset(tb);
+	spin_unlock(&tb->lock);
+	return tb;
+}
+
+/* Writes the buffer's records as one CHUNK; called with tb->lock held. */
+static void flush_locked(struct rs_tbuf *tb, int allow_compress)
+{
+	uint8_t h[RS_CHUNK_HEADROOM];
+	uint8_t ph[RS_CHUNK_HEADROOM];
+	size_t phn = 0, hn = 0;
+	uint8_t *body = tb->data;
+	size_t blen = tb->len;
+	uint8_t enc = RS_CHUNK_RAW;
+
+	if (tb->len == 0)
+		return;
+	if (allow_compress && g.compress && tb->cctx) {
+		size_t z = ZSTD_compressCCtx(tb->cctx, tb->zout, tb->zcap, tb->data, tb->len, 1);
+
+		if (!ZSTD_isError(z) && z < tb->len) {
+			body = tb->zout;
+			blen = z;
+			enc = RS_CHUNK_ZSTD;
+		}
+	}
+	ph[phn++] = enc;
+	phn += rs_put_uvarint(ph + phn, tb->tid);
+	phn += rs_put_uvarint(ph + phn, tb->have_first ? tb->first_seq : rs_seq_peek());
+	phn += rs_put_uvarint(ph + phn, tb->have_first ? tb->first_time : rs_writer_now());
+	phn += rs_put_uvarint(ph + phn, tb->len);
+	phn += rs_put_uvarint(ph + phn, tb->nevents);
+	h[hn++] = RS_REC_CHUNK;
+	hn += rs_put_uvarint(h + hn, phn + blen);
+	memcpy(h + hn, ph, phn);
+	hn += phn;
+	memcpy(body - hn, h, hn);	/* the headroom in front of every body */
+	rs_writer_out(body - hn, hn + blen);
+	tbuf_reset(tb);
+}
+
+int rs_tbuf_flush(struct rs_tbuf *tb)
+{
+	spin_lock(&tb->lock);
+	flush_locked(tb, 1);
+	spin_unlock(&tb->lock);
+	return 0;
+}
+
+void rs_tbuf_release(struct rs_tbuf *tb)
+{
+	spin_lock(&tb->lock);
+	flush_locked(tb, 1);
+	tb->in_use = 0;
+	spin_unlock(&tb->lock);
+	spin_lock(&g.list_lock);
+	tb->next_free = g.free;
+	g.free = tb;
+	spin_unlock(&g.list_lock);
+}
+
+void rs_writer_flush_all(void)
+{
+	struct rs_tbuf *tb;
+
+	spin_lock(&g.list_lock);
+	tb = g.all;
+	spin_unlock(&g.list_lock);
+	/* the list is append-at-head only: walking from a snapshot is safe */
+	for (; tb; tb = tb->next_all) {
+		spin_lock(&tb->lock);
+		if (tb->in_use)
+			flush_locked(tb, 1);
+		spin_unlock(&tb->lock);
+	}
+}
+
+void rs_writer_flush_all_signal(struct rs_tbuf *self)
+{
+	struct rs_tbuf *tb = atomic_load((_Atomic(struct rs_tbuf *) *)&g.all);
+
+	for (; tb; tb = tb->next_all) {
+		if (tb == self) {
+			/*
+			 * Our own thread was interrupted, maybe inside an append:
+			 * write only what was committed, never wait on our own lock.
+			 */
+			uint64_t c = atomic_load_explicit(&tb->committed, memory_order_acquire);
+
+			tb->len = (size_t)(c >> 32);
+			tb->nevents = (uint32_t)c;
+			if (tb->in_use)
+				flush_locked(tb, 0);
+			continue;
+		}
+		/* another thread may be stopped inside an append: do not wait for ever */
+		if (!spin_trylock(&tb->lock, 100000))
+			continue;
+		if (tb->in_use)
+			flush_locked(tb, 0);
+		spin_unlock(&tb->lock);
+	}
+}
+
+void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)
+{
+	struct rs_tbuf *tb;
+
+	g.free = NULL;
+	atomic_store(&g.list_lock, 0);
+	atomic_store(&g.fd_lock, 0);
+	for (tb = g.all; tb; tb = tb->next_all) {
+		/* the parent's events: the child's trace must never get them */
+		atomic_store(&tb->lock, 0);
+		tbuf_reset(tb);
+		memset(tb->cache, 0, sizeof(tb->cache));
+		if (tb == self) {
+			tb->tid = tid;
+			continue;
+		}
+		tb->in_use = 0;
+		tb->next_free = g.free;
+		g.free = tb;
+	}
+}
+
+/* ---- record encoding ---------------------------------------------------- */
+
+#define RS_EVENT_MAX 80	/* type + size + 7 fields of at most 10 bytes */
+
+/* Makes room for a record of at most need bytes; lock held. */
+static inline uint8_t *reserve(struct rs_tbuf *tb, size_t need)
+{
+	if (tb->len + need > tb->cap)
+		flush_locked(tb, 1);
+	return tb->data + tb->len;
+}
+
+static inline void begin_event(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
+{
+	if (!tb->have_first) {
+		tb->first_seq = tb->prev_seq = sq;
+		tb->first_time = tb->prev_time = t;
+		tb->prev_addr = 0;
+		tb->have_first = 1;
+	}
+}
+
+/* Event header: type, size placeholder, seq and time deltas. */
+static inline uint8_t *event_head(struct rs_tbuf *tb, uint8_t type, uint64_t sq, uint64_t t)
+{
+	uint8_t *p;
+
+	spin_lock(&tb->lock);
+	p = reserve(tb, RS_EVENT_MAX);
+	begin_event(tb, sq, t);
+	p[0] = type;
+	p += 2;		/* every event payload is < 128 bytes: a one-byte size */
+	p += rs_put_uvarint(p, sq - tb->prev_seq);
+	p += rs_put_uvarint(p, t - tb->prev_time);
+	tb->prev_seq = sq;
+	tb->prev_time = t;
+	return p;
+}
+
+static inline void event_commit(struct rs_tbuf *tb, uint8_t *end)
+{
+	uint8_t *rec = tb->data + tb->len;
+
+	rec[1] = (uint8_t)(end - rec - 2);
+	tb->len = (size_t)(end - tb->data);
+	tb->nevents++;
+	atomic_store_explicit(&tb->committed, ((uint64_t)tb->len << 32) | tb->nevents,
+			      memory_order_release);
+	spin_unlock(&tb->lock);
+}
+
+static inline uint8_t *put_addr(struct rs_tbuf *tb, uint8_t *p, uint64_t addr)
+{
+	p += rs_put_svarint(p, (int64_t)(addr - tb->prev_addr));
+	tb->prev_addr = addr;
+	return p;
+}
+
+void rs_ev_alloc(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
+		 uint64_t size, uint32_t stack, unsigned kind, uint64_t align)
+{
+	uint8_t *p = event_head(tb, RS_EV_ALLOC, sq, t);
+
+	p = put_addr(tb, p, addr);
+	p += rs_put_uvarint(p, size);
+	p += rs_put_uvarint(p, stack);
+	p += rs_put_uvarint(p, kind);
+	p += rs_put_uvarint(p, align);
+	event_commit(tb, p);
+}
+
+void rs_ev_free(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
+		uint32_t stack, unsigned kind)
+{
+	uint8_t *p = event_head(tb, RS_EV_FREE, sq, t);
+
+	p = put_addr(tb, p, addr);
+	p += rs_put_uvarint(p, stack);
+	p += rs_put_uvarint(p, kind);
+	event_commit(tb, p);
+}
+
+void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t size,
+			uint32_t stack, unsigned kind, uint64_t old)
+{
+	uint8_t *p = event_head(tb, RS_EV_ALLOC_FAILED, sq, t);
+
+	p += rs_put_uvarint(p, size);
+	p += rs_put_uvarint(p, stack);
+	p += rs_put_uvarint(p, kind);
+	p += rs_put_uvarint(p, old);
+	event_commit(tb, p);
+}
+
+void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint32_t creator)
+{
+	uint8_t *p = event_head(tb, RS_EV_THREAD_START, sq, t);
+
+	p += rs_put_uvarint(p, creator);
+	event_commit(tb, p);
+}
+
+void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
+{
+	event_commit(tb, event_head(tb, RS_EV_THREAD_EXIT, sq, t));
+}
+
+void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsigned n)
+{
+	uint8_t pay[2 * RS_UVARINT_MAX + RS_DEPTH_MAX * RS_UVARINT_MAX];
+	size_t pn = 0;
+	uintptr_t prev = 0;
+	uint8_t *p;
+
+	if (n > RS_DEPTH_MAX)
+		n = RS_DEPTH_MAX;
+	pn += rs_put_uvarint(pay + pn, id);
+	pn += rs_put_uvarint(pay + pn, n);
+	for (unsigned i = 0; i < n; i++) {
+		pn += rs_put_svarint(pay + pn, (int64_t)(ips[i] - prev));
+		prev = ips[i];
+	}
+	spin_lock(&tb->lock);
+	p = reserve(tb, 1 + RS_UVARINT_MAX + pn);
+	*p++ = RS_REC_STACK;
+	p += rs_put_uvarint(p, pn);
+	memcpy(p, pay, pn);
+	tb->len = (size_t)(p + pn - tb->data);
+	/* not an event: nevents unchanged, but the bytes are committed */
+	atomic_store_explicit(&tb->committed, ((uint64_t)tb->len << 32) | tb->nevents,
+			      memory_order_release);
+	spin_unlock(&tb->lock);
+}

@@ -21,6 +21,7 @@
 static const int fatal_signals[] = {
 	SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT, SIGHUP,
 	SIGQUIT, SIGTRAP, SIGSYS, SIGXCPU, SIGXFSZ,
+	SIGPIPE,	/* not in the brief's list, but `prog | head` dies of it */
 };
 
 static atomic_uchar owned[NSIG];

@@ -353,9 +353,9 @@ static void thread_gone(void *v)
 	s->guard = 1;
 	if (atomic_load(&rs_tracing))
 		rs_ev_thread_exit(tb, rs_seq_take(), rs_writer_now());
-	s->tb = NULL;
-	s->exited = 1;	/* frees by later destructors: one chunk each, no leaked map */
-	rs_tbuf_release(tb);
+	/* later destructors and libc's thread cleanup still free: keep the buffer */
+	rs_tbuf_retire(tb);
+	s->exited = 1;
 	s->guard = g;
 }
 

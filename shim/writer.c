@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -41,6 +42,7 @@ static struct {
 	atomic_int list_lock;		/* free list and the all-buffers list */
 	struct rs_tbuf *all;
 	struct rs_tbuf *free;
+	struct rs_tbuf *retired;
 } g = { .fd = -1 };
 
 /* The one global counter; alone on its cache line so events do not share it. */
@@ -305,6 +307,8 @@ static size_t page_round(size_t n)
 	return (n + pg - 1) & ~(pg - 1);
 }
 
+static void flush_locked(struct rs_tbuf *tb, int allow_compress);
+
 static void tbuf_reset(struct rs_tbuf *tb)
 {
 	tb->len = 0;
@@ -344,11 +348,42 @@ static struct rs_tbuf *tbuf_map(void)
 	return tb;
 }
 
+/* Has the thread with this id finished? (its buffer can then be reused) */
+static int thread_gone(uint32_t tid)
+{
+	return syscall(SYS_tgkill, getpid(), (pid_t)tid, 0) < 0 && errno == ESRCH;
+}
+
+/* Moves retired buffers of finished threads to the free list; list lock held. */
+static void reap_retired(void)
+{
+	struct rs_tbuf **pp = &g.retired, *tb;
+	int e = errno;
+
+	while ((tb = *pp) != NULL) {
+		if (!thread_gone(tb->tid)) {
+			pp = &tb->next_retired;
+			continue;
+		}
+		*pp = tb->next_retired;
+		spin_lock(&tb->lock);
+		flush_locked(tb, 1);	/* what it freed after its THREAD_EXIT */
+		tb->in_use = 0;
+		tb->retired = 0;
+		spin_unlock(&tb->lock);
+		tb->next_free = g.free;
+		g.free = tb;
+	}
+	errno = e;
+}
+
 struct rs_tbuf *rs_tbuf_acquire(uint32_t tid)
 {
 	struct rs_tbuf *tb;
 
 	spin_lock(&g.list_lock);
+	if (g.retired)
+		reap_retired();
 	tb = g.free;
 	if (tb)
 		g.free = tb->next_free;
@@ -385,7 +420,8 @@ static void flush_locked(struct rs_tbuf *tb, int allow_compress)
 
 	if (tb->len == 0)
 		return;
-	if (allow_compress && g.compress && tb->cctx) {
+	/* small bodies (a thread's last events) are not worth a context reset */
+	if (allow_compress && g.compress && tb->cctx && tb->len >= 4096) {
 		size_t z = ZSTD_compressCCtx(tb->cctx, tb->zout, tb->zcap, tb->data, tb->len, 1);
 
 		if (!ZSTD_isError(z) && z < tb->len) {
@@ -426,6 +462,18 @@ void rs_tbuf_release(struct rs_tbuf *tb)
 	spin_lock(&g.list_lock);
 	tb->next_free = g.free;
 	g.free = tb;
+	spin_unlock(&g.list_lock);
+}
+
+void rs_tbuf_retire(struct rs_tbuf *tb)
+{
+	spin_lock(&tb->lock);
+	flush_locked(tb, 1);
+	tb->retired = 1;
+	spin_unlock(&tb->lock);
+	spin_lock(&g.list_lock);
+	tb->next_retired = g.retired;
+	g.retired = tb;
 	spin_unlock(&g.list_lock);
 }
 
@@ -477,6 +525,7 @@ void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)
 	struct rs_tbuf *tb;
 
 	g.free = NULL;
+	g.retired = NULL;
 	atomic_store(&g.list_lock, 0);
 	atomic_store(&g.fd_lock, 0);
 	for (tb = g.all; tb; tb = tb->next_all) {
@@ -489,6 +538,7 @@ void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)
 			continue;
 		}
 		tb->in_use = 0;
+		tb->retired = 0;
 		tb->next_free = g.free;
 		g.free = tb;
 	}

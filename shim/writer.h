@@ -44,6 +44,8 @@ struct rs_tbuf {
 	struct rs_tbuf *next_free;
 	atomic_int lock;		/* owner while appending, flushers while flushing */
 	int in_use;
+	int retired;			/* owner thread exited; reaped once it is gone */
+	struct rs_tbuf *next_retired;
 	uint32_t tid;
 	int have_first;
 	uint64_t first_seq, first_time;
@@ -95,6 +97,12 @@ uint64_t rs_seq_peek(void);		/* the next number to be taken */
 /* Buffers. acquire returns NULL when no memory could be mapped. */
 struct rs_tbuf *rs_tbuf_acquire(uint32_t tid);
 void rs_tbuf_release(struct rs_tbuf *tb);	/* flush, then recycle */
+/*
+ * The owner thread is exiting but may still free memory in later
+ * destructors: flush now, keep the buffer usable by its owner, and recycle it
+ * once the thread no longer exists (checked by a later acquire).
+ */
+void rs_tbuf_retire(struct rs_tbuf *tb);
 int rs_tbuf_flush(struct rs_tbuf *tb);
 void rs_writer_flush_all(void);
 /* Async-signal-safe: raw chunks, no waiting on locks an interrupted thread holds. */

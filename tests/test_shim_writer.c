@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -337,4 +338,36 @@ Test(writer, write_error_stops_tracing)
 	rs_tbuf_flush(tb);
 	cr_assert_eq(atomic_load(&rs_tracing), 0);
 	cr_assert_eq(rs_writer_out("x", 1), -EPIPE);
+}
+
+static void *report_tid(void *out)
+{
+	*(pid_t *)out = gettid();
+	return NULL;
+}
+
+Test(writer, retired_buffer_reused_only_after_its_thread_is_gone)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *dead, *live, *b;
+	pthread_t th;
+	pid_t tid = 0;
+
+	open_writer(0, 16 << 10);
+	pthread_create(&th, NULL, report_tid, &tid);
+	pthread_join(th, NULL);
+	live = rs_tbuf_acquire((uint32_t)gettid());
+	rs_tbuf_retire(live);
+	dead = rs_tbuf_acquire((uint32_t)tid);
+	rs_ev_thread_exit(dead, 1, 1);
+	rs_tbuf_retire(dead);
+	rs_ev_free(dead, 2, 2, 0, 0, RS_KIND_FREE);	/* a late free after THREAD_EXIT */
+	b = rs_tbuf_acquire(999);
+	cr_assert_eq(b, dead, "the finished thread's buffer is recycled");
+	cr_assert_neq(b, live);
+	decode(&d);
+	cr_assert_eq(d.nchunks, 2);
+	cr_assert_eq(tdec_nth(&d, RS_EV_FREE, 0)->seq, 2);
+	cr_assert_eq(tdec_nth(&d, RS_EV_FREE, 0)->tid, (uint32_t)tid);
+	tdec_free(&d);
 }

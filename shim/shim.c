@@ -134,9 +134,28 @@ static size_t put_dec(char *p, unsigned long v)
 static int create_file(char *path, size_t cap)
 {
 	char prog[256];
-	size_t dl = strlen(rs_opt.output_dir);
+	char dir[PATH_MAX];
+	size_t dl = 0;
 	pid_t pid = getpid();
 
+	/* absolute, so reopening a lost descriptor survives the program's chdir */
+	if (rs_opt.output_dir[0] != '/') {
+		if (!getcwd(dir, sizeof(dir)))	/* a caller buffer: getcwd does not allocate */
+			return -errno;
+		dl = strlen(dir);
+		if (strcmp(rs_opt.output_dir, ".") != 0 && dl + 1 < sizeof(dir)) {
+			dir[dl++] = '/';
+			dir[dl] = 0;
+		}
+	}
+	if (strcmp(rs_opt.output_dir, ".") != 0 || rs_opt.output_dir[0] == '/') {
+		size_t ol = strlen(rs_opt.output_dir);
+
+		if (dl + ol >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir + dl, rs_opt.output_dir, ol + 1);
+		dl += ol;
+	}
 	prog_name(prog, sizeof(prog));
 	if (dl + strlen(prog) + 64 > cap)
 		return -ENAMETOOLONG;
@@ -144,7 +163,7 @@ static int create_file(char *path, size_t cap)
 		size_t k = 0;
 		int fd;
 
-		memcpy(path, rs_opt.output_dir, dl);
+		memcpy(path, dir, dl);
 		k = dl;
 		memcpy(path + k, "/refscope.", 10);
 		k += 10;
@@ -437,7 +456,8 @@ RS_EXPORT int __libc_start_main(rs_main_fn main_fn, int argc, char **argv,
 RS_EXPORT void exit(int status)
 {
 	rs_bootstrap();
-	exit_status = status;
+	if (getpid() == trace_pid)	/* a vfork child shares this variable */
+		exit_status = status;
 	rs_real.exit(status);
 }
 

@@ -1,0 +1,248 @@
+/*
+ * dump.c - `refscope dump TRACE`: the header and every record, one line
+ * each, with its byte offset; the events of a chunk in file order, decoded
+ * to absolute values, indented under their chunk with their offset in the
+ * decoded body. A debugging aid and a way to make test fixtures.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "reader.h"
+
+struct dump_ctx {
+	FILE *out;
+	struct reader *r;
+	int damaged;
+};
+
+static void put_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+static const char *origin_name(uint64_t o)
+{
+	return o == RS_ORIGIN_START ? "start" : o == RS_ORIGIN_FORK ? "fork" : "unknown";
+}
+
+static void dump_event(FILE *out, const struct reader_event *ev)
+{
+	fprintf(out, " seq %" PRIu64 " time %" PRIu64, ev->seq, ev->time);
+	switch (ev->type) {
+	case RS_EV_ALLOC:
+		fprintf(out, " addr 0x%" PRIx64 " size %" PRIu64 " stack %" PRIu64 " kind %s align %" PRIu64,
+			ev->addr, ev->size, ev->stack, reader_kind_name(ev->kind), ev->alignment);
+		break;
+	case RS_EV_FREE:
+		fprintf(out, " addr 0x%" PRIx64 " stack %" PRIu64 " kind %s", ev->addr, ev->stack,
+			reader_kind_name(ev->kind));
+		break;
+	case RS_EV_ALLOC_FAILED:
+		fprintf(out, " size %" PRIu64 " stack %" PRIu64 " kind %s old 0x%" PRIx64, ev->size,
+			ev->stack, reader_kind_name(ev->kind), ev->old);
+		break;
+	case RS_EV_THREAD_START:
+		fprintf(out, " creator_tid %" PRIu64, ev->creator_tid);
+		break;
+	default:
+		break;
+	}
+}
+
+static void dump_record(FILE *out, const struct reader_record *rec)
+{
+	fprintf(out, "%s len %" PRIu64, reader_record_name(rec->type), rec->size);
+	if (rec->type >= RS_EV_ALLOC && !rec->event) {
+		fprintf(out, " type %u (skipped)", rec->type);
+		return;
+	}
+	switch (rec->type) {
+	case RS_REC_PROCESS:
+		if (!rec->process)
+			break;
+		fprintf(out, " pid %" PRIu64 " ppid %" PRIu64 " exe ", rec->process->pid, rec->process->ppid);
+		put_str(out, rec->process->exe);
+		fprintf(out, " argv [");
+		for (uint64_t i = 0; i < rec->process->argc; i++) {
+			if (i)
+				fputc(' ', out);
+			put_str(out, rec->process->argv[i]);
+		}
+		fprintf(out, "] depth_limit %" PRIu64 " page_size %" PRIu64 " origin %s",
+			rec->process->depth_limit, rec->process->page_size,
+			origin_name(rec->process->origin));
+		break;
+	case RS_REC_MODULE: {
+		const struct reader_module *m = rec->module;
+
+		if (!m)
+			break;
+		fprintf(out, " seq %" PRIu64 " base 0x%" PRIx64 " path ", m->seq, m->base);
+		put_str(out, m->path);
+		fprintf(out, " build_id ");
+		for (size_t i = 0; i < m->build_id_len; i++)
+			fprintf(out, "%02x", m->build_id[i]);
+		if (!m->build_id_len)
+			fprintf(out, "-");
+		fprintf(out, " segs [");
+		for (size_t i = 0; i < m->nseg; i++)
+			fprintf(out, "%s0x%" PRIx64 "+0x%" PRIx64 " %c%c%c", i ? " " : "", m->segs[i].vaddr,
+				m->segs[i].memsz, m->segs[i].flags & 4 ? 'r' : '-',
+				m->segs[i].flags & 2 ? 'w' : '-', m->segs[i].flags & 1 ? 'x' : '-');
+		fprintf(out, "]");
+		break;
+	}
+	case RS_REC_MODULE_UNLOAD:
+		fprintf(out, " seq %" PRIu64 " base 0x%" PRIx64, rec->unload_seq, rec->unload_base);
+		break;
+	case RS_REC_CHUNK: {
+		const struct reader_chunk *c = rec->chunk;
+
+		fprintf(out, " encoding %s tid %" PRIu64 " first_seq %" PRIu64 " first_time %" PRIu64
+			     " raw_size %" PRIu64 " nevents %" PRIu64 " body %" PRIu64 " bytes",
+			c->encoding == RS_CHUNK_ZSTD ? "zstd" : "raw", c->tid, c->first_seq,
+			c->first_time, c->raw_size, c->nevents, c->body_size);
+		break;
+	}
+	case RS_REC_STACK:
+		fprintf(out, " id %" PRIu64 " nframes %zu [", rec->stack_id, rec->nframes);
+		for (size_t i = 0; i < rec->nframes; i++)
+			fprintf(out, "%s0x%" PRIx64, i ? " " : "", rec->ips[i]);
+		fprintf(out, "]");
+		break;
+	case RS_REC_END:
+		if (rec->end)
+			fprintf(out, " next_seq %" PRIu64 " how %" PRIu64 " status %" PRId64
+				     " end_time %" PRIu64 " events_lost %" PRIu64,
+				rec->end->next_seq, rec->end->how, rec->end->status, rec->end->end_time,
+				rec->end->events_lost);
+		break;
+	case RS_REC_STOPPED:
+		if (rec->stopped)
+			fprintf(out, " seq %" PRIu64 " reason %" PRIu64 " errno %" PRIu64, rec->stopped->seq,
+				rec->stopped->reason, rec->stopped->err);
+		break;
+	case RS_EV_ALLOC:
+	case RS_EV_FREE:
+	case RS_EV_ALLOC_FAILED:
+	case RS_EV_THREAD_START:
+	case RS_EV_THREAD_EXIT:
+		if (rec->event)
+			dump_event(out, rec->event);
+		break;
+	default:
+		fprintf(out, " type %u (skipped)", rec->type);
+		break;
+	}
+}
+
+struct chunk_line_ctx {
+	FILE *out;
+	uint64_t chunk_offset;
+};
+
+static void on_chunk_record(void *arg, const struct reader_record *rec)
+{
+	struct chunk_line_ctx *c = arg;
+
+	fprintf(c->out, "  @%" PRIu64 "+%" PRIu64 " ", c->chunk_offset, rec->offset);
+	dump_record(c->out, rec);
+	fputc('\n', c->out);
+}
+
+static void on_record(void *arg, const struct reader_record *rec)
+{
+	struct dump_ctx *d = arg;
+
+	fprintf(d->out, "@%" PRIu64 " ", rec->offset);
+	dump_record(d->out, rec);
+	fputc('\n', d->out);
+	if (rec->type == RS_REC_CHUNK) {
+		struct chunk_line_ctx cc = { d->out, rec->offset };
+		struct reader_error err;
+		size_t i = reader_nchunks(d->r) - 1;
+		int rc = reader_chunk_walk(d->r, i, on_chunk_record, &cc, &err);
+
+		if (rc == -EINVAL) {
+			fprintf(d->out, "  error: %s\n", err.message);
+			fflush(d->out);
+			fprintf(stderr, "refscope dump: %s\n", err.message);
+			d->damaged = 1;
+		} else if (rc < 0) {
+			fprintf(stderr, "refscope dump: chunk at byte %" PRIu64 ": %s\n", rec->offset,
+				strerror(-rc));
+			d->damaged = 1;
+		}
+	}
+}
+
+static void dump_usage(FILE *f)
+{
+	fprintf(f, "usage: refscope dump TRACE\n"
+		   "Print the trace header and every record, one line each, with its byte\n"
+		   "offset; the events of each chunk decoded, in file order.\n");
+}
+
+enum cmd_status cmd_dump(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dump_ctx d = { stdout, NULL, 0 };
+	const struct rs_file_header *h;
+	const struct reader_error *e;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			dump_usage(stdout);
+			return CMD_HELP;
+		}
+		dump_usage(stderr);
+		return CMD_USAGE;
+	}
+	if (argc - optind != 1) {
+		dump_usage(stderr);
+		return CMD_USAGE;
+	}
+	rc = reader_open(argv[optind], &d.r);
+	if (rc) {
+		fprintf(stderr, "refscope dump: cannot open %s: %s\n", argv[optind], strerror(-rc));
+		return CMD_BAD_INPUT;
+	}
+	h = reader_header(d.r);
+	if (!reader_error(d.r))
+		printf("@0 header version %u header_size %u flags 0x%x pid %u ppid %u start_realtime %" PRIu64
+		       " start_monotonic %" PRIu64 " pointer_size %u\n",
+		       h->version, h->header_size, h->flags, h->pid, h->ppid, h->start_realtime,
+		       h->start_monotonic, h->pointer_size);
+	rc = reader_scan(d.r, on_record, &d);
+	e = reader_error(d.r);
+	if (e) {
+		fflush(stdout);
+		printf("error: %s\n", e->message);
+		fflush(stdout);
+		fprintf(stderr, "refscope dump: %s: %s\n", argv[optind], e->message);
+		d.damaged = 1;
+	} else if (rc < 0) {
+		fprintf(stderr, "refscope dump: %s: %s\n", argv[optind], strerror(-rc));
+		d.damaged = 1;
+	}
+	reader_close(d.r);
+	return d.damaged ? CMD_BAD_INPUT : CMD_OK;
+}

@@ -1,0 +1,1254 @@
+/*
+ * reader.c - validating, streaming decoder of a refscope trace.
+ *
+ * The file is read with pread(2) at known offsets; nothing is mapped and no
+ * length taken from the file is trusted before it is checked against what is
+ * left of the file and against a fixed limit. Pass 1 indexes the chunks,
+ * pass 2 merges them by sequence number through a min-heap of cursors (see
+ * reader.h). Every failure is turned into one message with a byte offset.
+ */
+#include "reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <uthash.h>
+
+/* A metadata record (PROCESS with its argv, MODULE, STACK) larger than this
+ * is damage, not data: it bounds what one record can make us allocate. */
+#define META_MAX (16u << 20)
+/* The largest payload a chunk can need: encoding + 5 varints + a zstd frame
+ * of a maximal body. */
+#define CHUNK_PAYLOAD_MAX (ZSTD_COMPRESSBOUND(RS_CHUNK_MAX_RAW) + 64)
+
+struct stack_entry {
+	uint64_t id;
+	size_t nframes;
+	uint64_t *ips;
+	UT_hash_handle hh;
+};
+
+struct cursor {
+	const struct reader_chunk *c;
+	uint8_t *body;
+	size_t len, pos;
+	uint64_t prev_seq, prev_time, prev_addr;
+	uint64_t events;
+	struct reader_event next; /* the event the heap is keyed by */
+};
+
+struct reader {
+	int fd;
+	uint64_t file_size;
+	struct rs_file_header hdr;
+	int header_ok;
+
+	int have_error;
+	struct reader_error err;
+
+	int have_process;
+	struct reader_process process;
+	struct reader_module *modules;
+	size_t nmodules, cap_modules;
+	int have_end;
+	struct reader_end end;
+	int have_stopped;
+	struct reader_stopped stopped;
+
+	struct reader_chunk *chunks; /* file order */
+	size_t nchunks, cap_chunks;
+	struct stack_entry *stacks;
+	size_t nstacks;
+
+	/* pass 2 */
+	int merging, merge_done;
+	size_t *order; /* chunk indexes sorted by first_seq */
+	size_t next_pending;
+	struct cursor **heap;
+	size_t nheap, peak_active;
+	uint64_t chunk_bytes, chunk_bytes_done; /* for the progress display */
+	ZSTD_DCtx *zstd;
+};
+
+/* ---- errors -------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static void set_error(struct reader_error *e, uint64_t offset,
+							   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	e->offset = offset;
+}
+
+/* The earliest damage in the file wins: what comes after it is suspect, and
+ * the merge may meet a damaged chunk body after the scan stopped further on. */
+#define FAIL(r, off, ...)                                          \
+	do {                                                       \
+		if (!(r)->have_error || (off) < (r)->err.offset) { \
+			set_error(&(r)->err, (off), __VA_ARGS__); \
+			(r)->have_error = 1;                       \
+		}                                                  \
+	} while (0)
+
+const char *reader_record_name(unsigned type)
+{
+	switch (type) {
+	case RS_REC_PROCESS: return "process";
+	case RS_REC_MODULE: return "module";
+	case RS_REC_MODULE_UNLOAD: return "module_unload";
+	case RS_REC_CHUNK: return "chunk";
+	case RS_REC_STACK: return "stack";
+	case RS_REC_END: return "end";
+	case RS_REC_STOPPED: return "stopped";
+	case RS_EV_ALLOC: return "alloc";
+	case RS_EV_FREE: return "free";
+	case RS_EV_ALLOC_FAILED: return "alloc_failed";
+	case RS_EV_THREAD_START: return "thread_start";
+	case RS_EV_THREAD_EXIT: return "thread_exit";
+	default: return "unknown";
+	}
+}
+
+const char *reader_kind_name(uint64_t kind)
+{
+	static const char *const names[RS_KIND_COUNT_] = {
+		"malloc", "calloc", "realloc", "reallocarray", "posix_memalign",
+		"aligned_alloc", "memalign", "valloc", "pvalloc", "free",
+		"new", "new[]", "delete", "delete[]",
+	};
+
+	return kind < RS_KIND_COUNT_ ? names[kind] : "unknown";
+}
+
+/* ---- file access --------------------------------------------------------- */
+
+/* Reads up to n bytes at off; returns the count (short only at end of file)
+ * or a negative errno. */
+static ssize_t read_at(struct reader *r, void *buf, size_t n, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t k = pread(r->fd, (char *)buf + done, n - done, (off_t)(off + done));
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		done += (size_t)k;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- payload parsing ----------------------------------------------------- */
+
+struct pp {
+	const uint8_t *start, *p, *end;
+	int ok;
+};
+
+static void pp_init(struct pp *q, const uint8_t *p, size_t n)
+{
+	q->start = q->p = p;
+	q->end = p + n;
+	q->ok = 1;
+}
+
+static uint64_t pp_u(struct pp *q)
+{
+	uint64_t v = 0;
+	size_t n;
+
+	if (!q->ok)
+		return 0;
+	n = rs_get_uvarint(q->p, q->end, &v);
+	if (!n) {
+		q->ok = 0;
+		return 0;
+	}
+	q->p += n;
+	return v;
+}
+
+static int64_t pp_s(struct pp *q)
+{
+	return rs_unzigzag(pp_u(q));
+}
+
+static uint8_t pp_u8(struct pp *q)
+{
+	if (!q->ok || q->p >= q->end) {
+		q->ok = 0;
+		return 0;
+	}
+	return *q->p++;
+}
+
+/* A string or byte string: returns a pointer into the payload and its
+ * length, checked against what is left. */
+static const uint8_t *pp_bytes(struct pp *q, size_t *len)
+{
+	uint64_t n = pp_u(q);
+	const uint8_t *s;
+
+	if (!q->ok || n > (uint64_t)(q->end - q->p)) {
+		q->ok = 0;
+		*len = 0;
+		return NULL;
+	}
+	s = q->p;
+	q->p += n;
+	*len = (size_t)n;
+	return s;
+}
+
+static size_t pp_off(const struct pp *q)
+{
+	return (size_t)(q->p - q->start);
+}
+
+static char *dup_str(const uint8_t *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (d) {
+		if (n)
+			memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* ---- stacks -------------------------------------------------------------- */
+
+/* Parses a STACK payload and adds it to the table; a second definition of
+ * an id is ignored. Returns 0, -EINVAL (field cut: *bad_at = payload offset)
+ * or -ENOMEM. */
+static int stack_parse(struct reader *r, const uint8_t *p, size_t n, struct reader_record *rec,
+		       uint64_t **scratch, size_t *bad_at)
+{
+	struct pp q;
+	uint64_t id, nframes, prev = 0;
+	uint64_t *ips;
+	struct stack_entry *e;
+
+	pp_init(&q, p, n);
+	id = pp_u(&q);
+	nframes = pp_u(&q);
+	/* every frame takes at least one byte: bounds the allocation */
+	if (!q.ok || nframes > (uint64_t)(q.end - q.p)) {
+		*bad_at = pp_off(&q);
+		return -EINVAL;
+	}
+	ips = malloc((nframes ? nframes : 1) * sizeof(*ips));
+	if (!ips)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < nframes; i++) {
+		prev += (uint64_t)pp_s(&q);
+		ips[i] = prev;
+	}
+	if (!q.ok) {
+		*bad_at = pp_off(&q);
+		free(ips);
+		return -EINVAL;
+	}
+	rec->stack_id = id;
+	rec->nframes = (size_t)nframes;
+	rec->ips = ips;
+	HASH_FIND(hh, r->stacks, &id, sizeof(id), e);
+	if (e || id == 0) {
+		*scratch = ips; /* caller frees after the callback */
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		free(ips);
+		return -ENOMEM;
+	}
+	e->id = id;
+	e->nframes = (size_t)nframes;
+	e->ips = ips;
+	HASH_ADD(hh, r->stacks, id, sizeof(e->id), e);
+	r->nstacks++;
+	*scratch = NULL;
+	return 0;
+}
+
+const uint64_t *reader_stack(const struct reader *r, uint64_t id, size_t *nframes)
+{
+	struct stack_entry *e;
+
+	HASH_FIND(hh, r->stacks, &id, sizeof(id), e);
+	if (!e) {
+		*nframes = 0;
+		return NULL;
+	}
+	*nframes = e->nframes;
+	return e->ips;
+}
+
+size_t reader_nstacks(const struct reader *r)
+{
+	return r->nstacks;
+}
+
+/* ---- metadata records ---------------------------------------------------- */
+
+static void process_clear(struct reader_process *p)
+{
+	free(p->exe);
+	for (uint64_t i = 0; i < p->argc; i++)
+		free(p->argv[i]);
+	free(p->argv);
+	memset(p, 0, sizeof(*p));
+}
+
+static int process_parse(struct reader_process *out, const uint8_t *p, size_t n, size_t *bad_at)
+{
+	struct pp q;
+	struct reader_process pr = { 0 };
+	const uint8_t *s;
+	size_t len;
+	uint64_t argc;
+
+	pp_init(&q, p, n);
+	pr.pid = pp_u(&q);
+	pr.ppid = pp_u(&q);
+	s = pp_bytes(&q, &len);
+	if (!q.ok)
+		goto bad;
+	pr.exe = dup_str(s, len);
+	argc = pp_u(&q);
+	/* each argument takes at least its length byte */
+	if (!q.ok || argc > (uint64_t)(q.end - q.p))
+		goto bad;
+	pr.argv = calloc(argc ? argc : 1, sizeof(*pr.argv));
+	if (!pr.exe || !pr.argv)
+		goto nomem;
+	for (uint64_t i = 0; i < argc; i++) {
+		s = pp_bytes(&q, &len);
+		if (!q.ok)
+			goto bad;
+		pr.argv[i] = dup_str(s, len);
+		pr.argc = i + 1;
+		if (!pr.argv[i])
+			goto nomem;
+	}
+	pr.depth_limit = pp_u(&q);
+	pr.page_size = pp_u(&q);
+	pr.origin = pp_u(&q);
+	if (!q.ok)
+		goto bad;
+	process_clear(out);
+	*out = pr;
+	return 0;
+bad:
+	*bad_at = pp_off(&q);
+	process_clear(&pr);
+	return -EINVAL;
+nomem:
+	process_clear(&pr);
+	return -ENOMEM;
+}
+
+static void module_clear(struct reader_module *m)
+{
+	free(m->path);
+	free(m->build_id);
+	free(m->segs);
+}
+
+static int module_parse(struct reader_module *m, const uint8_t *p, size_t n, size_t *bad_at)
+{
+	struct pp q;
+	const uint8_t *s, *b;
+	size_t slen, blen;
+	uint64_t nseg;
+
+	memset(m, 0, sizeof(*m));
+	pp_init(&q, p, n);
+	m->seq = pp_u(&q);
+	m->base = pp_u(&q);
+	s = pp_bytes(&q, &slen);
+	b = pp_bytes(&q, &blen);
+	nseg = pp_u(&q);
+	/* a segment takes at least three bytes */
+	if (!q.ok || nseg > (uint64_t)(q.end - q.p) / 3) {
+		*bad_at = pp_off(&q);
+		return -EINVAL;
+	}
+	m->path = dup_str(s, slen);
+	m->build_id = malloc(blen ? blen : 1);
+	m->segs = calloc(nseg ? nseg : 1, sizeof(*m->segs));
+	if (!m->path || !m->build_id || !m->segs) {
+		module_clear(m);
+		return -ENOMEM;
+	}
+	if (blen)
+		memcpy(m->build_id, b, blen);
+	m->build_id_len = blen;
+	for (uint64_t i = 0; i < nseg; i++) {
+		m->segs[i].vaddr = pp_u(&q);
+		m->segs[i].memsz = pp_u(&q);
+		m->segs[i].flags = pp_u(&q);
+	}
+	m->nseg = (size_t)nseg;
+	if (!q.ok) {
+		*bad_at = pp_off(&q);
+		module_clear(m);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int module_add(struct reader *r, struct reader_module *m)
+{
+	if (r->nmodules == r->cap_modules) {
+		size_t cap = r->cap_modules ? r->cap_modules * 2 : 16;
+		struct reader_module *n = realloc(r->modules, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		r->modules = n;
+		r->cap_modules = cap;
+	}
+	r->modules[r->nmodules++] = *m;
+	return 0;
+}
+
+static void module_unload(struct reader *r, uint64_t seq, uint64_t base)
+{
+	for (size_t i = r->nmodules; i-- > 0;) {
+		if (r->modules[i].base == base && !r->modules[i].unloaded) {
+			r->modules[i].unloaded = 1;
+			r->modules[i].unload_seq = seq;
+			return;
+		}
+	}
+}
+
+/*
+ * Parses a record that is not a chunk and not an event, wherever it was met,
+ * fills rec for the callback and applies it to the reader. Returns 0,
+ * -EINVAL (*bad_at: payload offset of the damage) or -ENOMEM. *scratch gets
+ * memory to free after the callback.
+ */
+static int meta_apply(struct reader *r, uint8_t type, uint64_t offset, const uint8_t *p, size_t n,
+		      struct reader_record *rec, void **scratch, size_t *bad_at)
+{
+	struct pp q;
+	int rc = 0;
+
+	*scratch = NULL;
+	pp_init(&q, p, n);
+	switch (type) {
+	case RS_REC_PROCESS:
+		rc = process_parse(&r->process, p, n, bad_at);
+		if (rc == 0) {
+			r->have_process = 1;
+			rec->process = &r->process;
+		}
+		return rc;
+	case RS_REC_MODULE: {
+		struct reader_module m;
+
+		rc = module_parse(&m, p, n, bad_at);
+		if (rc)
+			return rc;
+		m.offset = offset;
+		rc = module_add(r, &m);
+		if (rc) {
+			module_clear(&m);
+			return rc;
+		}
+		rec->module = &r->modules[r->nmodules - 1];
+		return 0;
+	}
+	case RS_REC_MODULE_UNLOAD:
+		rec->unload_seq = pp_u(&q);
+		rec->unload_base = pp_u(&q);
+		if (!q.ok)
+			break;
+		module_unload(r, rec->unload_seq, rec->unload_base);
+		return 0;
+	case RS_REC_STACK: {
+		uint64_t *ips = NULL;
+
+		rc = stack_parse(r, p, n, rec, &ips, bad_at);
+		*scratch = ips;
+		return rc;
+	}
+	case RS_REC_END:
+		r->end.next_seq = pp_u(&q);
+		r->end.how = pp_u(&q);
+		r->end.status = pp_s(&q);
+		r->end.end_time = pp_u(&q);
+		r->end.events_lost = pp_u(&q);
+		if (!q.ok)
+			break;
+		r->have_end = 1; /* several: the last one wins */
+		rec->end = &r->end;
+		return 0;
+	case RS_REC_STOPPED:
+		r->stopped.seq = pp_u(&q);
+		r->stopped.reason = pp_u(&q);
+		r->stopped.err = pp_u(&q);
+		if (!q.ok)
+			break;
+		r->have_stopped = 1;
+		rec->stopped = &r->stopped;
+		return 0;
+	default:
+		return 0; /* unknown: skipped */
+	}
+	*bad_at = pp_off(&q);
+	return -EINVAL;
+}
+
+/* ---- open and pass 1 ----------------------------------------------------- */
+
+int reader_open(const char *path, struct reader **out)
+{
+	struct reader *r;
+	struct stat st;
+	uint8_t h[RS_FILE_HEADER_SIZE];
+	ssize_t n;
+	int err;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
+		err = -errno;
+		free(r);
+		return err;
+	}
+	if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
+		close(r->fd);
+		free(r);
+		return err ? err : -EINVAL;
+	}
+	r->file_size = (uint64_t)st.st_size;
+	n = read_at(r, h, sizeof(h), 0);
+	if (n < 0) {
+		close(r->fd);
+		free(r);
+		return (int)n;
+	}
+	*out = r;
+	if (n >= RS_MAGIC_LEN && memcmp(h, RS_MAGIC, RS_MAGIC_LEN) != 0) {
+		FAIL(r, 0, "not a refscope trace: bad magic at byte 0");
+		return 0;
+	}
+	if (n < RS_FILE_HEADER_SIZE) {
+		FAIL(r, 0, "truncated file header at byte 0: needs %d bytes, %zd left",
+		     RS_FILE_HEADER_SIZE, n);
+		return 0;
+	}
+	rs_header_decode(h, &r->hdr);
+	if (r->hdr.version != RS_FORMAT_VERSION) {
+		FAIL(r, 8, "unsupported format version %u at byte 8 (this reader knows %d)",
+		     r->hdr.version, RS_FORMAT_VERSION);
+		return 0;
+	}
+	if (r->hdr.header_size < RS_FILE_HEADER_SIZE) {
+		FAIL(r, 10, "bad header size %u at byte 10 (at least %d)", r->hdr.header_size,
+		     RS_FILE_HEADER_SIZE);
+		return 0;
+	}
+	if (r->hdr.header_size > r->file_size) {
+		FAIL(r, 0, "truncated file header at byte 0: needs %u bytes, %" PRIu64 " left",
+		     r->hdr.header_size, r->file_size);
+		return 0;
+	}
+	r->header_ok = 1;
+	return 0;
+}
+
+static int chunk_add(struct reader *r, const struct reader_chunk *c)
+{
+	if (r->nchunks == r->cap_chunks) {
+		size_t cap = r->cap_chunks ? r->cap_chunks * 2 : 64;
+		struct reader_chunk *n = realloc(r->chunks, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		r->chunks = n;
+		r->cap_chunks = cap;
+	}
+	r->chunks[r->nchunks++] = *c;
+	r->chunk_bytes += c->size;
+	return 0;
+}
+
+/* Reads a chunk's header fields from the start of its payload. */
+static int chunk_index(struct reader *r, uint64_t off, uint64_t payload_off, uint64_t size,
+		       struct reader_chunk *c)
+{
+	uint8_t buf[1 + 5 * RS_UVARINT_MAX];
+	size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+	ssize_t n = read_at(r, buf, want, payload_off);
+	struct pp q;
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < want) {
+		FAIL(r, off, "truncated record at byte %" PRIu64 ": file shrank while reading", off);
+		return -EINVAL;
+	}
+	pp_init(&q, buf, (size_t)n);
+	memset(c, 0, sizeof(*c));
+	c->offset = off;
+	c->size = size;
+	c->encoding = pp_u8(&q);
+	c->tid = pp_u(&q);
+	c->first_seq = pp_u(&q);
+	c->first_time = pp_u(&q);
+	c->raw_size = pp_u(&q);
+	c->nevents = pp_u(&q);
+	if (!q.ok) {
+		FAIL(r, off,
+		     "bad chunk header at byte %" PRIu64 ": field cut or bad varint at byte %" PRIu64,
+		     off, payload_off + pp_off(&q));
+		return -EINVAL;
+	}
+	c->body_offset = payload_off + pp_off(&q);
+	c->body_size = size - pp_off(&q);
+	if (c->encoding != RS_CHUNK_RAW && c->encoding != RS_CHUNK_ZSTD) {
+		FAIL(r, payload_off, "chunk at byte %" PRIu64 ": unknown encoding %u", off, c->encoding);
+		return -EINVAL;
+	}
+	if (c->raw_size > RS_CHUNK_MAX_RAW) {
+		FAIL(r, off, "chunk at byte %" PRIu64 ": raw size %" PRIu64 " exceeds the limit %u",
+		     off, c->raw_size, RS_CHUNK_MAX_RAW);
+		return -EINVAL;
+	}
+	/* an event record takes at least 4 bytes: type, size, two deltas */
+	if (c->nevents > c->raw_size / 4) {
+		FAIL(r, off, "chunk at byte %" PRIu64 ": %" PRIu64 " events cannot fit %" PRIu64 " bytes",
+		     off, c->nevents, c->raw_size);
+		return -EINVAL;
+	}
+	if (c->encoding == RS_CHUNK_RAW && c->body_size < c->raw_size) {
+		FAIL(r, off, "chunk at byte %" PRIu64 ": raw body of %" PRIu64 " bytes, header says %" PRIu64,
+		     off, c->body_size, c->raw_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
+{
+	uint64_t off;
+
+	if (!r->header_ok)
+		return -EINVAL;
+	off = r->hdr.header_size;
+	while (off < r->file_size) {
+		uint8_t hb[1 + RS_UVARINT_MAX];
+		ssize_t n = read_at(r, hb, sizeof(hb), off);
+		uint64_t size, left, payload_off;
+		size_t k;
+		struct reader_record rec;
+		uint8_t type;
+
+		if (n < 0)
+			return (int)n;
+		type = hb[0];
+		if (type == 0) {
+			FAIL(r, off, "invalid record type 0 at byte %" PRIu64 " (zero-filled data?)", off);
+			return -EINVAL;
+		}
+		k = rs_get_uvarint(hb + 1, hb + n, &size);
+		if (!k) {
+			if ((size_t)n < sizeof(hb))
+				FAIL(r, off, "truncated record at byte %" PRIu64 ": size field cut", off);
+			else
+				FAIL(r, off, "bad record size at byte %" PRIu64 ": varint too long", off);
+			return -EINVAL;
+		}
+		payload_off = off + 1 + k;
+		left = r->file_size - payload_off;
+		if (size > left) {
+			FAIL(r, off,
+			     "truncated record at byte %" PRIu64 ": %s needs %" PRIu64 " bytes, %" PRIu64 " left",
+			     off, reader_record_name(type), size, left);
+			return -EINVAL;
+		}
+		memset(&rec, 0, sizeof(rec));
+		rec.offset = off;
+		rec.type = type;
+		rec.size = size;
+		if (type == RS_REC_CHUNK) {
+			struct reader_chunk c;
+			int rc;
+
+			if (size > CHUNK_PAYLOAD_MAX) {
+				FAIL(r, off,
+				     "chunk at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %zu",
+				     off, size, (size_t)CHUNK_PAYLOAD_MAX);
+				return -EINVAL;
+			}
+			rc = chunk_index(r, off, payload_off, size, &c);
+			if (rc)
+				return rc;
+			rc = chunk_add(r, &c);
+			if (rc)
+				return rc;
+			rec.chunk = &r->chunks[r->nchunks - 1];
+		} else if (type >= RS_REC_PROCESS && type <= RS_REC_STOPPED) {
+			uint8_t *buf;
+			void *scratch = NULL;
+			size_t bad_at = 0;
+			int rc;
+
+			if (size > META_MAX) {
+				FAIL(r, off,
+				     "%s record at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %u",
+				     reader_record_name(type), off, size, META_MAX);
+				return -EINVAL;
+			}
+			buf = malloc(size ? (size_t)size : 1);
+			if (!buf)
+				return -ENOMEM;
+			n = read_at(r, buf, (size_t)size, payload_off);
+			if (n < 0 || (uint64_t)n < size) {
+				free(buf);
+				if (n < 0)
+					return (int)n;
+				FAIL(r, off, "truncated record at byte %" PRIu64 ": file shrank while reading",
+				     off);
+				return -EINVAL;
+			}
+			rc = meta_apply(r, type, off, buf, (size_t)size, &rec, &scratch, &bad_at);
+			free(buf);
+			if (rc == -EINVAL) {
+				FAIL(r, off,
+				     "bad %s record at byte %" PRIu64 ": field cut or bad varint at byte %" PRIu64,
+				     reader_record_name(type), off, (uint64_t)(payload_off + bad_at));
+				return rc;
+			}
+			if (rc)
+				return rc;
+			if (fn)
+				fn(ctx, &rec);
+			free(scratch);
+			off = payload_off + size;
+			continue;
+		}
+		/* events outside a chunk and unknown types: skipped */
+		if (fn)
+			fn(ctx, &rec);
+		off = payload_off + size;
+	}
+	return 0;
+}
+
+/* ---- chunk bodies -------------------------------------------------------- */
+
+/* Reads and decodes a chunk's body into a fresh buffer of raw_size bytes. */
+static int chunk_load(struct reader *r, const struct reader_chunk *c, uint8_t **out,
+		      struct reader_error *err)
+{
+	uint64_t want = c->encoding == RS_CHUNK_RAW ? c->raw_size : c->body_size;
+	uint8_t *src = malloc(want ? (size_t)want : 1);
+	ssize_t n;
+
+	*out = NULL;
+	if (!src)
+		return -ENOMEM;
+	n = read_at(r, src, (size_t)want, c->body_offset);
+	if (n < 0) {
+		free(src);
+		return (int)n;
+	}
+	if ((uint64_t)n < want) {
+		free(src);
+		set_error(err, c->offset, "truncated record at byte %" PRIu64 ": file shrank while reading",
+			  c->offset);
+		return -EINVAL;
+	}
+	if (c->encoding == RS_CHUNK_RAW) {
+		*out = src;
+		return 0;
+	}
+	{
+		uint8_t *dst = malloc(c->raw_size ? (size_t)c->raw_size : 1);
+		size_t got;
+
+		if (!dst) {
+			free(src);
+			return -ENOMEM;
+		}
+		if (!r->zstd)
+			r->zstd = ZSTD_createDCtx();
+		if (!r->zstd) {
+			free(src);
+			free(dst);
+			return -ENOMEM;
+		}
+		got = ZSTD_decompressDCtx(r->zstd, dst, (size_t)c->raw_size, src, (size_t)want);
+		free(src);
+		if (ZSTD_isError(got)) {
+			set_error(err, c->offset, "chunk at byte %" PRIu64 ": zstd error: %s", c->offset,
+				  ZSTD_getErrorName(got));
+			free(dst);
+			return -EINVAL;
+		}
+		if (got != c->raw_size) {
+			set_error(err, c->offset,
+				  "chunk at byte %" PRIu64 ": body decodes to %zu bytes, header says %" PRIu64,
+				  c->offset, got, c->raw_size);
+			free(dst);
+			return -EINVAL;
+		}
+		*out = dst;
+	}
+	return 0;
+}
+
+static void cursor_init(struct cursor *cur, const struct reader_chunk *c, uint8_t *body)
+{
+	memset(cur, 0, sizeof(*cur));
+	cur->c = c;
+	cur->body = body;
+	cur->len = (size_t)c->raw_size;
+	cur->prev_seq = c->first_seq;
+	cur->prev_time = c->first_time;
+	cur->prev_addr = 0;
+}
+
+/*
+ * Decodes the record at the cursor into rec (events into *ev, metadata
+ * applied to the reader). Returns 1 for a record, 0 at the end of the body,
+ * -EINVAL with err set, or -ENOMEM. *scratch: memory to free after use.
+ */
+static int cursor_step(struct reader *r, struct cursor *cur, struct reader_record *rec,
+		       struct reader_event *ev, void **scratch, struct reader_error *err)
+{
+	const struct reader_chunk *c = cur->c;
+	const uint8_t *p = cur->body + cur->pos;
+	const uint8_t *end = cur->body + cur->len;
+	uint64_t size, at = cur->pos;
+	size_t k;
+	uint8_t type;
+	struct pp q;
+
+	*scratch = NULL;
+	if (cur->pos >= cur->len) {
+		if (cur->events != c->nevents) {
+			set_error(err, c->offset,
+				  "chunk at byte %" PRIu64 ": body has %" PRIu64 " events, header says %" PRIu64,
+				  c->offset, cur->events, c->nevents);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	type = *p;
+	if (type == 0) {
+		set_error(err, c->offset,
+			  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": invalid record type 0",
+			  c->offset, at);
+		return -EINVAL;
+	}
+	k = rs_get_uvarint(p + 1, end, &size);
+	if (!k || size > (uint64_t)(end - (p + 1 + k))) {
+		set_error(err, c->offset,
+			  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": truncated %s record%s",
+			  c->offset, at, reader_record_name(type), k ? "" : " (size field)");
+		return -EINVAL;
+	}
+	memset(rec, 0, sizeof(*rec));
+	rec->offset = at;
+	rec->type = type;
+	rec->size = size;
+	p += 1 + k;
+	cur->pos = (size_t)(p - cur->body) + (size_t)size;
+	pp_init(&q, p, (size_t)size);
+
+	memset(ev, 0, sizeof(*ev));
+	ev->type = type;
+	ev->tid = c->tid;
+	switch (type) {
+	case RS_EV_ALLOC:
+	case RS_EV_FREE:
+	case RS_EV_ALLOC_FAILED:
+	case RS_EV_THREAD_START:
+	case RS_EV_THREAD_EXIT: {
+		uint64_t ds = pp_u(&q), dt = pp_u(&q);
+
+		if (type == RS_EV_ALLOC || type == RS_EV_FREE)
+			ev->addr = cur->prev_addr + (uint64_t)pp_s(&q);
+		if (type == RS_EV_ALLOC || type == RS_EV_ALLOC_FAILED)
+			ev->size = pp_u(&q);
+		if (type != RS_EV_THREAD_START && type != RS_EV_THREAD_EXIT) {
+			ev->stack = pp_u(&q);
+			ev->kind = pp_u(&q);
+		}
+		if (type == RS_EV_ALLOC)
+			ev->alignment = pp_u(&q);
+		if (type == RS_EV_ALLOC_FAILED)
+			ev->old = pp_u(&q);
+		if (type == RS_EV_THREAD_START)
+			ev->creator_tid = pp_u(&q);
+		if (!q.ok) {
+			set_error(err, c->offset,
+				  "chunk at byte %" PRIu64 ", body offset %" PRIu64
+				  ": %s event cut or bad varint at field offset %zu",
+				  c->offset, at, reader_record_name(type), pp_off(&q));
+			return -EINVAL;
+		}
+		if (cur->prev_seq + ds < cur->prev_seq) {
+			set_error(err, c->offset,
+				  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": sequence number overflows",
+				  c->offset, at);
+			return -EINVAL;
+		}
+		cur->prev_seq += ds;
+		cur->prev_time += dt;
+		if (type == RS_EV_ALLOC || type == RS_EV_FREE)
+			cur->prev_addr = ev->addr;
+		ev->seq = cur->prev_seq;
+		ev->time = cur->prev_time;
+		cur->events++;
+		rec->event = ev;
+		return 1;
+	}
+	case RS_REC_CHUNK:
+		set_error(err, c->offset,
+			  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": chunk inside a chunk",
+			  c->offset, at);
+		return -EINVAL;
+	default: {
+		size_t bad_at = 0;
+		int rc;
+
+		if (type >= RS_EV_ALLOC)
+			return 1; /* unknown: skipped */
+		rc = meta_apply(r, type, c->offset, p, (size_t)size, rec, scratch, &bad_at);
+		if (rc == -EINVAL)
+			set_error(err, c->offset,
+				  "chunk at byte %" PRIu64 ", body offset %" PRIu64
+				  ": bad %s record, field cut or bad varint at field offset %zu",
+				  c->offset, at, reader_record_name(type), bad_at);
+		return rc ? rc : 1;
+	}
+	}
+}
+
+int reader_chunk_walk(struct reader *r, size_t i, reader_record_fn fn, void *ctx,
+		      struct reader_error *err)
+{
+	struct cursor cur;
+	uint8_t *body;
+	int rc;
+
+	if (i >= r->nchunks)
+		return -EINVAL;
+	rc = chunk_load(r, &r->chunks[i], &body, err);
+	if (rc)
+		return rc;
+	cursor_init(&cur, &r->chunks[i], body);
+	for (;;) {
+		struct reader_record rec;
+		struct reader_event ev;
+		void *scratch;
+
+		rc = cursor_step(r, &cur, &rec, &ev, &scratch, err);
+		if (rc <= 0)
+			break;
+		if (fn)
+			fn(ctx, &rec);
+		free(scratch);
+	}
+	free(body);
+	return rc;
+}
+
+/* ---- pass 2: the merge --------------------------------------------------- */
+
+static int cursor_before(const struct cursor *a, const struct cursor *b)
+{
+	if (a->next.seq != b->next.seq)
+		return a->next.seq < b->next.seq;
+	return a->c->offset < b->c->offset; /* equal seqs (damage): file order */
+}
+
+static void heap_push(struct reader *r, struct cursor *cur)
+{
+	size_t i = r->nheap++;
+
+	r->heap[i] = cur;
+	if (r->nheap > r->peak_active)
+		r->peak_active = r->nheap;
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (!cursor_before(r->heap[i], r->heap[parent]))
+			break;
+		r->heap[i] = r->heap[parent];
+		r->heap[parent] = cur;
+		i = parent;
+	}
+}
+
+static struct cursor *heap_pop(struct reader *r)
+{
+	struct cursor *top = r->heap[0];
+	size_t i = 0;
+
+	r->heap[0] = r->heap[--r->nheap];
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+
+		if (l < r->nheap && cursor_before(r->heap[l], r->heap[m]))
+			m = l;
+		if (l + 1 < r->nheap && cursor_before(r->heap[l + 1], r->heap[m]))
+			m = l + 1;
+		if (m == i)
+			break;
+		struct cursor *t = r->heap[i];
+
+		r->heap[i] = r->heap[m];
+		r->heap[m] = t;
+		i = m;
+	}
+	return top;
+}
+
+static void cursor_free(struct cursor *cur)
+{
+	if (cur) {
+		free(cur->body);
+		free(cur);
+	}
+}
+
+/* Moves the cursor to its next event. Returns 1 (cur->next set), 0 (body
+ * done), or an error (reader error set for -EINVAL). */
+static int cursor_advance(struct reader *r, struct cursor *cur)
+{
+	for (;;) {
+		struct reader_record rec;
+		struct reader_event ev;
+		struct reader_error err;
+		void *scratch;
+		int rc = cursor_step(r, cur, &rec, &ev, &scratch, &err);
+
+		free(scratch);
+		if (rc == -EINVAL) {
+			FAIL(r, err.offset, "%s", err.message);
+			return rc;
+		}
+		if (rc <= 0)
+			return rc;
+		if (rec.event) {
+			cur->next = ev;
+			return 1;
+		}
+	}
+}
+
+static int chunk_order_cmp(const void *a, const void *b, void *arg)
+{
+	const struct reader_chunk *chunks = arg;
+	const struct reader_chunk *x = &chunks[*(const size_t *)a];
+	const struct reader_chunk *y = &chunks[*(const size_t *)b];
+
+	if (x->first_seq != y->first_seq)
+		return x->first_seq < y->first_seq ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int merge_start(struct reader *r)
+{
+	r->order = malloc((r->nchunks ? r->nchunks : 1) * sizeof(*r->order));
+	r->heap = malloc((r->nchunks ? r->nchunks : 1) * sizeof(*r->heap));
+	if (!r->order || !r->heap)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->nchunks; i++)
+		r->order[i] = i;
+	qsort_r(r->order, r->nchunks, sizeof(*r->order), chunk_order_cmp, r->chunks);
+	r->merging = 1;
+	return 0;
+}
+
+int reader_next(struct reader *r, struct reader_event *ev)
+{
+	struct cursor *cur;
+	int rc;
+
+	if (r->merge_done)
+		return 0;
+	if (!r->merging) {
+		rc = merge_start(r);
+		if (rc)
+			return rc;
+	}
+	for (;;) {
+		/* a pending chunk's events all have seq >= its first_seq, so it
+		 * can wait while that is above the smallest seq on the heap */
+		while (r->next_pending < r->nchunks &&
+		       (r->nheap == 0 ||
+			r->chunks[r->order[r->next_pending]].first_seq <= r->heap[0]->next.seq)) {
+			const struct reader_chunk *c = &r->chunks[r->order[r->next_pending++]];
+			struct reader_error err;
+			uint8_t *body;
+
+			/* chunks are taken in seq order, not file order (a thread
+			 * that flushes late has early events at the end of the
+			 * file), so progress counts chunk bytes taken */
+			r->chunk_bytes_done += c->size;
+			rc = chunk_load(r, c, &body, &err);
+			if (rc == -EINVAL) {
+				FAIL(r, err.offset, "%s", err.message);
+				r->merge_done = 1;
+				return 0;
+			}
+			if (rc)
+				return rc;
+			cur = malloc(sizeof(*cur));
+			if (!cur) {
+				free(body);
+				return -ENOMEM;
+			}
+			cursor_init(cur, c, body);
+			rc = cursor_advance(r, cur);
+			if (rc == 1) {
+				heap_push(r, cur);
+				continue;
+			}
+			cursor_free(cur);
+			if (rc == 0)
+				continue;
+			if (rc == -EINVAL) {
+				r->merge_done = 1;
+				return 0;
+			}
+			return rc;
+		}
+		if (r->nheap == 0) {
+			r->merge_done = 1;
+			return 0;
+		}
+		cur = heap_pop(r);
+		*ev = cur->next;
+		rc = cursor_advance(r, cur);
+		if (rc == 1) {
+			heap_push(r, cur);
+		} else {
+			cursor_free(cur);
+			if (rc == -EINVAL) {
+				/* the event in hand came before the damage */
+				r->merge_done = 1;
+				return 1;
+			}
+			if (rc < 0)
+				return rc;
+		}
+		return 1;
+	}
+}
+
+/* ---- accessors ----------------------------------------------------------- */
+
+const struct reader_error *reader_error(const struct reader *r)
+{
+	return r->have_error ? &r->err : NULL;
+}
+
+const struct rs_file_header *reader_header(const struct reader *r)
+{
+	return &r->hdr;
+}
+
+const struct reader_process *reader_process(const struct reader *r)
+{
+	return r->have_process ? &r->process : NULL;
+}
+
+const struct reader_module *reader_modules(const struct reader *r, size_t *n)
+{
+	*n = r->nmodules;
+	return r->modules;
+}
+
+const struct reader_end *reader_end(const struct reader *r)
+{
+	return r->have_end ? &r->end : NULL;
+}
+
+const struct reader_stopped *reader_stopped(const struct reader *r)
+{
+	return r->have_stopped ? &r->stopped : NULL;
+}
+
+size_t reader_nchunks(const struct reader *r)
+{
+	return r->nchunks;
+}
+
+const struct reader_chunk *reader_chunk(const struct reader *r, size_t i)
+{
+	return i < r->nchunks ? &r->chunks[i] : NULL;
+}
+
+uint64_t reader_file_size(const struct reader *r)
+{
+	return r->file_size;
+}
+
+size_t reader_peak_active(const struct reader *r)
+{
+	return r->peak_active;
+}
+
+uint64_t reader_progress(const struct reader *r)
+{
+	if (r->merge_done || r->chunk_bytes == 0)
+		return r->file_size;
+	return (uint64_t)((double)r->chunk_bytes_done / (double)r->chunk_bytes * (double)r->file_size);
+}
+
+void reader_close(struct reader *r)
+{
+	struct stack_entry *e, *tmp;
+
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	process_clear(&r->process);
+	for (size_t i = 0; i < r->nmodules; i++)
+		module_clear(&r->modules[i]);
+	free(r->modules);
+	free(r->chunks);
+	HASH_ITER(hh, r->stacks, e, tmp) {
+		HASH_DEL(r->stacks, e);
+		free(e->ips);
+		free(e);
+	}
+	for (size_t i = 0; i < r->nheap; i++)
+		cursor_free(r->heap[i]);
+	free(r->heap);
+	free(r->order);
+	ZSTD_freeDCtx(r->zstd);
+	free(r);
+}

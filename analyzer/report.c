@@ -1,0 +1,441 @@
+/*
+ * report.c - `refscope report`: reads a trace, replays it, symbolizes the
+ * biggest groups of blocks still live at exit, and hands the result to the
+ * text or JSON writer. Building the report is apart from writing it so the
+ * tests check the facts and the two formats cannot disagree about them.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "symbols.h"
+
+#define PROGRESS_MIN_BYTES (16u << 20)
+#define MAX_INLINE 64
+
+const char *report_end_how_name(uint64_t how)
+{
+	switch (how) {
+	case RS_END_EXIT: return "exit";
+	case RS_END_EXIT_CALL: return "exit_call";
+	case RS_END_SIGNAL: return "signal";
+	case RS_END_ABORT: return "abort";
+	case RS_END_EXEC: return "exec";
+	default: return NULL;
+	}
+}
+
+const char *report_module_status_name(int status)
+{
+	switch (status) {
+	case SYM_MODULE_OK: return "ok";
+	case SYM_MODULE_STALE: return "stale";
+	case SYM_MODULE_MISSING: return "missing";
+	case SYM_MODULE_NO_BUILD_ID: return "no_build_id";
+	default: return "missing";
+	}
+}
+
+const char *report_stop_reason_name(uint64_t reason)
+{
+	switch (reason) {
+	case RS_STOP_WRITE_ERROR: return "write_error";
+	case RS_STOP_FD_LOST: return "fd_lost";
+	case RS_STOP_NO_MEMORY: return "no_memory";
+	default: return "unknown";
+	}
+}
+
+__attribute__((format(printf, 2, 3))) static int warn(struct report *rep, const char *fmt, ...)
+{
+	char **n;
+	char *s;
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return -ENOMEM;
+	n = realloc(rep->warnings, (rep->nwarnings + 1) * sizeof(*n));
+	if (!n) {
+		free(s);
+		return -ENOMEM;
+	}
+	rep->warnings = n;
+	rep->warnings[rep->nwarnings++] = s;
+	return 0;
+}
+
+/* A pseudo-module (the vdso) has no file; missing it is normal. */
+static int is_pseudo_module(const char *path)
+{
+	return path[0] == '[' || !strncmp(path, "linux-vdso.so", 13) ||
+	       !strncmp(path, "linux-gate.so", 13);
+}
+
+static int add_modules(struct report *rep, const struct report_options *opt)
+{
+	const struct reader_process *pr = reader_process(rep->r);
+	const struct reader_module *mods;
+	size_t n;
+	int rc;
+
+	mods = reader_modules(rep->r, &n);
+	rep->modules = calloc(n ? n : 1, sizeof(*rep->modules));
+	if (!rep->modules)
+		return -ENOMEM;
+	if (opt->symbolize) {
+		rc = symbolizer_new(&rep->sym);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct reader_module *m = &mods[i];
+		struct report_module *rm = &rep->modules[rep->nmodules++];
+		struct sym_segment segs[64];
+		size_t nseg = m->nseg < 64 ? m->nseg : 64;
+
+		rm->path = m->path[0] ? m->path : pr && pr->exe ? pr->exe : "";
+		rm->base = m->base;
+		rm->build_id = m->build_id;
+		rm->build_id_len = m->build_id_len;
+		rm->status = -1;
+		if (!rep->sym)
+			continue;
+		for (size_t k = 0; k < nseg; k++) {
+			segs[k].vaddr = m->segs[k].vaddr;
+			segs[k].memsz = m->segs[k].memsz;
+			segs[k].flags = (uint32_t)m->segs[k].flags;
+		}
+		rc = symbolizer_add_module(rep->sym, rm->base, rm->path, rm->build_id, rm->build_id_len,
+					   segs, nseg);
+		if (rc == -ENOMEM)
+			return rc;
+		rm->status = rc < 0 ? SYM_MODULE_MISSING : rc;
+		if (!rm->path[0] || is_pseudo_module(rm->path))
+			continue;
+		if (rm->status == SYM_MODULE_STALE)
+			rc = warn(rep, "module %s changed since the run (build-id differs): its frames may be wrong",
+				  rm->path);
+		else if (rm->status == SYM_MODULE_MISSING)
+			rc = warn(rep, "module %s cannot be opened: its frames show the module only",
+				  rm->path);
+		else
+			rc = 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int push_frame(struct report_group *g, size_t *cap, const struct report_frame *f)
+{
+	if (g->nframes == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct report_frame *n = realloc(g->frames, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		g->frames = n;
+		*cap = ncap;
+	}
+	g->frames[g->nframes++] = *f;
+	return 0;
+}
+
+static int resolve_group(struct report *rep, struct report_group *g)
+{
+	size_t nips, cap = 0;
+	const uint64_t *ips = reader_stack(rep->r, g->g.stack, &nips);
+	struct sym_frame sf[MAX_INLINE];
+
+	g->stack_known = ips != NULL;
+	for (size_t i = 0; i < nips; i++) {
+		struct report_frame f = { .ip = ips[i] };
+		size_t n = 0;
+		int rc;
+
+		if (rep->sym && symbolizer_resolve(rep->sym, ips[i], i > 0, sf, MAX_INLINE, &n) == 0 && n) {
+			for (size_t k = 0; k < n; k++) {
+				f.function = sf[k].function;
+				f.file = sf[k].file;
+				f.line = sf[k].line;
+				f.module = sf[k].module;
+				f.inlined = sf[k].inlined;
+				rc = push_frame(g, &cap, &f);
+				if (rc)
+					return rc;
+			}
+			continue;
+		}
+		rc = push_frame(g, &cap, &f);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void progress_show(struct report *rep, int *shown, int *last)
+{
+	uint64_t size = reader_file_size(rep->r);
+	int pct = size ? (int)(reader_progress(rep->r) * 100 / size) : 100;
+
+	if (pct == *last)
+		return;
+	*last = pct;
+	*shown = 1;
+	fprintf(stderr, "\rrefscope: reading %s %3d%%", rep->path, pct);
+	fflush(stderr);
+}
+
+static int replay(struct report *rep, const struct report_options *opt, struct heap *h)
+{
+	int show = opt->progress && isatty(STDERR_FILENO) &&
+		   reader_file_size(rep->r) > PROGRESS_MIN_BYTES;
+	int shown = 0, last = -1;
+	uint64_t n = 0;
+	struct reader_event ev;
+	int rc;
+
+	while ((rc = reader_next(rep->r, &ev)) == 1) {
+		rc = heap_event(h, &ev);
+		if (rc)
+			break;
+		if (show && (++n & 0xffff) == 0)
+			progress_show(rep, &shown, &last);
+	}
+	if (shown)
+		fprintf(stderr, "\r%*s\r", (int)strlen(rep->path) + 24, "");
+	return rc;
+}
+
+static int add_warnings(struct report *rep)
+{
+	const struct reader_end *end = reader_end(rep->r);
+	const struct reader_stopped *st = reader_stopped(rep->r);
+	const struct reader_process *pr = reader_process(rep->r);
+	const struct heap_totals *t = &rep->totals;
+	int rc = 0;
+
+	if (rep->have_error)
+		rc = warn(rep, "decode error: %s; the report covers what came before it",
+			  rep->error.message);
+	if (!rc && rep->scanned && !end)
+		rc = warn(rep, "trace is incomplete: no END record (the program was killed, or the trace was cut)");
+	if (!rc && st)
+		rc = warn(rep, "tracing stopped early at seq %" PRIu64 ": %s (errno %" PRIu64 ": %s)",
+			  st->seq, report_stop_reason_name(st->reason), st->err,
+			  strerror(st->err < INT_MAX ? (int)st->err : 0));
+	if (!rc && end && end->events_lost)
+		rc = warn(rep, "%" PRIu64 " events were not written after tracing stopped",
+			  end->events_lost);
+	if (!rc && pr && pr->origin == RS_ORIGIN_FORK)
+		rc = warn(rep, "this process began as a fork: blocks inherited from its parent are not in this trace");
+	if (!rc && t->alloc_over_live)
+		rc = warn(rep, "%" PRIu64 " allocations returned an address that was still live (a free was not traced)",
+			  t->alloc_over_live);
+	if (!rc && t->restore_unmatched)
+		rc = warn(rep, "%" PRIu64 " failed reallocs name a block whose free was not traced",
+			  t->restore_unmatched);
+	if (!rc && rep->undefined_stacks)
+		rc = warn(rep, "allocation stacks used but never defined in the trace: %zu",
+			  rep->undefined_stacks);
+	return rc;
+}
+
+int report_build(const char *path, const struct report_options *opt, struct report *rep)
+{
+	struct heap *h = NULL;
+	struct heap_group *groups = NULL;
+	const struct reader_error *e;
+	const struct reader_end *end;
+	size_t ngroups = 0, keep;
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->path = path;
+	rc = reader_open(path, &rep->r);
+	if (rc)
+		return rc;
+	rc = heap_new(&h);
+	if (rc)
+		return rc;
+	if (!reader_error(rep->r)) {
+		rep->scanned = 1;
+		rc = reader_scan(rep->r, NULL, NULL);
+		if (rc && rc != -EINVAL)
+			goto out;
+		rc = replay(rep, opt, h);
+		if (rc)
+			goto out;
+	}
+	heap_finish(h);
+	heap_totals(h, &rep->totals);
+	e = reader_error(rep->r);
+	if (e) {
+		rep->have_error = 1;
+		rep->error = *e;
+	}
+	end = reader_end(rep->r);
+	rep->duration_ns = end ? end->end_time : rep->totals.last_time;
+	rep->nstacks = reader_nstacks(rep->r);
+
+	rc = heap_groups(h, &groups, &ngroups);
+	if (rc)
+		goto out;
+	rep->ngroups_total = ngroups;
+	keep = opt->top && opt->top < ngroups ? opt->top : ngroups;
+	rep->groups = calloc(keep ? keep : 1, sizeof(*rep->groups));
+	if (!rep->groups) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ngroups; i++) {
+		size_t nips;
+
+		if (groups[i].stack && !reader_stack(rep->r, groups[i].stack, &nips))
+			rep->undefined_stacks++;
+	}
+	rc = add_modules(rep, opt);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < keep; i++) {
+		rep->groups[i].g = groups[i];
+		rep->ngroups++;
+		rc = resolve_group(rep, &rep->groups[i]);
+		if (rc)
+			goto out;
+	}
+	rc = add_warnings(rep);
+out:
+	free(groups);
+	heap_free(h);
+	return rc;
+}
+
+void report_release(struct report *rep)
+{
+	for (size_t i = 0; i < rep->ngroups; i++)
+		free(rep->groups[i].frames);
+	free(rep->groups);
+	free(rep->modules);
+	for (size_t i = 0; i < rep->nwarnings; i++)
+		free(rep->warnings[i]);
+	free(rep->warnings);
+	if (rep->sym)
+		symbolizer_free(rep->sym);
+	reader_close(rep->r);
+	memset(rep, 0, sizeof(*rep));
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+static void report_usage(FILE *f)
+{
+	fprintf(f, "usage: refscope report [--json] [--top N] [-o FILE] TRACE\n"
+		   "Report the blocks a traced program never freed, grouped by allocation stack.\n"
+		   "\n"
+		   "  -j, --json         write JSON (schema: docs/JSON.md) instead of text\n"
+		   "  -n, --top N        show the N biggest groups (default 20; 0: all)\n"
+		   "  -o, --output FILE  write the report to FILE instead of standard output\n"
+		   "  -h, --help         show this help\n");
+}
+
+static int parse_count(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s[0] || s[0] == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = (size_t)v;
+	return 0;
+}
+
+enum cmd_status cmd_report(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "top", required_argument, NULL, 'n' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct report_options opt = { .top = 20, .progress = 1, .symbolize = 1 };
+	const char *output = NULL;
+	struct report rep;
+	FILE *out = stdout;
+	int json = 0, c, rc;
+	enum cmd_status st = CMD_OK;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+jn:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'n':
+			if (parse_count(optarg, &opt.top)) {
+				fprintf(stderr, "refscope report: --top wants a count, not '%s'\n", optarg);
+				return CMD_USAGE;
+			}
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'h':
+			report_usage(stdout);
+			return CMD_HELP;
+		default:
+			report_usage(stderr);
+			return CMD_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		report_usage(stderr);
+		return CMD_USAGE;
+	}
+	rc = report_build(argv[optind], &opt, &rep);
+	if (rc) {
+		fprintf(stderr, "refscope report: cannot read %s: %s\n", argv[optind], strerror(-rc));
+		report_release(&rep);
+		return CMD_BAD_INPUT;
+	}
+	if (output) {
+		out = fopen(output, "w");
+		if (!out) {
+			fprintf(stderr, "refscope report: cannot create %s: %s\n", output, strerror(errno));
+			report_release(&rep);
+			return CMD_BAD_INPUT;
+		}
+	}
+	rc = json ? report_write_json(&rep, out) : report_write_text(&rep, out);
+	if (out != stdout && fclose(out) != 0)
+		rc = -EIO;
+	if (rc) {
+		fprintf(stderr, "refscope report: cannot write %s: %s\n", output ? output : "the report",
+			strerror(-rc));
+		st = CMD_BAD_INPUT;
+	}
+	if (rep.have_error) {
+		fprintf(stderr, "refscope report: %s: %s\n", rep.path, rep.error.message);
+		st = CMD_BAD_INPUT;
+	}
+	report_release(&rep);
+	return st;
+}

@@ -17,7 +17,6 @@ struct rs_tbuf;
 struct rs_thread {
 	int guard;		/* inside a hook: nested calls only forward */
 	int bootstrapping;	/* resolving real functions: serve from the pool */
-	int exited;		/* the thread's buffer was released at thread exit */
 	uint32_t tid;		/* gettid(), 0 until first needed; reset after fork */
 	struct rs_tbuf *tb;	/* this thread's event buffer, NULL until first event */
 };

@@ -48,7 +48,6 @@ static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t ali
 		rs_ev_alloc(tb, sq, t, (uintptr_t)p, size, st, kind, align);
 	else
 		rs_ev_alloc_failed(tb, sq, t, size, st, kind, 0);
-	rs_shim_done(tb);
 }
 
 /* Records a block given back; before the real call, so the address cannot
@@ -65,7 +64,6 @@ static inline void rec_free(void *p, unsigned kind)
 	t = rs_writer_now();
 	st = rs_opt.free_stacks ? rs_shim_stack(tb) : 0;
 	rs_ev_free(tb, sq, t, (uintptr_t)p, st, kind);
-	rs_shim_done(tb);
 }
 
 #define HOOK_PROLOGUE(pool_expr, forward_expr)                              \
@@ -166,8 +164,7 @@ static void *do_realloc(void *old, size_t a, size_t b, unsigned kind)
 			rs_ev_alloc_failed(tb, sq, t, size, st, kind, (uintptr_t)old);
 		}
 		/* size 0 and NULL: glibc freed old, the FREE says it all */
-		rs_shim_done(tb);
-	}
+		}
 	errno = e;
 	rs_self.guard = 0;
 	return p;

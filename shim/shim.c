@@ -334,18 +334,12 @@ struct rs_tbuf *rs_shim_tbuf(void)
 	if (rs_likely(s->tb != NULL))
 		return s->tb;
 	tb = rs_tbuf_acquire(my_tid());
-	if (!tb || s->exited)
-		return tb;	/* late event of an exiting thread: released by rs_shim_done */
+	if (!tb)
+		return NULL;
 	s->tb = tb;
 	if (have_key)
 		pthread_setspecific(thread_key, tb);
 	return tb;
-}
-
-void rs_shim_done(struct rs_tbuf *tb)
-{
-	if (rs_unlikely(rs_self.exited) && tb && tb != rs_self.tb)
-		rs_tbuf_release(tb);
 }
 
 uint32_t rs_shim_stack(struct rs_tbuf *tb)
@@ -374,7 +368,6 @@ static void thread_gone(void *v)
 		rs_ev_thread_exit(tb, rs_seq_take(), rs_writer_now());
 	/* later destructors and libc's thread cleanup still free: keep the buffer */
 	rs_tbuf_retire(tb);
-	s->exited = 1;
 	s->guard = g;
 }
 

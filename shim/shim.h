@@ -4,7 +4,7 @@
  *
  * Calling order in a recording hook: check rs_self.guard and rs_shim_ready(),
  * set the guard, then rs_shim_tbuf() (may be NULL: just forward),
- * rs_shim_stack(), the rs_ev_* appenders, rs_shim_done(), clear the guard.
+ * rs_shim_stack(), the rs_ev_* appenders, clear the guard.
  */
 #ifndef REFSCOPE_SHIM_H
 #define REFSCOPE_SHIM_H
@@ -26,7 +26,6 @@ static inline int rs_shim_ready(void)
 
 struct rs_tbuf *rs_shim_tbuf(void);
 uint32_t rs_shim_stack(struct rs_tbuf *tb);
-void rs_shim_done(struct rs_tbuf *tb);
 
 /* From the fatal-signal handler: flush what is committed, write END. */
 void rs_shim_fatal(int sig);

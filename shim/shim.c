@@ -344,7 +344,7 @@ struct rs_tbuf *rs_shim_tbuf(void)
 
 uint32_t rs_shim_stack(struct rs_tbuf *tb)
 {
-	uintptr_t ips[RS_DEPTH_MAX];
+	uintptr_t ips[RS_DEPTH_MAX + RS_UNWIND_SLACK];
 	unsigned n = rs_unwind_capture(ips, rs_opt.depth);
 	int is_new;
 	uint32_t id;

@@ -55,12 +55,13 @@ int rs_unwind_init(void)
 
 unsigned rs_unwind_capture(uintptr_t *ips, unsigned max)
 {
-	void *raw[RS_DEPTH_MAX + 16];
-	int n = unw_backtrace(raw, (int)max + 16);
+	/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then squeeze
+	 * out our own frames (one buffer: hooks may run on small thread stacks) */
+	int n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
 	unsigned k = 0;
 
 	for (int i = 0; i < n && k < max; i++) {
-		uintptr_t ip = (uintptr_t)raw[i];
+		uintptr_t ip = ips[i];
 
 		if (ip >= self_lo && ip < self_hi)
 			continue;

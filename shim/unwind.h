@@ -11,9 +11,12 @@
 
 #include <stdint.h>
 
+#define RS_UNWIND_SLACK 16	/* room for the shim's own frames, dropped */
+
 int rs_unwind_init(void);
 /* Fills ips (innermost first, the innermost as an address inside the call);
- * returns the number of frames, at most max. */
+ * returns the number of frames, at most max. ips must have room for
+ * max + RS_UNWIND_SLACK entries. */
 unsigned rs_unwind_capture(uintptr_t *ips, unsigned max);
 
 #endif /* REFSCOPE_UNWIND_H */

@@ -653,25 +653,31 @@ void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
 
 void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsigned n)
 {
-	uint8_t pay[2 * RS_UVARINT_MAX + RS_DEPTH_MAX * RS_UVARINT_MAX];
-	size_t pn = 0;
+	/* payload encoded in place after a 3-byte size slot (it is < 2^21),
+	 * then moved down to the real size's length: no big stack buffer */
+	const size_t slot = 3;
 	uintptr_t prev = 0;
-	uint8_t *p;
+	uint8_t *p, *q;
+	size_t pn, sn;
+	uint8_t sz[RS_UVARINT_MAX];
 
 	if (n > RS_DEPTH_MAX)
 		n = RS_DEPTH_MAX;
-	pn += rs_put_uvarint(pay + pn, id);
-	pn += rs_put_uvarint(pay + pn, n);
+	spin_lock(&tb->lock);
+	p = reserve(tb, 1 + slot + 2 * RS_UVARINT_MAX + (size_t)n * RS_UVARINT_MAX);
+	q = p + 1 + slot;
+	q += rs_put_uvarint(q, id);
+	q += rs_put_uvarint(q, n);
 	for (unsigned i = 0; i < n; i++) {
-		pn += rs_put_svarint(pay + pn, (int64_t)(ips[i] - prev));
+		q += rs_put_svarint(q, (int64_t)(ips[i] - prev));
 		prev = ips[i];
 	}
-	spin_lock(&tb->lock);
-	p = reserve(tb, 1 + RS_UVARINT_MAX + pn);
-	*p++ = RS_REC_STACK;
-	p += rs_put_uvarint(p, pn);
-	memcpy(p, pay, pn);
-	tb->len = (size_t)(p + pn - tb->data);
+	pn = (size_t)(q - (p + 1 + slot));
+	sn = rs_put_uvarint(sz, pn);
+	p[0] = RS_REC_STACK;
+	memmove(p + 1 + sn, p + 1 + slot, pn);
+	memcpy(p + 1, sz, sn);
+	tb->len = (size_t)(p + 1 + sn + pn - tb->data);
 	/* not an event: nevents unchanged, but the bytes are committed */
 	atomic_store_explicit(&tb->committed, ((uint64_t)tb->len << 32) | tb->nevents,
 			      memory_order_release);

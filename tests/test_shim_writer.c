@@ -371,3 +371,29 @@ Test(writer, retired_buffer_reused_only_after_its_thread_is_gone)
 	cr_assert_eq(tdec_nth(&d, RS_EV_FREE, 0)->tid, (uint32_t)tid);
 	tdec_free(&d);
 }
+
+Test(writer, deep_stack_record_round_trip)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	static uintptr_t ips[RS_DEPTH_MAX];
+	const struct trec *s;
+
+	for (unsigned i = 0; i < RS_DEPTH_MAX; i++)
+		ips[i] = 0x7f0000000000ull + (i * 7919u) % 100003u * 16u;
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(1);
+	rs_tbuf_stack(tb, 1, ips, 1);
+	rs_tbuf_stack(tb, 300, ips, RS_DEPTH_MAX);
+	rs_ev_thread_exit(tb, 5, 6);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	cr_assert_eq(tdec_count(&d, RS_REC_STACK), 2);
+	s = tdec_nth(&d, RS_REC_STACK, 1);
+	cr_assert_eq(s->id, 300);
+	cr_assert_eq(s->nframes, RS_DEPTH_MAX);
+	for (unsigned i = 0; i < RS_DEPTH_MAX; i++)
+		cr_assert_eq(s->ips[i], ips[i], "frame %u", i);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 5);
+	tdec_free(&d);
+}

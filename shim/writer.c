@@ -30,6 +30,7 @@ atomic_int rs_tracing;
 
 static struct {
 	int fd;
+	pid_t pid;		/* the process the descriptor's trace belongs to */
 	dev_t dev;
 	ino_t ino;
 	char path[PATH_MAX];
@@ -128,6 +129,7 @@ int rs_writer_open(const struct rs_writer_config *cfg)
 	if (fstat(cfg->fd, &st) < 0)
 		return -errno;
 	g.fd = cfg->fd;
+	g.pid = getpid();
 	g.dev = st.st_dev;
 	g.ino = st.st_ino;
 	g.path[0] = 0;
@@ -264,6 +266,13 @@ int rs_writer_out(const void *buf, size_t len)
 
 	if (atomic_load_explicit(&g.stopped, memory_order_relaxed) || fd < 0)
 		return -EPIPE;
+	/*
+	 * A child made without fork's handlers (_Fork, clone, vfork) holds a
+	 * copy of our buffers: its chunks must never reach the parent's trace.
+	 * Not a stop: a vfork child shares rs_tracing with the parent.
+	 */
+	if (getpid() != g.pid)
+		return -ESRCH;
 	if (!fd_is_ours(fd)) {
 		if (reopen(fd) < 0) {
 			stop(RS_STOP_FD_LOST, EBADF, 0);	/* never write to a stranger's fd */

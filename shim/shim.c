@@ -584,6 +584,7 @@ static void fork_child(void)
 
 	s->tid = 0;
 	s->tid = my_tid();
+	atomic_store(&node_lock, 0);	/* another thread may have held it at fork */
 	if (atomic_load(&state) != ST_READY) {
 		rs_modules_unlock();
 		return;

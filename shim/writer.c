@@ -429,6 +429,7 @@ static void flush_locked(struct rs_tbuf *tb, int allow_compress)
 
 	if (tb->len == 0)
 		return;
+	tb->flushing = 1;
 	/* small bodies (a thread's last events) are not worth a context reset */
 	if (allow_compress && g.compress && tb->cctx && tb->len >= 4096) {
 		size_t z = ZSTD_compressCCtx(tb->cctx, tb->zout, tb->zcap, tb->data, tb->len, 1);
@@ -450,8 +451,10 @@ static void flush_locked(struct rs_tbuf *tb, int allow_compress)
 	memcpy(h + hn, ph, phn);
 	hn += phn;
 	memcpy(body - hn, h, hn);	/* the headroom in front of every body */
+	tb->flushing = 2;
 	rs_writer_out(body - hn, hn + blen);
 	tbuf_reset(tb);
+	tb->flushing = 0;
 }
 
 int rs_tbuf_flush(struct rs_tbuf *tb)
@@ -514,6 +517,8 @@ void rs_writer_flush_all_signal(struct rs_tbuf *self)
 			 */
 			uint64_t c = atomic_load_explicit(&tb->committed, memory_order_acquire);
 
+			if (tb->flushing == 2)
+				continue;	/* may be written already: a lost chunk beats a doubled one */
 			tb->len = (size_t)(c >> 32);
 			tb->nevents = (uint32_t)c;
 			if (tb->in_use)

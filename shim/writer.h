@@ -21,6 +21,7 @@
 #ifndef REFSCOPE_WRITER_H
 #define REFSCOPE_WRITER_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,9 @@ struct rs_tbuf {
 	atomic_int lock;		/* owner while appending, flushers while flushing */
 	int in_use;
 	int retired;			/* owner thread exited; reaped once it is gone */
+	/* 1 while compressing, 2 while its write(2) is in flight: tells a
+	 * signal flush on the same thread whether the records are out already */
+	volatile sig_atomic_t flushing;
 	struct rs_tbuf *next_retired;
 	uint32_t tid;
 	int have_first;

@@ -267,6 +267,37 @@ static int open_trace(unsigned origin)
 	return 0;
 }
 
+/* One line on stderr with write(2): no stdio inside the shim. */
+static void complain(const char *what, int err)
+{
+	char line[2400];
+	size_t n = 0, k;
+	ssize_t w;
+
+	if (rs_opt.quiet)
+		return;
+	k = strlen("refscope: ");
+	memcpy(line, "refscope: ", k);
+	n = k;
+	k = strlen(what);
+	if (k > 200)
+		k = 200;
+	memcpy(line + n, what, k);
+	n += k;
+	k = strlen(rs_opt.output_dir);
+	if (k > 2000)
+		k = 2000;
+	memcpy(line + n, rs_opt.output_dir, k);
+	n += k;
+	memcpy(line + n, " (errno ", 8);
+	n += 8;
+	n += put_dec(line + n, (unsigned long)(err < 0 ? -err : err));
+	line[n++] = ')';
+	line[n++] = '\n';
+	w = write(2, line, n);	/* best effort */
+	(void)w;
+}
+
 static void thread_gone(void *v);
 static void fork_prepare(void);
 static void fork_parent(void);
@@ -285,6 +316,8 @@ static void main_thread_start(void)
 
 static void init_locked(void)
 {
+	int err;
+
 	rs_options_parse(&rs_opt);
 	if (getauxval(AT_SECURE) || rs_opt.disable)
 		goto off;
@@ -297,8 +330,11 @@ static void init_locked(void)
 		have_key = 1;
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
 	}
-	if (open_trace(RS_ORIGIN_START) < 0)
+	err = open_trace(RS_ORIGIN_START);
+	if (err < 0) {
+		complain("cannot create a trace file in ", err);
 		goto off;
+	}
 	rs_modules_scan();
 	main_thread_start();
 	rs_signals_install();
@@ -594,9 +630,15 @@ static void fork_child(void)
 	rs_writer_reset_after_fork(s->tb, s->tid);
 	rs_modules_reset();
 	atomic_store(&ending, 0);
-	if (rs_stacks_reset() == 0 && open_trace(RS_ORIGIN_FORK) == 0) {
-		rs_modules_scan();
-		main_thread_start();
+	if (rs_stacks_reset() == 0) {
+		int err = open_trace(RS_ORIGIN_FORK);
+
+		if (err == 0) {
+			rs_modules_scan();
+			main_thread_start();
+		} else {
+			complain("cannot create a trace file in ", err);
+		}
 	}
 	s->guard = g;
 	errno = e;

@@ -329,32 +329,74 @@ static void tbuf_reset(struct rs_tbuf *tb)
 static struct rs_tbuf *tbuf_map(void)
 {
 	size_t head = page_round(sizeof(struct rs_tbuf));
-	size_t cap = g.buf_size;
-	size_t zcap = ZSTD_compressBound(cap);
-	size_t ws = 0;
-	size_t total;
+	size_t total = head + page_round(RS_CHUNK_HEADROOM + g.buf_size);
 	uint8_t *m;
 	struct rs_tbuf *tb;
 
-	if (g.compress)
-		ws = ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(1, cap, 0));
-	total = head + page_round(RS_CHUNK_HEADROOM + cap) +
-		(g.compress ? page_round(RS_CHUNK_HEADROOM + zcap) + page_round(ws) : 0);
 	m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
 	tb = (struct rs_tbuf *)m;
 	tb->map_size = total;
 	tb->data = m + head + RS_CHUNK_HEADROOM;
-	tb->cap = cap;
-	if (g.compress) {
-		uint8_t *z = m + head + page_round(RS_CHUNK_HEADROOM + cap);
-
-		tb->zout = z + RS_CHUNK_HEADROOM;
-		tb->zcap = zcap;
-		tb->cctx = ZSTD_initStaticCCtx(z + page_round(RS_CHUNK_HEADROOM + zcap), ws);
-	}
+	tb->cap = g.buf_size;
 	return tb;
+}
+
+/*
+ * Compression contexts: a few shared slots instead of one per thread, so a
+ * thread costs one buffer, not a 300 KiB zstd workspace. Taken per chunk
+ * (never per event) with trylock; when all are busy the chunk goes raw.
+ */
+#define ZSLOTS 8
+
+struct zslot {
+	atomic_int lock;
+	void *cctx;		/* ZSTD_CCtx in a static workspace */
+	uint8_t *out;		/* cap bytes, RS_CHUNK_HEADROOM before it */
+	size_t cap;
+};
+
+static struct zslot zslots[ZSLOTS];
+
+static int zslot_map(struct zslot *z)
+{
+	size_t cap = ZSTD_compressBound(g.buf_size);
+	size_t ws = ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(1, g.buf_size, 0));
+	size_t outsz = page_round(RS_CHUNK_HEADROOM + cap);
+	uint8_t *m = mmap(NULL, outsz + page_round(ws), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return -ENOMEM;
+	z->cctx = ZSTD_initStaticCCtx(m + outsz, ws);
+	if (!z->cctx) {
+		munmap(m, outsz + page_round(ws));
+		return -ENOMEM;
+	}
+	z->out = m + RS_CHUNK_HEADROOM;
+	z->cap = cap;
+	return 0;
+}
+
+static struct zslot *zslot_get(uint32_t hint)
+{
+	for (unsigned pass = 0; pass < 16; pass++) {
+		for (unsigned i = 0; i < ZSLOTS; i++) {
+			struct zslot *z = &zslots[(hint + i) % ZSLOTS];
+
+			if (atomic_load_explicit(&z->lock, memory_order_relaxed) ||
+			    atomic_exchange_explicit(&z->lock, 1, memory_order_acquire))
+				continue;
+			if (!z->cctx && zslot_map(z) < 0) {
+				spin_unlock(&z->lock);
+				return NULL;
+			}
+			return z;
+		}
+		cpu_relax();
+	}
+	return NULL;
 }
 
 /* Has the thread with this id finished? (its buffer can then be reused) */
@@ -427,15 +469,17 @@ static void flush_locked(struct rs_tbuf *tb, int allow_compress)
 	size_t blen = tb->len;
 	uint8_t enc = RS_CHUNK_RAW;
 
+	struct zslot *zs = NULL;
+
 	if (tb->len == 0)
 		return;
 	tb->flushing = 1;
 	/* small bodies (a thread's last events) are not worth a context reset */
-	if (allow_compress && g.compress && tb->cctx && tb->len >= 4096) {
-		size_t z = ZSTD_compressCCtx(tb->cctx, tb->zout, tb->zcap, tb->data, tb->len, 1);
+	if (allow_compress && g.compress && tb->len >= 4096 && (zs = zslot_get(tb->tid))) {
+		size_t z = ZSTD_compressCCtx(zs->cctx, zs->out, zs->cap, tb->data, tb->len, 1);
 
 		if (!ZSTD_isError(z) && z < tb->len) {
-			body = tb->zout;
+			body = zs->out;
 			blen = z;
 			enc = RS_CHUNK_ZSTD;
 		}
@@ -453,6 +497,8 @@ static void flush_locked(struct rs_tbuf *tb, int allow_compress)
 	memcpy(body - hn, h, hn);	/* the headroom in front of every body */
 	tb->flushing = 2;
 	rs_writer_out(body - hn, hn + blen);
+	if (zs)
+		spin_unlock(&zs->lock);
 	tbuf_reset(tb);
 	tb->flushing = 0;
 }
@@ -538,6 +584,8 @@ void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)
 {
 	struct rs_tbuf *tb;
 
+	for (unsigned i = 0; i < ZSLOTS; i++)
+		atomic_store(&zslots[i].lock, 0);	/* holders do not exist in the child */
 	g.free = NULL;
 	g.retired = NULL;
 	atomic_store(&g.list_lock, 0);

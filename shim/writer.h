@@ -59,9 +59,6 @@ struct rs_tbuf {
 	/* (len << 32) | nevents of complete records: what a signal may write */
 	_Atomic uint64_t committed;
 	uint8_t *data;			/* cap bytes, RS_CHUNK_HEADROOM before it */
-	uint8_t *zout;			/* zcap bytes, RS_CHUNK_HEADROOM before it */
-	size_t zcap;
-	void *cctx;			/* ZSTD_CCtx in a static workspace, or NULL */
 	size_t map_size;
 	struct rs_stack_cache_entry cache[RS_STACK_CACHE];
 };

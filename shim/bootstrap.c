@@ -192,6 +192,37 @@ static __sighandler_t fb_signal(int sig, __sighandler_t h)
 	return SIG_ERR;
 }
 
+static void set_fallbacks(void)
+{
+	rs_real.malloc = __libc_malloc;
+	rs_real.calloc = __libc_calloc;
+	rs_real.realloc = __libc_realloc;
+	rs_real.reallocarray = fb_reallocarray;
+	rs_real.free = __libc_free;
+	rs_real.posix_memalign = fb_posix_memalign;
+	rs_real.aligned_alloc = fb_aligned_alloc;
+	rs_real.memalign = __libc_memalign;
+	rs_real.valloc = __libc_valloc;
+	rs_real.pvalloc = __libc_pvalloc;
+	rs_real.dlopen = fb_null_open;
+	rs_real.dlmopen = fb_null_mopen;
+	rs_real.dlclose = fb_fail_close;
+	rs_real.pthread_create = fb_pthread_create;
+	rs_real.execve = fb_execve;
+	rs_real.execv = fb_execv;
+	rs_real.execvp = fb_execvp;
+	rs_real.execvpe = fb_execvpe;
+	rs_real.fexecve = fb_fexecve;
+	rs_real.exit = fb_exit;
+	rs_real._exit = fb_exit;
+	rs_real._Exit = fb_exit;
+	rs_real.abort = fb_abort;
+	rs_real.sigaction = fb_sigaction;
+	rs_real.signal = fb_signal;
+	rs_real.sysv_signal = fb_signal;
+	rs_real.bsd_signal = fb_signal;
+}
+
 #define RESOLVE(field, name, fallback)                                        \
 	do {                                                                  \
 		void *sym_ = dlsym(RTLD_NEXT, name);                          \
@@ -216,6 +247,7 @@ void rs_bootstrap(void)
 		return;
 	}
 	rs_self.bootstrapping = 1;
+	set_fallbacks();	/* nothing is NULL even while dlsym runs */
 	RESOLVE(malloc, "malloc", __libc_malloc);
 	RESOLVE(calloc, "calloc", __libc_calloc);
 	RESOLVE(realloc, "realloc", __libc_realloc);

@@ -4,6 +4,7 @@
  * against hand-encoded bytes so a decoder bug cannot hide a writer bug.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -162,6 +163,38 @@ int tdec_bytes(struct tdec *d, const uint8_t *buf, size_t len)
 				return rc;
 			break;
 		}
+		case RS_REC_PROCESS:
+			if (get(&p, rend, &r->pid) || get(&p, rend, &r->ppid))
+				return -1;
+			for (int i = 0; i < 1; i++) {	/* exe */
+				if (get(&p, rend, &v) || p + v > rend)
+					return -1;
+				p += v;
+			}
+			if (get(&p, rend, &v))	/* argc */
+				return -1;
+			for (uint64_t i = 0; i < v; i++) {
+				uint64_t l;
+
+				if (get(&p, rend, &l) || p + l > rend)
+					return -1;
+				p += l;
+			}
+			if (get(&p, rend, &v) || get(&p, rend, &v) || get(&p, rend, &r->origin))
+				return -1;
+			break;
+		case RS_REC_MODULE:
+			if (get(&p, rend, &r->seq) || get(&p, rend, &r->base) || get(&p, rend, &v) ||
+			    p + v > rend)
+				return -1;
+			memcpy(r->path, p, v < sizeof(r->path) - 1 ? v : sizeof(r->path) - 1);
+			p += v;
+			if (get(&p, rend, &r->build_id_len) || p + r->build_id_len > rend)
+				return -1;
+			p += r->build_id_len;
+			if (get(&p, rend, &r->nseg))
+				return -1;
+			break;
 		case RS_REC_END:
 			if (get(&p, rend, &r->seq) || get(&p, rend, &r->how) || gets(&p, rend, &sv) ||
 			    get(&p, rend, &r->time) || get(&p, rend, &r->lost))
@@ -200,6 +233,35 @@ int tdec_fd(struct tdec *d, int fd)
 	}
 	d->file_size = len;
 	rc = tdec_bytes(d, buf, len);
+	free(buf);
+	return rc;
+}
+
+int tdec_file(struct tdec *d, const char *path, uint32_t *pid)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	long len;
+	struct rs_file_header h;
+	int rc;
+
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)len + 1);
+	if (len < RS_FILE_HEADER_SIZE || fread(buf, 1, (size_t)len, f) != (size_t)len ||
+	    rs_header_decode(buf, &h) < 0 || h.header_size > len) {
+		free(buf);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (pid)
+		*pid = h.pid;
+	d->file_size = (size_t)len;
+	rc = tdec_bytes(d, buf + h.header_size, (size_t)len - h.header_size);
 	free(buf);
 	return rc;
 }

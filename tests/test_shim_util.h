@@ -22,6 +22,9 @@ struct trec {
 	uint64_t seq, time, addr, size, stack, kind, align, old, creator;
 	/* STACK */
 	uint64_t id, nframes, ips[TDEC_MAX_FRAMES];
+	/* PROCESS (pid, ppid, origin) and MODULE (base, path, build id) */
+	uint64_t pid, ppid, origin, base, build_id_len, nseg;
+	char path[256];
 	/* END / STOPPED (how doubles as the stop reason, old as errno) */
 	uint64_t how, lost;
 	int64_t status;
@@ -35,6 +38,8 @@ struct tdec {
 /* 0, or negative on a malformed trace. */
 int tdec_bytes(struct tdec *d, const uint8_t *buf, size_t len);
 int tdec_fd(struct tdec *d, int fd);
+/* A whole trace file: checks the header, decodes what follows it. */
+int tdec_file(struct tdec *d, const char *path, uint32_t *pid);
 size_t tdec_count(const struct tdec *d, uint8_t type);
 const struct trec *tdec_nth(const struct tdec *d, uint8_t type, size_t nth);
 void tdec_free(struct tdec *d);

@@ -423,7 +423,7 @@ static void end_trace(unsigned how, int64_t status)
 		return;
 	g = rs_self.guard;
 	rs_self.guard = 1;
-	rs_writer_flush_all();
+	rs_writer_flush_all(rs_self.tb);
 	rs_writer_end(how, status);
 	rs_writer_finish();
 	rs_self.guard = g;
@@ -700,7 +700,7 @@ static void before_exec(void)
 		return;
 	g = rs_self.guard;
 	rs_self.guard = 1;
-	rs_writer_flush_all();
+	rs_writer_flush_all(rs_self.tb);
 	rs_writer_end(RS_END_EXEC, -1);	/* superseded by a later END if exec fails */
 	rs_self.guard = g;
 	errno = e;

@@ -74,6 +74,34 @@ static inline int spin_trylock(atomic_int *l, unsigned spins)
 	return 0;
 }
 
+/*
+ * Buffer locks record who holds them: OWNER (the buffer's thread, appending
+ * or flushing its own buffer) or FLUSHER (another thread flushing it). So a
+ * flush running on the owner thread from a signal handler can tell that it
+ * interrupted its own append, instead of waiting for itself for ever.
+ */
+enum { TB_OWNER = 1, TB_FLUSHER = 2 };
+
+static inline int tb_trylock(struct rs_tbuf *tb, int who, unsigned spins)
+{
+	for (unsigned i = 0; i <= spins; i++) {
+		int z = 0;
+
+		if (atomic_compare_exchange_weak_explicit(&tb->lock, &z, who,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return 1;
+		cpu_relax();
+	}
+	return 0;
+}
+
+static inline void tb_lock(struct rs_tbuf *tb, int who)
+{
+	while (!tb_trylock(tb, who, 1u << 10))
+		;
+}
+
 static inline void spin_unlock(atomic_int *l)
 {
 	atomic_store_explicit(l, 0, memory_order_release);
@@ -417,7 +445,7 @@ static void reap_retired(void)
 			continue;
 		}
 		*pp = tb->next_retired;
-		spin_lock(&tb->lock);
+		tb_lock(tb, TB_FLUSHER);
 		flush_locked(tb, 1);	/* what it freed after its THREAD_EXIT */
 		tb->in_use = 0;
 		tb->retired = 0;
@@ -447,10 +475,11 @@ struct rs_tbuf *rs_tbuf_acquire(uint32_t tid)
 		}
 		spin_lock(&g.list_lock);
 		tb->next_all = g.all;
-		g.all = tb;
+		atomic_store_explicit((_Atomic(struct rs_tbuf *) *)&g.all, tb,
+				      memory_order_release);
 		spin_unlock(&g.list_lock);
 	}
-	spin_lock(&tb->lock);
+	tb_lock(tb, TB_OWNER);
 	tb->tid = tid;
 	tb->in_use = 1;
 	tb->next_free = NULL;
@@ -505,7 +534,7 @@ static void flush_locked(struct rs_tbuf *tb, int allow_compress)
 
 int rs_tbuf_flush(struct rs_tbuf *tb)
 {
-	spin_lock(&tb->lock);
+	tb_lock(tb, TB_OWNER);
 	flush_locked(tb, 1);
 	spin_unlock(&tb->lock);
 	return 0;
@@ -513,7 +542,7 @@ int rs_tbuf_flush(struct rs_tbuf *tb)
 
 void rs_tbuf_release(struct rs_tbuf *tb)
 {
-	spin_lock(&tb->lock);
+	tb_lock(tb, TB_OWNER);
 	flush_locked(tb, 1);
 	tb->in_use = 0;
 	spin_unlock(&tb->lock);
@@ -525,7 +554,7 @@ void rs_tbuf_release(struct rs_tbuf *tb)
 
 void rs_tbuf_retire(struct rs_tbuf *tb)
 {
-	spin_lock(&tb->lock);
+	tb_lock(tb, TB_OWNER);
 	flush_locked(tb, 1);
 	tb->retired = 1;
 	spin_unlock(&tb->lock);
@@ -535,49 +564,53 @@ void rs_tbuf_retire(struct rs_tbuf *tb)
 	spin_unlock(&g.list_lock);
 }
 
-void rs_writer_flush_all(void)
+/* Our own thread was interrupted inside an append or flush of its buffer:
+ * write only what was committed, never wait on our own lock. */
+static void flush_interrupted(struct rs_tbuf *tb)
 {
-	struct rs_tbuf *tb;
+	uint64_t c = atomic_load_explicit(&tb->committed, memory_order_acquire);
 
-	spin_lock(&g.list_lock);
-	tb = g.all;
-	spin_unlock(&g.list_lock);
-	/* the list is append-at-head only: walking from a snapshot is safe */
+	if (tb->flushing == 2 || !tb->in_use)
+		return;	/* may be written already: a lost chunk beats a doubled one */
+	tb->len = (size_t)(c >> 32);
+	tb->nevents = (uint32_t)c;
+	flush_locked(tb, 0);
+}
+
+static void flush_all(struct rs_tbuf *self, int in_signal)
+{
+	/* the list only grows at its head: walk a snapshot, no list lock (the
+	 * caller may have interrupted its own thread holding it) */
+	struct rs_tbuf *tb = atomic_load((_Atomic(struct rs_tbuf *) *)&g.all);
+
 	for (; tb; tb = tb->next_all) {
-		spin_lock(&tb->lock);
+		int who = tb == self ? TB_OWNER : TB_FLUSHER;
+
+		if (tb == self && atomic_load(&tb->lock) == TB_OWNER) {
+			flush_interrupted(tb);
+			continue;
+		}
+		if (in_signal) {
+			/* another thread may be stopped inside an append: do not wait for ever */
+			if (!tb_trylock(tb, who, 100000))
+				continue;
+		} else {
+			tb_lock(tb, who);
+		}
 		if (tb->in_use)
-			flush_locked(tb, 1);
+			flush_locked(tb, !in_signal);
 		spin_unlock(&tb->lock);
 	}
 }
 
+void rs_writer_flush_all(struct rs_tbuf *self)
+{
+	flush_all(self, 0);
+}
+
 void rs_writer_flush_all_signal(struct rs_tbuf *self)
 {
-	struct rs_tbuf *tb = atomic_load((_Atomic(struct rs_tbuf *) *)&g.all);
-
-	for (; tb; tb = tb->next_all) {
-		if (tb == self) {
-			/*
-			 * Our own thread was interrupted, maybe inside an append:
-			 * write only what was committed, never wait on our own lock.
-			 */
-			uint64_t c = atomic_load_explicit(&tb->committed, memory_order_acquire);
-
-			if (tb->flushing == 2)
-				continue;	/* may be written already: a lost chunk beats a doubled one */
-			tb->len = (size_t)(c >> 32);
-			tb->nevents = (uint32_t)c;
-			if (tb->in_use)
-				flush_locked(tb, 0);
-			continue;
-		}
-		/* another thread may be stopped inside an append: do not wait for ever */
-		if (!spin_trylock(&tb->lock, 100000))
-			continue;
-		if (tb->in_use)
-			flush_locked(tb, 0);
-		spin_unlock(&tb->lock);
-	}
+	flush_all(self, 1);
 }
 
 void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)
@@ -633,7 +666,7 @@ static inline uint8_t *event_head(struct rs_tbuf *tb, uint8_t type, uint64_t sq,
 {
 	uint8_t *p;
 
-	spin_lock(&tb->lock);
+	tb_lock(tb, TB_OWNER);
 	p = reserve(tb, RS_EVENT_MAX);
 	begin_event(tb, sq, t);
 	p[0] = type;
@@ -725,7 +758,7 @@ void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsign
 
 	if (n > RS_DEPTH_MAX)
 		n = RS_DEPTH_MAX;
-	spin_lock(&tb->lock);
+	tb_lock(tb, TB_OWNER);
 	p = reserve(tb, 1 + slot + 2 * RS_UVARINT_MAX + (size_t)n * RS_UVARINT_MAX);
 	q = p + 1 + slot;
 	q += rs_put_uvarint(q, id);

@@ -105,7 +105,9 @@ void rs_tbuf_release(struct rs_tbuf *tb);	/* flush, then recycle */
  */
 void rs_tbuf_retire(struct rs_tbuf *tb);
 int rs_tbuf_flush(struct rs_tbuf *tb);
-void rs_writer_flush_all(void);
+/* self: the calling thread's buffer (or NULL); it may be flushed from a
+ * signal handler that interrupted an append (exit or exec in a handler). */
+void rs_writer_flush_all(struct rs_tbuf *self);
 /* Async-signal-safe: raw chunks, no waiting on locks an interrupted thread holds. */
 void rs_writer_flush_all_signal(struct rs_tbuf *self);
 

@@ -445,7 +445,8 @@ static void reap_retired(void)
 			continue;
 		}
 		*pp = tb->next_retired;
-		tb_lock(tb, TB_FLUSHER);
+		if (!tb_trylock(tb, TB_FLUSHER, 1u << 16))
+			continue;	/* its thread left an append by longjmp: never reuse it */
 		flush_locked(tb, 1);	/* what it freed after its THREAD_EXIT */
 		tb->in_use = 0;
 		tb->retired = 0;
@@ -590,13 +591,13 @@ static void flush_all(struct rs_tbuf *self, int in_signal)
 			flush_interrupted(tb);
 			continue;
 		}
-		if (in_signal) {
-			/* another thread may be stopped inside an append: do not wait for ever */
-			if (!tb_trylock(tb, who, 100000))
-				continue;
-		} else {
-			tb_lock(tb, who);
-		}
+		/*
+		 * Never wait for ever: a thread may be stopped inside an append
+		 * (we are a signal handler), or may have left one by longjmp
+		 * from its own signal handler. Losing its buffer beats a hang.
+		 */
+		if (!tb_trylock(tb, who, in_signal ? 100000u : 1u << 26))
+			continue;
 		if (tb->in_use)
 			flush_locked(tb, !in_signal);
 		spin_unlock(&tb->lock);

@@ -459,10 +459,25 @@ __attribute__((destructor)) static void rs_dtor(void)
 
 static rs_main_fn real_main;
 
+/*
+ * Gets the status of every exit() after main started: the program's, and
+ * libc's own (error(), return from main), so END carries it. Registered
+ * here, after libc registered the loader's destructor pass, so it runs
+ * before our destructor writes END.
+ */
+static void exit_status_cb(int status, void *arg)
+{
+	(void)arg;
+	if (getpid() == trace_pid)	/* a vfork child shares this variable */
+		exit_status = status;
+}
+
 static int main_wrapper(int argc, char **argv, char **envp)
 {
-	int r = real_main(argc, argv, envp);
+	int r;
 
+	on_exit(exit_status_cb, NULL);
+	r = real_main(argc, argv, envp);
 	exit_status = r;
 	return r;
 }

@@ -673,11 +673,22 @@ static void rescan(void)
 	errno = e;
 }
 
+/*
+ * glibc's dlopen searches a bare name with the RUNPATH of its caller (its
+ * return address). Calling it from here would make the shim the caller and
+ * break programs that dlopen plugins through their own RUNPATH. So a bare
+ * name goes to the real dlopen as a tail call (the program stays the caller)
+ * and the new objects are picked up by the loader-counter check done when
+ * the next new stack is interned; a name with a '/' does not depend on the
+ * caller, and is rescanned right after the call.
+ */
 RS_EXPORT void *dlopen(const char *file, int mode)
 {
 	void *h;
 
 	rs_bootstrap();
+	if (!file || !strchr(file, '/'))
+		return rs_real.dlopen(file, mode);	/* tail call: see above */
 	h = rs_real.dlopen(file, mode);
 	if (h)
 		rescan();
@@ -689,6 +700,8 @@ RS_EXPORT void *dlmopen(Lmid_t lm, const char *file, int mode)
 	void *h;
 
 	rs_bootstrap();
+	if (!file || !strchr(file, '/'))
+		return rs_real.dlmopen(lm, file, mode);	/* tail call, as for dlopen */
 	h = rs_real.dlmopen(lm, file, mode);
 	if (h)
 		rescan();

@@ -193,3 +193,40 @@ Test(shim_preload, disabled_writes_nothing, .init = setup, .fini = teardown)
 	cr_assert_str_eq(out, "quiet\n");
 	cr_assert_eq(count_files(), 0);
 }
+
+/* dlopen of a bare name found through the program's own RUNPATH: the shim
+ * must not become dlopen's caller. The plugin's module is still recorded. */
+Test(shim_preload, dlopen_keeps_the_callers_runpath, .init = setup, .fini = teardown)
+{
+	char cmd[1024], exe[512], out[64];
+	char *argv[] = { exe, NULL };
+	struct tdec d = { 0 };
+	int found = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "%s/plug.c", dir);
+	f = fopen(cmd, "w");
+	fputs("#include <stdlib.h>\nvoid *plug(void) { return malloc(77); }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s/main.c", dir);
+	f = fopen(cmd, "w");
+	fputs("#include <dlfcn.h>\n#include <stdio.h>\nint main(void) {\n"
+	      "void *h = dlopen(\"librsplug.so\", RTLD_NOW);\n"
+	      "if (!h) { puts(\"dlopen failed\"); return 1; }\n"
+	      "void *(*f)(void) = (void *(*)(void))dlsym(h, \"plug\");\n"
+	      "puts(f() ? \"plug ok\" : \"plug null\"); return 0; }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %1$s/lib && cc -shared -fPIC -fno-builtin -o %1$s/lib/librsplug.so %1$s/plug.c"
+		 " && cc -o %1$s/bin %1$s/main.c -ldl -Wl,-rpath,'$ORIGIN/lib' -Wl,--enable-new-dtags"
+		 " && rm %1$s/plug.c %1$s/main.c", dir);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(exe, sizeof(exe), "%s/bin", dir);
+	cr_assert_eq(run(argv, NULL, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "plug ok\n");
+	cr_assert_eq(only_trace("refscope.bin.", &d, NULL), 1);
+	for (size_t i = 0; i < tdec_count(&d, RS_REC_MODULE); i++)
+		found += strstr(tdec_nth(&d, RS_REC_MODULE, i)->path, "librsplug.so") != NULL;
+	cr_assert_eq(found, 1, "the plugin is recorded once");
+	tdec_free(&d);
+}

@@ -347,18 +347,20 @@ off:
 int rs_shim_try_init(void)
 {
 	int expect = ST_UNINIT;
-	int g;
+	int g, e;
 
 	/* before libc's own init (environ unset) options cannot be read yet */
 	if (!environ || rs_self.guard || rs_self.bootstrapping)
 		return 0;
 	if (!atomic_compare_exchange_strong(&state, &expect, ST_INITING))
 		return atomic_load_explicit(&rs_tracing, memory_order_relaxed);
+	e = errno;	/* the hook that got us here has not called the real function yet */
 	g = rs_self.guard;
 	rs_self.guard = 1;	/* our own allocations (libunwind, dl*) only forward */
 	rs_bootstrap();
 	init_locked();
 	rs_self.guard = g;
+	errno = e;
 	return atomic_load(&rs_tracing);
 }
 
@@ -397,7 +399,7 @@ static void thread_gone(void *v)
 {
 	struct rs_tbuf *tb = v;
 	struct rs_thread *s = &rs_self;
-	int g = s->guard;
+	int g = s->guard, e = errno;
 
 	s->guard = 1;
 	if (atomic_load(&rs_tracing))
@@ -405,6 +407,7 @@ static void thread_gone(void *v)
 	/* later destructors and libc's thread cleanup still free: keep the buffer */
 	rs_tbuf_retire(tb);
 	s->guard = g;
+	errno = e;
 }
 
 /* ---- ending the trace --------------------------------------------------- */
@@ -447,8 +450,11 @@ void rs_shim_fatal(int sig)
 
 __attribute__((constructor)) static void rs_ctor(void)
 {
+	int e = errno;
+
 	rs_bootstrap();
 	rs_shim_try_init();
+	errno = e;
 }
 
 /* Runs after the program's own destructors and atexit handlers. */
@@ -585,12 +591,14 @@ static void *thread_trampoline(void *v)
 	node_put(n);
 	if (atomic_load(&rs_tracing) && !rs_self.guard) {
 		struct rs_tbuf *tb;
+		int e = errno;
 
 		rs_self.guard = 1;
 		tb = rs_shim_tbuf();
 		if (tb)
 			rs_ev_thread_start(tb, rs_seq_take(), rs_writer_now(), creator);
 		rs_self.guard = 0;
+		errno = e;	/* the thread starts with the errno libc gave it */
 	}
 	return fn(arg);
 }
@@ -599,12 +607,14 @@ RS_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 			     void *(*fn)(void *), void *arg)
 {
 	struct start_node *n;
-	int r;
+	int r, e;
 
 	rs_bootstrap();
 	if (!atomic_load(&rs_tracing) || rs_self.guard)
 		return rs_real.pthread_create(t, attr, fn, arg);
+	e = errno;
 	n = node_get();
+	errno = e;
 	if (!n)
 		return rs_real.pthread_create(t, attr, fn, arg);
 	n->fn = fn;

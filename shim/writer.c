@@ -156,7 +156,7 @@ int rs_writer_open(const struct rs_writer_config *cfg)
 
 	if (fstat(cfg->fd, &st) < 0)
 		return -errno;
-	g.fd = cfg->fd;
+	g.fd = move_high(cfg->fd);	/* cfg->fd is closed if it moved */
 	g.pid = getpid();
 	g.dev = st.st_dev;
 	g.ino = st.st_ino;

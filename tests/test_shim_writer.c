@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,8 +286,11 @@ Test(writer, closed_descriptor_is_reopened_by_path)
 {
 	struct tdec d = { 0 };
 	struct rs_tbuf *tb;
-	int fd = open_writer(0, 16 << 10);
+	int fd;
 
+	open_writer(0, 16 << 10);
+	fd = rs_writer_fd();
+	cr_assert_geq(fd, 100, "the trace descriptor is moved out of the way");
 	tb = rs_tbuf_acquire(1);
 	rs_ev_thread_exit(tb, 1, 1);
 	rs_tbuf_flush(tb);
@@ -294,7 +298,14 @@ Test(writer, closed_descriptor_is_reopened_by_path)
 	rs_ev_thread_exit(tb, 2, 2);
 	rs_tbuf_flush(tb);
 	cr_assert_eq(atomic_load(&rs_tracing), 1);
-	cr_assert_neq(rs_writer_fd(), fd);
+	{
+		struct stat a, b;
+
+		cr_assert_eq(fstat(rs_writer_fd(), &a), 0);
+		cr_assert_eq(stat(path, &b), 0);
+		cr_assert_eq(a.st_ino, b.st_ino, "reopened the same file");
+		cr_assert_geq(rs_writer_fd(), 100);
+	}
 	decode(&d);
 	cr_assert_eq(d.nchunks, 2);
 	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 1)->seq, 2);
@@ -306,9 +317,10 @@ Test(writer, replaced_descriptor_is_never_written)
 	struct tdec d = { 0 };
 	struct rs_tbuf *tb;
 	char other[] = "/tmp/refscope-test-other-XXXXXX";
-	int fd = open_writer(0, 16 << 10);
-	int ofd = mkstemp(other);
+	int fd, ofd = mkstemp(other);
 
+	open_writer(0, 16 << 10);
+	fd = rs_writer_fd();
 	tb = rs_tbuf_acquire(1);
 	unlink(path);	/* no way back to our file */
 	dup2(ofd, fd);	/* the program put its own file on our number */

@@ -31,6 +31,11 @@ struct rs_stack_node {
 static struct rs_stack_node *_Atomic *buckets;
 static uint8_t *arena;
 static _Atomic size_t arena_used;
+/* The arena is reserved PROT_NONE (no commit charge even under strict
+ * overcommit) and made writable in steps as nodes need it. */
+#define ARENA_STEP ((size_t)1 << 20)
+static _Atomic size_t arena_writable;
+static atomic_int grow_lock;
 static _Atomic uint32_t next_id = 1;
 
 static int map_tables(void)
@@ -41,8 +46,8 @@ static int map_tables(void)
 
 	if (b == MAP_FAILED)
 		return -ENOMEM;
-	a = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	a = mmap(NULL, ARENA_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
 	if (a == MAP_FAILED) {
 		munmap(b, NBUCKETS * sizeof(*buckets));
 		return -ENOMEM;
@@ -50,8 +55,33 @@ static int map_tables(void)
 	buckets = b;
 	arena = a;
 	atomic_store(&arena_used, 0);
+	atomic_store(&arena_writable, 0);
+	atomic_store(&grow_lock, 0);
 	atomic_store(&next_id, 1);
 	return 0;
+}
+
+/* Makes [0, end) of the arena writable; 0 or -ENOMEM. Rare: once a MiB. */
+static int arena_grow(size_t end)
+{
+	size_t w;
+	int rc = 0;
+
+	if (end <= atomic_load_explicit(&arena_writable, memory_order_acquire))
+		return 0;
+	while (atomic_exchange_explicit(&grow_lock, 1, memory_order_acquire))
+		__builtin_ia32_pause();
+	w = atomic_load(&arena_writable);
+	if (end > w) {
+		size_t nw = (end + ARENA_STEP - 1) & ~(ARENA_STEP - 1);
+
+		if (mprotect(arena + w, nw - w, PROT_READ | PROT_WRITE) == 0)
+			atomic_store_explicit(&arena_writable, nw, memory_order_release);
+		else
+			rc = -ENOMEM;
+	}
+	atomic_store_explicit(&grow_lock, 0, memory_order_release);
+	return rc;
 }
 
 int rs_stacks_init(void)
@@ -125,8 +155,8 @@ uint32_t rs_stacks_intern(struct rs_tbuf *tb, const uintptr_t *ips, unsigned n, 
 		goto cached;
 	sz = (sizeof(*node) + n * sizeof(*ips) + 15) & ~(size_t)15;
 	off = atomic_fetch_add(&arena_used, sz);
-	if (off + sz > ARENA_SIZE)
-		return 0;
+	if (off + sz > ARENA_SIZE || arena_grow(off + sz) < 0)
+		return 0;	/* no room: the event goes without a stack */
 	node = (struct rs_stack_node *)(arena + off);
 	node->hash = h;
 	node->n = n;

@@ -1,0 +1,36 @@
+/*
+ * shim.h - what the hook files share: lazy init, the calling thread's buffer
+ * and stack, and the end-of-trace paths.
+ *
+ * Calling order in a recording hook: check rs_self.guard and rs_shim_ready(),
+ * set the guard, then rs_shim_tbuf() (may be NULL: just forward),
+ * rs_shim_stack(), the rs_ev_* appenders, clear the guard.
+ */
+#ifndef REFSCOPE_SHIM_H
+#define REFSCOPE_SHIM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "options.h"
+#include "writer.h"
+
+extern struct rs_options rs_opt;
+
+/* 1 when events are being recorded; may run the lazy init. */
+int rs_shim_try_init(void);
+static inline int rs_shim_ready(void)
+{
+	return atomic_load_explicit(&rs_tracing, memory_order_relaxed) || rs_shim_try_init();
+}
+
+struct rs_tbuf *rs_shim_tbuf(void);
+uint32_t rs_shim_stack(struct rs_tbuf *tb);
+
+/* From the fatal-signal handler: flush what is committed, write END. */
+void rs_shim_fatal(int sig);
+
+/* signals.c */
+void rs_signals_install(void);
+
+#endif /* REFSCOPE_SHIM_H */

@@ -1,0 +1,22 @@
+/*
+ * unwind.h - capturing the caller's stack as raw instruction pointers.
+ *
+ * rs_unwind_init() sets libunwind's caching policy and learns the address
+ * range of the object holding this code, so frames of the shim itself are
+ * left out of every stack. Capture goes through unw_backtrace (the fast
+ * path); a nested malloc from libunwind is forwarded by the hook's guard.
+ */
+#ifndef REFSCOPE_UNWIND_H
+#define REFSCOPE_UNWIND_H
+
+#include <stdint.h>
+
+#define RS_UNWIND_SLACK 16	/* room for the shim's own frames, dropped */
+
+int rs_unwind_init(void);
+/* Fills ips (innermost first, the innermost as an address inside the call);
+ * returns the number of frames, at most max. ips must have room for
+ * max + RS_UNWIND_SLACK entries. */
+unsigned rs_unwind_capture(uintptr_t *ips, unsigned max);
+
+#endif /* REFSCOPE_UNWIND_H */

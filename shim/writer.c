@@ -1,0 +1,781 @@
+/*
+ * writer.c - turns per-thread event buffers into CHUNK records on the trace
+ * descriptor, and owns that descriptor.
+ *
+ * Each thread appends framed records to its own mmap'd buffer under the
+ * buffer's own lock. A full buffer is compressed (zstd level 1 in a static
+ * context, no malloc) and written as one CHUNK with one write(2). Buffers of
+ * exited threads go back to a free list, so many short threads reuse a few
+ * mappings. Before each write the descriptor is checked with fstat: the
+ * program may have closed it or put another file on its number.
+ */
+#define ZSTD_STATIC_LINKING_ONLY
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "refscope_format.h"
+
+atomic_int rs_tracing;
+
+static struct {
+	int fd;
+	pid_t pid;		/* the process the descriptor's trace belongs to */
+	dev_t dev;
+	ino_t ino;
+	char path[PATH_MAX];
+	int compress;
+	size_t buf_size;
+	int quiet;
+	uint64_t start_mono;
+	atomic_int stopped;
+	atomic_int fd_lock;		/* reopening the descriptor */
+	atomic_int list_lock;		/* free list and the all-buffers list */
+	struct rs_tbuf *all;
+	struct rs_tbuf *free;
+	struct rs_tbuf *retired;
+} g = { .fd = -1 };
+
+/* The one global counter; alone on its cache line so events do not share it. */
+static struct {
+	_Alignas(64) _Atomic uint64_t next;
+	char pad[56];
+} seq = { 1, { 0 } };
+
+static inline void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
+static inline void spin_lock(atomic_int *l)
+{
+	while (atomic_exchange_explicit(l, 1, memory_order_acquire))
+		while (atomic_load_explicit(l, memory_order_relaxed))
+			cpu_relax();
+}
+
+static inline int spin_trylock(atomic_int *l, unsigned spins)
+{
+	for (unsigned i = 0; i <= spins; i++) {
+		if (!atomic_exchange_explicit(l, 1, memory_order_acquire))
+			return 1;
+		cpu_relax();
+	}
+	return 0;
+}
+
+/*
+ * Buffer locks record who holds them: OWNER (the buffer's thread, appending
+ * or flushing its own buffer) or FLUSHER (another thread flushing it). So a
+ * flush running on the owner thread from a signal handler can tell that it
+ * interrupted its own append, instead of waiting for itself for ever.
+ */
+enum { TB_OWNER = 1, TB_FLUSHER = 2 };
+
+static inline int tb_trylock(struct rs_tbuf *tb, int who, unsigned spins)
+{
+	for (unsigned i = 0; i <= spins; i++) {
+		int z = 0;
+
+		if (atomic_compare_exchange_weak_explicit(&tb->lock, &z, who,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return 1;
+		cpu_relax();
+	}
+	return 0;
+}
+
+static inline void tb_lock(struct rs_tbuf *tb, int who)
+{
+	while (!tb_trylock(tb, who, 1u << 10))
+		;
+}
+
+static inline void spin_unlock(atomic_int *l)
+{
+	atomic_store_explicit(l, 0, memory_order_release);
+}
+
+uint64_t rs_writer_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - g.start_mono;
+}
+
+uint64_t rs_seq_take(void)
+{
+	return atomic_fetch_add_explicit(&seq.next, 1, memory_order_relaxed);
+}
+
+uint64_t rs_seq_peek(void)
+{
+	return atomic_load_explicit(&seq.next, memory_order_relaxed);
+}
+
+int rs_writer_fd(void)
+{
+	return g.fd;
+}
+
+/* Moves fd to a high number so a program's dup2 onto low numbers misses it. */
+static int move_high(int fd)
+{
+	struct rlimit rl;
+	int floor = 100;
+	int nfd;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < 2 * (rlim_t)floor)
+		floor = (int)(rl.rlim_cur / 2);
+	if (fd >= floor)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+	if (nfd < 0)
+		return fd;
+	close(fd);
+	return nfd;
+}
+
+int rs_writer_open(const struct rs_writer_config *cfg)
+{
+	struct stat st;
+	size_t n;
+
+	if (fstat(cfg->fd, &st) < 0)
+		return -errno;
+	g.fd = move_high(cfg->fd);	/* cfg->fd is closed if it moved */
+	g.pid = getpid();
+	g.dev = st.st_dev;
+	g.ino = st.st_ino;
+	g.path[0] = 0;
+	if (cfg->path) {
+		n = strlen(cfg->path);
+		if (n < sizeof(g.path))
+			memcpy(g.path, cfg->path, n + 1);
+	}
+	g.compress = cfg->compress;
+	g.buf_size = cfg->buf_size < RS_BUFFER_MIN ? RS_BUFFER_MIN :
+		     cfg->buf_size > RS_BUFFER_MAX ? RS_BUFFER_MAX : cfg->buf_size;
+	g.quiet = cfg->quiet;
+	g.start_mono = cfg->start_mono;
+	atomic_store(&g.stopped, 0);
+	atomic_store(&rs_tracing, 1);
+	return 0;
+}
+
+void rs_writer_drop_fd(void)
+{
+	if (g.fd >= 0)
+		close(g.fd);
+	g.fd = -1;
+	atomic_store(&rs_tracing, 0);
+}
+
+static void say(const char *what, int err)
+{
+	char line[160];
+	size_t n = 0;
+	const char *pre = "refscope: tracing stopped: ";
+	char num[12];
+	int k = 0;
+	ssize_t w;
+
+	if (g.quiet)
+		return;
+	n = strlen(pre);
+	memcpy(line, pre, n);
+	memcpy(line + n, what, strlen(what));
+	n += strlen(what);
+	if (err) {
+		memcpy(line + n, " (errno ", 8);
+		n += 8;
+		do {
+			num[k++] = (char)('0' + err % 10);
+			err /= 10;
+		} while (err && k < 11);
+		while (k)
+			line[n++] = num[--k];
+		line[n++] = ')';
+	}
+	line[n++] = '\n';
+	w = write(2, line, n);	/* best effort: nothing to do if stderr is gone */
+	(void)w;
+}
+
+static int fd_is_ours(int fd)
+{
+	struct stat st;
+
+	return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == g.dev && st.st_ino == g.ino;
+}
+
+/*
+ * The descriptor is no longer our file: reopen the path (never create,
+ * never follow a link) and accept it only if it is the same inode.
+ */
+static int reopen(int seen_fd)
+{
+	int fd, ok = 0;
+
+	if (!spin_trylock(&g.fd_lock, 1u << 20))
+		return -EBUSY;
+	if (g.fd != seen_fd && fd_is_ours(g.fd)) {
+		spin_unlock(&g.fd_lock);	/* another thread already reopened */
+		return 0;
+	}
+	if (g.path[0]) {
+		fd = open(g.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			if (fd_is_ours(fd)) {
+				g.fd = move_high(fd);
+				ok = 1;
+			} else {
+				close(fd);
+			}
+		}
+	}
+	spin_unlock(&g.fd_lock);
+	return ok ? 0 : -EBADF;
+}
+
+static void stop(unsigned reason, int err, int record)
+{
+	uint8_t rec[40];
+	uint8_t *p = rec + 2;
+	ssize_t w;
+
+	if (atomic_exchange(&g.stopped, 1))
+		return;
+	atomic_store(&rs_tracing, 0);
+	if (record && fd_is_ours(g.fd)) {
+		p += rs_put_uvarint(p, rs_seq_peek());
+		p += rs_put_uvarint(p, reason);
+		p += rs_put_uvarint(p, (uint64_t)(err < 0 ? -err : err));
+		rec[0] = RS_REC_STOPPED;
+		rec[1] = (uint8_t)(p - rec - 2);
+		w = write(g.fd, rec, (size_t)(p - rec));
+		(void)w;	/* the write path just failed; this is a last try */
+	}
+	say(reason == RS_STOP_WRITE_ERROR ? "write error on the trace file" :
+	    reason == RS_STOP_FD_LOST ? "the program closed the trace file" :
+	    reason == RS_STOP_NO_MEMORY ? "out of memory for trace buffers" : "error",
+	    err < 0 ? -err : err);
+}
+
+void rs_writer_stop(unsigned reason, int err)
+{
+	stop(reason, err, 1);
+}
+
+void rs_writer_finish(void)
+{
+	atomic_store(&g.stopped, 1);
+	atomic_store(&rs_tracing, 0);
+}
+
+int rs_writer_out(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int fd = g.fd;
+	ssize_t w;
+
+	if (atomic_load_explicit(&g.stopped, memory_order_relaxed) || fd < 0)
+		return -EPIPE;
+	/*
+	 * A child made without fork's handlers (_Fork, clone, vfork) holds a
+	 * copy of our buffers: its chunks must never reach the parent's trace.
+	 * Not a stop: a vfork child shares rs_tracing with the parent.
+	 */
+	if (getpid() != g.pid)
+		return -ESRCH;
+	if (!fd_is_ours(fd)) {
+		if (reopen(fd) < 0) {
+			stop(RS_STOP_FD_LOST, EBADF, 0);	/* never write to a stranger's fd */
+			return -EBADF;
+		}
+		fd = g.fd;
+	}
+	for (;;) {
+		w = write(fd, p, len);
+		if (w == (ssize_t)len)
+			return 0;
+		if (w < 0 && errno == EINTR)
+			continue;
+		/* O_APPEND on a regular file: a short write means the disk is full */
+		stop(RS_STOP_WRITE_ERROR, w < 0 ? errno : ENOSPC, 1);
+		return -EIO;
+	}
+}
+
+int rs_writer_end(unsigned how, int64_t status)
+{
+	uint8_t rec[64];
+	uint8_t *p = rec + 2;
+
+	p += rs_put_uvarint(p, rs_seq_peek());
+	p += rs_put_uvarint(p, how);
+	p += rs_put_svarint(p, status);
+	p += rs_put_uvarint(p, rs_writer_now());
+	p += rs_put_uvarint(p, 0);
+	rec[0] = RS_REC_END;
+	rec[1] = (uint8_t)(p - rec - 2);
+	return rs_writer_out(rec, (size_t)(p - rec));
+}
+
+/* ---- buffers ------------------------------------------------------------ */
+
+static size_t page_round(size_t n)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + pg - 1) & ~(pg - 1);
+}
+
+static void flush_locked(struct rs_tbuf *tb, int allow_compress);
+
+static void tbuf_reset(struct rs_tbuf *tb)
+{
+	tb->len = 0;
+	tb->nevents = 0;
+	tb->have_first = 0;
+	atomic_store_explicit(&tb->committed, 0, memory_order_release);
+}
+
+static struct rs_tbuf *tbuf_map(void)
+{
+	size_t head = page_round(sizeof(struct rs_tbuf));
+	size_t total = head + page_round(RS_CHUNK_HEADROOM + g.buf_size);
+	uint8_t *m;
+	struct rs_tbuf *tb;
+
+	m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	tb = (struct rs_tbuf *)m;
+	tb->map_size = total;
+	tb->data = m + head + RS_CHUNK_HEADROOM;
+	tb->cap = g.buf_size;
+	return tb;
+}
+
+/*
+ * Compression contexts: a few shared slots instead of one per thread, so a
+ * thread costs one buffer, not a 300 KiB zstd workspace. Taken per chunk
+ * (never per event) with trylock; when all are busy the chunk goes raw.
+ */
+#define ZSLOTS 8
+
+struct zslot {
+	atomic_int lock;
+	void *cctx;		/* ZSTD_CCtx in a static workspace */
+	uint8_t *out;		/* cap bytes, RS_CHUNK_HEADROOM before it */
+	size_t cap;
+};
+
+static struct zslot zslots[ZSLOTS];
+
+static int zslot_map(struct zslot *z)
+{
+	size_t cap = ZSTD_compressBound(g.buf_size);
+	size_t ws = ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(1, g.buf_size, 0));
+	size_t outsz = page_round(RS_CHUNK_HEADROOM + cap);
+	uint8_t *m = mmap(NULL, outsz + page_round(ws), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return -ENOMEM;
+	z->cctx = ZSTD_initStaticCCtx(m + outsz, ws);
+	if (!z->cctx) {
+		munmap(m, outsz + page_round(ws));
+		return -ENOMEM;
+	}
+	z->out = m + RS_CHUNK_HEADROOM;
+	z->cap = cap;
+	return 0;
+}
+
+static struct zslot *zslot_get(uint32_t hint)
+{
+	for (unsigned pass = 0; pass < 16; pass++) {
+		for (unsigned i = 0; i < ZSLOTS; i++) {
+			struct zslot *z = &zslots[(hint + i) % ZSLOTS];
+
+			if (atomic_load_explicit(&z->lock, memory_order_relaxed) ||
+			    atomic_exchange_explicit(&z->lock, 1, memory_order_acquire))
+				continue;
+			if (!z->cctx && zslot_map(z) < 0) {
+				spin_unlock(&z->lock);
+				return NULL;
+			}
+			return z;
+		}
+		cpu_relax();
+	}
+	return NULL;
+}
+
+/* Has the thread with this id finished? (its buffer can then be reused) */
+static int thread_gone(uint32_t tid)
+{
+	return syscall(SYS_tgkill, getpid(), (pid_t)tid, 0) < 0 && errno == ESRCH;
+}
+
+/* Moves retired buffers of finished threads to the free list; list lock held. */
+static void reap_retired(void)
+{
+	struct rs_tbuf **pp = &g.retired, *tb;
+	int e = errno;
+
+	while ((tb = *pp) != NULL) {
+		if (!thread_gone(tb->tid)) {
+			pp = &tb->next_retired;
+			continue;
+		}
+		*pp = tb->next_retired;
+		if (!tb_trylock(tb, TB_FLUSHER, 1u << 16))
+			continue;	/* its thread left an append by longjmp: never reuse it */
+		flush_locked(tb, 1);	/* what it freed after its THREAD_EXIT */
+		tb->in_use = 0;
+		tb->retired = 0;
+		spin_unlock(&tb->lock);
+		tb->next_free = g.free;
+		g.free = tb;
+	}
+	errno = e;
+}
+
+struct rs_tbuf *rs_tbuf_acquire(uint32_t tid)
+{
+	struct rs_tbuf *tb;
+
+	spin_lock(&g.list_lock);
+	if (g.retired)
+		reap_retired();
+	tb = g.free;
+	if (tb)
+		g.free = tb->next_free;
+	spin_unlock(&g.list_lock);
+	if (!tb) {
+		tb = tbuf_map();
+		if (!tb) {
+			stop(RS_STOP_NO_MEMORY, ENOMEM, 1);
+			return NULL;
+		}
+		spin_lock(&g.list_lock);
+		tb->next_all = g.all;
+		atomic_store_explicit((_Atomic(struct rs_tbuf *) *)&g.all, tb,
+				      memory_order_release);
+		spin_unlock(&g.list_lock);
+	}
+	tb_lock(tb, TB_OWNER);
+	tb->tid = tid;
+	tb->in_use = 1;
+	tb->next_free = NULL;
+	tbuf_reset(tb);
+	spin_unlock(&tb->lock);
+	return tb;
+}
+
+/* Writes the buffer's records as one CHUNK; called with tb->lock held. */
+static void flush_locked(struct rs_tbuf *tb, int allow_compress)
+{
+	uint8_t h[RS_CHUNK_HEADROOM];
+	uint8_t ph[RS_CHUNK_HEADROOM];
+	size_t phn = 0, hn = 0;
+	uint8_t *body = tb->data;
+	size_t blen = tb->len;
+	uint8_t enc = RS_CHUNK_RAW;
+
+	struct zslot *zs = NULL;
+
+	if (tb->len == 0)
+		return;
+	tb->flushing = 1;
+	/* small bodies (a thread's last events) are not worth a context reset */
+	if (allow_compress && g.compress && tb->len >= 4096 && (zs = zslot_get(tb->tid))) {
+		size_t z = ZSTD_compressCCtx(zs->cctx, zs->out, zs->cap, tb->data, tb->len, 1);
+
+		if (!ZSTD_isError(z) && z < tb->len) {
+			body = zs->out;
+			blen = z;
+			enc = RS_CHUNK_ZSTD;
+		}
+	}
+	ph[phn++] = enc;
+	phn += rs_put_uvarint(ph + phn, tb->tid);
+	phn += rs_put_uvarint(ph + phn, tb->have_first ? tb->first_seq : rs_seq_peek());
+	phn += rs_put_uvarint(ph + phn, tb->have_first ? tb->first_time : rs_writer_now());
+	phn += rs_put_uvarint(ph + phn, tb->len);
+	phn += rs_put_uvarint(ph + phn, tb->nevents);
+	h[hn++] = RS_REC_CHUNK;
+	hn += rs_put_uvarint(h + hn, phn + blen);
+	memcpy(h + hn, ph, phn);
+	hn += phn;
+	memcpy(body - hn, h, hn);	/* the headroom in front of every body */
+	tb->flushing = 2;
+	rs_writer_out(body - hn, hn + blen);
+	if (zs)
+		spin_unlock(&zs->lock);
+	tbuf_reset(tb);
+	tb->flushing = 0;
+}
+
+int rs_tbuf_flush(struct rs_tbuf *tb)
+{
+	tb_lock(tb, TB_OWNER);
+	flush_locked(tb, 1);
+	spin_unlock(&tb->lock);
+	return 0;
+}
+
+void rs_tbuf_release(struct rs_tbuf *tb)
+{
+	tb_lock(tb, TB_OWNER);
+	flush_locked(tb, 1);
+	tb->in_use = 0;
+	spin_unlock(&tb->lock);
+	spin_lock(&g.list_lock);
+	tb->next_free = g.free;
+	g.free = tb;
+	spin_unlock(&g.list_lock);
+}
+
+void rs_tbuf_retire(struct rs_tbuf *tb)
+{
+	tb_lock(tb, TB_OWNER);
+	flush_locked(tb, 1);
+	tb->retired = 1;
+	spin_unlock(&tb->lock);
+	spin_lock(&g.list_lock);
+	tb->next_retired = g.retired;
+	g.retired = tb;
+	spin_unlock(&g.list_lock);
+}
+
+/* Our own thread was interrupted inside an append or flush of its buffer:
+ * write only what was committed, never wait on our own lock. */
+static void flush_interrupted(struct rs_tbuf *tb)
+{
+	uint64_t c = atomic_load_explicit(&tb->committed, memory_order_acquire);
+
+	if (tb->flushing == 2 || !tb->in_use)
+		return;	/* may be written already: a lost chunk beats a doubled one */
+	tb->len = (size_t)(c >> 32);
+	tb->nevents = (uint32_t)c;
+	flush_locked(tb, 0);
+}
+
+static void flush_all(struct rs_tbuf *self, int in_signal)
+{
+	/* the list only grows at its head: walk a snapshot, no list lock (the
+	 * caller may have interrupted its own thread holding it) */
+	struct rs_tbuf *tb = atomic_load((_Atomic(struct rs_tbuf *) *)&g.all);
+
+	for (; tb; tb = tb->next_all) {
+		int who = tb == self ? TB_OWNER : TB_FLUSHER;
+
+		if (tb == self && atomic_load(&tb->lock) == TB_OWNER) {
+			flush_interrupted(tb);
+			continue;
+		}
+		/*
+		 * Never wait for ever: a thread may be stopped inside an append
+		 * (we are a signal handler), or may have left one by longjmp
+		 * from its own signal handler. Losing its buffer beats a hang.
+		 */
+		if (!tb_trylock(tb, who, in_signal ? 100000u : 1u << 26))
+			continue;
+		if (tb->in_use)
+			flush_locked(tb, !in_signal);
+		spin_unlock(&tb->lock);
+	}
+}
+
+void rs_writer_flush_all(struct rs_tbuf *self)
+{
+	flush_all(self, 0);
+}
+
+void rs_writer_flush_all_signal(struct rs_tbuf *self)
+{
+	flush_all(self, 1);
+}
+
+void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)
+{
+	struct rs_tbuf *tb;
+
+	for (unsigned i = 0; i < ZSLOTS; i++)
+		atomic_store(&zslots[i].lock, 0);	/* holders do not exist in the child */
+	g.free = NULL;
+	g.retired = NULL;
+	atomic_store(&g.list_lock, 0);
+	atomic_store(&g.fd_lock, 0);
+	for (tb = g.all; tb; tb = tb->next_all) {
+		/* the parent's events: the child's trace must never get them */
+		atomic_store(&tb->lock, 0);
+		tbuf_reset(tb);
+		memset(tb->cache, 0, sizeof(tb->cache));
+		if (tb == self) {
+			tb->tid = tid;
+			continue;
+		}
+		tb->in_use = 0;
+		tb->retired = 0;
+		tb->next_free = g.free;
+		g.free = tb;
+	}
+}
+
+/* ---- record encoding ---------------------------------------------------- */
+
+#define RS_EVENT_MAX 80	/* type + size + 7 fields of at most 10 bytes */
+
+/* Makes room for a record of at most need bytes; lock held. */
+static inline uint8_t *reserve(struct rs_tbuf *tb, size_t need)
+{
+	if (tb->len + need > tb->cap)
+		flush_locked(tb, 1);
+	return tb->data + tb->len;
+}
+
+static inline void begin_event(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
+{
+	if (!tb->have_first) {
+		tb->first_seq = tb->prev_seq = sq;
+		tb->first_time = tb->prev_time = t;
+		tb->prev_addr = 0;
+		tb->have_first = 1;
+	}
+}
+
+/* Event header: type, size placeholder, seq and time deltas. */
+static inline uint8_t *event_head(struct rs_tbuf *tb, uint8_t type, uint64_t sq, uint64_t t)
+{
+	uint8_t *p;
+
+	tb_lock(tb, TB_OWNER);
+	p = reserve(tb, RS_EVENT_MAX);
+	begin_event(tb, sq, t);
+	p[0] = type;
+	p += 2;		/* every event payload is < 128 bytes: a one-byte size */
+	p += rs_put_uvarint(p, sq - tb->prev_seq);
+	p += rs_put_uvarint(p, t - tb->prev_time);
+	tb->prev_seq = sq;
+	tb->prev_time = t;
+	return p;
+}
+
+static inline void event_commit(struct rs_tbuf *tb, uint8_t *end)
+{
+	uint8_t *rec = tb->data + tb->len;
+
+	rec[1] = (uint8_t)(end - rec - 2);
+	tb->len = (size_t)(end - tb->data);
+	tb->nevents++;
+	atomic_store_explicit(&tb->committed, ((uint64_t)tb->len << 32) | tb->nevents,
+			      memory_order_release);
+	spin_unlock(&tb->lock);
+}
+
+static inline uint8_t *put_addr(struct rs_tbuf *tb, uint8_t *p, uint64_t addr)
+{
+	p += rs_put_svarint(p, (int64_t)(addr - tb->prev_addr));
+	tb->prev_addr = addr;
+	return p;
+}
+
+void rs_ev_alloc(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
+		 uint64_t size, uint32_t stack, unsigned kind, uint64_t align)
+{
+	uint8_t *p = event_head(tb, RS_EV_ALLOC, sq, t);
+
+	p = put_addr(tb, p, addr);
+	p += rs_put_uvarint(p, size);
+	p += rs_put_uvarint(p, stack);
+	p += rs_put_uvarint(p, kind);
+	p += rs_put_uvarint(p, align);
+	event_commit(tb, p);
+}
+
+void rs_ev_free(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
+		uint32_t stack, unsigned kind)
+{
+	uint8_t *p = event_head(tb, RS_EV_FREE, sq, t);
+
+	p = put_addr(tb, p, addr);
+	p += rs_put_uvarint(p, stack);
+	p += rs_put_uvarint(p, kind);
+	event_commit(tb, p);
+}
+
+void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t size,
+			uint32_t stack, unsigned kind, uint64_t old)
+{
+	uint8_t *p = event_head(tb, RS_EV_ALLOC_FAILED, sq, t);
+
+	p += rs_put_uvarint(p, size);
+	p += rs_put_uvarint(p, stack);
+	p += rs_put_uvarint(p, kind);
+	p += rs_put_uvarint(p, old);
+	event_commit(tb, p);
+}
+
+void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint32_t creator)
+{
+	uint8_t *p = event_head(tb, RS_EV_THREAD_START, sq, t);
+
+	p += rs_put_uvarint(p, creator);
+	event_commit(tb, p);
+}
+
+void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
+{
+	event_commit(tb, event_head(tb, RS_EV_THREAD_EXIT, sq, t));
+}
+
+void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsigned n)
+{
+	/* payload encoded in place after a 3-byte size slot (it is < 2^21),
+	 * then moved down to the real size's length: no big stack buffer */
+	const size_t slot = 3;
+	uintptr_t prev = 0;
+	uint8_t *p, *q;
+	size_t pn, sn;
+	uint8_t sz[RS_UVARINT_MAX];
+
+	if (n > RS_DEPTH_MAX)
+		n = RS_DEPTH_MAX;
+	tb_lock(tb, TB_OWNER);
+	p = reserve(tb, 1 + slot + 2 * RS_UVARINT_MAX + (size_t)n * RS_UVARINT_MAX);
+	q = p + 1 + slot;
+	q += rs_put_uvarint(q, id);
+	q += rs_put_uvarint(q, n);
+	for (unsigned i = 0; i < n; i++) {
+		q += rs_put_svarint(q, (int64_t)(ips[i] - prev));
+		prev = ips[i];
+	}
+	pn = (size_t)(q - (p + 1 + slot));
+	sn = rs_put_uvarint(sz, pn);
+	p[0] = RS_REC_STACK;
+	memmove(p + 1 + sn, p + 1 + slot, pn);
+	memcpy(p + 1, sz, sn);
+	tb->len = (size_t)(p + 1 + sn + pn - tb->data);
+	/* not an event: nevents unchanged, but the bytes are committed */
+	atomic_store_explicit(&tb->committed, ((uint64_t)tb->len << 32) | tb->nevents,
+			      memory_order_release);
+	spin_unlock(&tb->lock);
+}

@@ -1,0 +1,125 @@
+/*
+ * writer.h - per-thread event buffers, chunk framing and the trace descriptor.
+ *
+ * Contract:
+ *  - rs_writer_open() adopts a descriptor (already holding the file header, or
+ *    nothing: the writer never writes the header itself) and makes tracing
+ *    active. Everything else is a no-op while tracing is not active.
+ *  - A buffer (struct rs_tbuf) belongs to one thread. Only its owner appends;
+ *    a flusher on another thread (exit, exec, fatal signal) takes the
+ *    buffer's lock. Appends take the same lock, which is uncontended except
+ *    while a flusher works: there is no global lock per event.
+ *  - Events must be appended in increasing sequence number and time order per
+ *    buffer (each thread takes its numbers and appends in program order).
+ *  - A full buffer becomes one CHUNK record written with one write(2) on the
+ *    O_APPEND descriptor, so chunks of different threads never interleave.
+ *  - On write failure or a lost descriptor tracing stops (STOPPED record when
+ *    possible, one line on stderr unless quiet); callers keep forwarding.
+ *  - Nothing here calls malloc or stdio: buffers and the zstd workspace are
+ *    mmap'd and recycled through a free list.
+ */
+#ifndef REFSCOPE_WRITER_H
+#define REFSCOPE_WRITER_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RS_CHUNK_HEADROOM 64	/* room for the CHUNK framing in front of a body */
+#define RS_STACK_CACHE 1024	/* per-thread direct-mapped stack cache entries */
+#define RS_DEPTH_DEFAULT 64
+#define RS_DEPTH_MAX 256
+#define RS_BUFFER_MIN (16u << 10)
+#define RS_BUFFER_MAX (4u << 20)
+
+struct rs_stack_node;
+
+struct rs_stack_cache_entry {
+	uint64_t hash;
+	const struct rs_stack_node *node;
+};
+
+struct rs_tbuf {
+	struct rs_tbuf *next_all;	/* every buffer ever mapped, append-only */
+	struct rs_tbuf *next_free;
+	atomic_int lock;		/* owner while appending, flushers while flushing */
+	int in_use;
+	int retired;			/* owner thread exited; reaped once it is gone */
+	/* 1 while compressing, 2 while its write(2) is in flight: tells a
+	 * signal flush on the same thread whether the records are out already */
+	volatile sig_atomic_t flushing;
+	struct rs_tbuf *next_retired;
+	uint32_t tid;
+	int have_first;
+	uint64_t first_seq, first_time;
+	uint64_t prev_seq, prev_time, prev_addr;
+	uint32_t nevents;
+	size_t len, cap;
+	/* (len << 32) | nevents of complete records: what a signal may write */
+	_Atomic uint64_t committed;
+	uint8_t *data;			/* cap bytes, RS_CHUNK_HEADROOM before it */
+	size_t map_size;
+	struct rs_stack_cache_entry cache[RS_STACK_CACHE];
+};
+
+struct rs_writer_config {
+	int fd;			/* O_APPEND descriptor, owned by the writer from now */
+	const char *path;	/* for reopening a lost descriptor; may be NULL */
+	int compress;		/* zstd level 1 chunks, else raw */
+	size_t buf_size;	/* bytes of records per buffer, clamped to limits */
+	int quiet;		/* never write to stderr */
+	uint64_t start_mono;	/* CLOCK_MONOTONIC ns of the file header */
+};
+
+/* Non-zero while events are recorded. Read on every hook call. */
+extern atomic_int rs_tracing;
+
+int rs_writer_open(const struct rs_writer_config *cfg);
+/* Forget the descriptor and all buffers' contents without writing (fork child). */
+void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid);
+/* Closes the descriptor (fork child: it is the parent's file). */
+void rs_writer_drop_fd(void);
+int rs_writer_fd(void);
+
+/* One write(2) of a complete top-level record; 0 or negative errno. */
+int rs_writer_out(const void *buf, size_t len);
+/* Stop tracing for good (reason RS_STOP_*); idempotent. */
+void rs_writer_stop(unsigned reason, int err);
+/* Stop tracing without a STOPPED record (after END). */
+void rs_writer_finish(void);
+/* Write END; tracing stays as it is (exec may fail and come back). */
+int rs_writer_end(unsigned how, int64_t status);
+
+uint64_t rs_writer_now(void);		/* ns since start_mono */
+uint64_t rs_seq_take(void);
+uint64_t rs_seq_peek(void);		/* the next number to be taken */
+
+/* Buffers. acquire returns NULL when no memory could be mapped. */
+struct rs_tbuf *rs_tbuf_acquire(uint32_t tid);
+void rs_tbuf_release(struct rs_tbuf *tb);	/* flush, then recycle */
+/*
+ * The owner thread is exiting but may still free memory in later
+ * destructors: flush now, keep the buffer usable by its owner, and recycle it
+ * once the thread no longer exists (checked by a later acquire).
+ */
+void rs_tbuf_retire(struct rs_tbuf *tb);
+int rs_tbuf_flush(struct rs_tbuf *tb);
+/* self: the calling thread's buffer (or NULL); it may be flushed from a
+ * signal handler that interrupted an append (exit or exec in a handler). */
+void rs_writer_flush_all(struct rs_tbuf *self);
+/* Async-signal-safe: raw chunks, no waiting on locks an interrupted thread holds. */
+void rs_writer_flush_all_signal(struct rs_tbuf *self);
+
+/* Record appenders; each frames one record in tb. */
+void rs_ev_alloc(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint64_t addr,
+		 uint64_t size, uint32_t stack, unsigned kind, uint64_t align);
+void rs_ev_free(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint64_t addr,
+		uint32_t stack, unsigned kind);
+void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint64_t size,
+			uint32_t stack, unsigned kind, uint64_t old);
+void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint32_t creator);
+void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t seq, uint64_t time);
+void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsigned n);
+
+#endif /* REFSCOPE_WRITER_H */

@@ -1,0 +1,411 @@
+/*
+ * test_shim_writer.c - the writer's records decode with the format's helpers:
+ * exact round trips (raw and zstd), chunk boundaries when a buffer fills,
+ * END/STOPPED, buffer recycling, and losing the descriptor.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "refscope_format.h"
+#include "test_shim_util.h"
+#include "writer.h"
+
+static char path[] = "/tmp/refscope-test-writer-XXXXXX";
+
+static int open_writer(int compress, size_t buf)
+{
+	struct rs_writer_config c;
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	close(fd);
+	fd = open(path, O_RDWR | O_APPEND);
+	cr_assert_geq(fd, 0);
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.path = path;
+	c.compress = compress;
+	c.buf_size = buf;
+	c.quiet = 1;
+	c.start_mono = 0;
+	cr_assert_eq(rs_writer_open(&c), 0);
+	return fd;
+}
+
+static void decode(struct tdec *d)
+{
+	int fd = open(path, O_RDONLY);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(tdec_fd(d, fd), 0, "trace does not decode");
+	close(fd);
+	unlink(path);
+}
+
+static void write_five(struct rs_tbuf *tb)
+{
+	rs_ev_alloc(tb, 10, 100, 0x7f0000001000ull, 24, 3, RS_KIND_MALLOC, 0);
+	rs_ev_free(tb, 11, 150, 0x7f0000000f00ull, 4, RS_KIND_FREE);
+	rs_ev_alloc_failed(tb, 13, 170, 1ull << 40, 5, RS_KIND_REALLOC, 0x2000);
+	rs_ev_thread_start(tb, 14, 200, 5);
+	rs_ev_alloc(tb, 20, 300, 0x1000, 0, 6, RS_KIND_POSIX_MEMALIGN, 64);
+}
+
+static void check_five(const struct tdec *d)
+{
+	const struct trec *r;
+
+	r = tdec_nth(d, RS_EV_ALLOC, 0);
+	cr_assert_eq(r->seq, 10);
+	cr_assert_eq(r->time, 100);
+	cr_assert_eq(r->addr, 0x7f0000001000ull);
+	cr_assert_eq(r->size, 24);
+	cr_assert_eq(r->stack, 3);
+	cr_assert_eq(r->kind, RS_KIND_MALLOC);
+	cr_assert_eq(r->align, 0);
+	cr_assert_eq(r->tid, 77);
+	r = tdec_nth(d, RS_EV_FREE, 0);
+	cr_assert_eq(r->seq, 11);
+	cr_assert_eq(r->time, 150);
+	cr_assert_eq(r->addr, 0x7f0000000f00ull);	/* a negative address delta */
+	cr_assert_eq(r->stack, 4);
+	cr_assert_eq(r->kind, RS_KIND_FREE);
+	r = tdec_nth(d, RS_EV_ALLOC_FAILED, 0);
+	cr_assert_eq(r->seq, 13);
+	cr_assert_eq(r->time, 170);
+	cr_assert_eq(r->size, 1ull << 40);
+	cr_assert_eq(r->stack, 5);
+	cr_assert_eq(r->kind, RS_KIND_REALLOC);
+	cr_assert_eq(r->old, 0x2000);
+	r = tdec_nth(d, RS_EV_THREAD_START, 0);
+	cr_assert_eq(r->seq, 14);
+	cr_assert_eq(r->time, 200);
+	cr_assert_eq(r->creator, 5);
+	r = tdec_nth(d, RS_EV_ALLOC, 1);
+	cr_assert_eq(r->seq, 20);
+	cr_assert_eq(r->time, 300);
+	cr_assert_eq(r->addr, 0x1000);
+	cr_assert_eq(r->size, 0);
+	cr_assert_eq(r->kind, RS_KIND_POSIX_MEMALIGN);
+	cr_assert_eq(r->align, 64);
+}
+
+Test(writer, raw_round_trip_is_exact)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	const struct trec *c;
+
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(77);
+	cr_assert_not_null(tb);
+	write_five(tb);
+	rs_ev_thread_exit(tb, 21, 301);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1);
+	c = tdec_nth(&d, RS_REC_CHUNK, 0);
+	cr_assert_eq(c->encoding, RS_CHUNK_RAW);
+	cr_assert_eq(c->tid, 77);
+	cr_assert_eq(c->first_seq, 10);
+	cr_assert_eq(c->first_time, 100);
+	cr_assert_eq(c->nevents, 6);
+	cr_assert_eq(c->raw_size, c->body_size);
+	check_five(&d);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 21);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->time, 301);
+	cr_assert_eq(d.n, 7);	/* the chunk and its six events, nothing else */
+	tdec_free(&d);
+}
+
+Test(writer, zstd_chunk_decodes_with_zstd_decompress)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	const struct trec *c;
+
+	open_writer(1, 64 << 10);
+	tb = rs_tbuf_acquire(77);
+	write_five(tb);
+	/* compressible filler so zstd wins over raw */
+	for (uint64_t i = 0; i < 1000; i++)
+		rs_ev_alloc(tb, 100 + i, 1000 + i, 0x5000 + 32 * (i % 8), 32, 9, RS_KIND_MALLOC, 0);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1);
+	c = tdec_nth(&d, RS_REC_CHUNK, 0);
+	cr_assert_eq(c->encoding, RS_CHUNK_ZSTD);
+	cr_assert_lt(c->body_size, c->raw_size);
+	cr_assert_eq(c->nevents, 1005);
+	check_five(&d);
+	cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, 1001)->seq, 100 + 999);
+	cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, 1001)->addr, 0x5000 + 32 * (999 % 8));
+	tdec_free(&d);
+}
+
+Test(writer, full_buffer_splits_into_chunks_with_fresh_deltas)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	const size_t nev = 20000;
+	size_t seen = 0;
+
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(9);
+	for (uint64_t i = 0; i < nev; i++)
+		rs_ev_alloc(tb, 1 + 3 * i, 7 * i, 0x100000 + 64 * i, i, 1, RS_KIND_MALLOC, 0);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	cr_assert_gt(d.nchunks, 2);
+	for (size_t k = 0; k < d.nchunks; k++) {
+		const struct trec *c = tdec_nth(&d, RS_REC_CHUNK, k);
+		const struct trec *first = tdec_nth(&d, RS_EV_ALLOC, seen);
+
+		cr_assert_leq(c->raw_size, 16 << 10);
+		cr_assert_eq(c->first_seq, first->seq, "chunk %zu", k);
+		cr_assert_eq(c->first_time, first->time);
+		seen += c->nevents;
+	}
+	cr_assert_eq(seen, nev);
+	for (size_t i = 0; i < nev; i++) {
+		const struct trec *r = tdec_nth(&d, RS_EV_ALLOC, i);
+
+		cr_assert_eq(r->seq, 1 + 3 * i);
+		cr_assert_eq(r->time, 7 * i);
+		cr_assert_eq(r->addr, 0x100000 + 64 * i);
+		cr_assert_eq(r->size, i);
+	}
+	tdec_free(&d);
+}
+
+Test(writer, stack_record_round_trip)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	uintptr_t ips[3] = { 0x7fff00001234, 0x401000, 0x7fff00002000 };
+	const struct trec *s;
+
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(1);
+	rs_tbuf_stack(tb, 12, ips, 3);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	s = tdec_nth(&d, RS_REC_STACK, 0);
+	cr_assert_not_null(s);
+	cr_assert_eq(s->id, 12);
+	cr_assert_eq(s->nframes, 3);
+	cr_assert_eq(s->ips[0], 0x7fff00001234);
+	cr_assert_eq(s->ips[1], 0x401000);
+	cr_assert_eq(s->ips[2], 0x7fff00002000);
+	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 0)->nevents, 0);
+	tdec_free(&d);
+}
+
+Test(writer, end_record_fields)
+{
+	struct tdec d = { 0 };
+	const struct trec *e;
+
+	open_writer(0, 16 << 10);
+	for (int i = 0; i < 5; i++)
+		rs_seq_take();
+	cr_assert_eq(rs_writer_end(RS_END_SIGNAL, 11), 0);
+	cr_assert_eq(rs_writer_end(RS_END_EXIT, -1), 0);
+	decode(&d);
+	cr_assert_eq(tdec_count(&d, RS_REC_END), 2);
+	e = tdec_nth(&d, RS_REC_END, 0);
+	cr_assert_eq(e->seq, 6);	/* numbers start at 1: five taken */
+	cr_assert_eq(e->how, RS_END_SIGNAL);
+	cr_assert_eq(e->status, 11);
+	e = tdec_nth(&d, RS_REC_END, 1);
+	cr_assert_eq(e->how, RS_END_EXIT);
+	cr_assert_eq(e->status, -1);
+	cr_assert_eq(e->lost, 0);
+	tdec_free(&d);
+}
+
+Test(writer, released_buffer_is_reused)
+{
+	struct rs_tbuf *a, *b, *c;
+
+	open_writer(1, 16 << 10);
+	a = rs_tbuf_acquire(1);
+	b = rs_tbuf_acquire(2);
+	cr_assert_neq(a, b);
+	rs_tbuf_release(a);
+	c = rs_tbuf_acquire(3);
+	cr_assert_eq(c, a);
+	cr_assert_eq(c->tid, 3);
+	cr_assert_eq(c->len, 0);
+	unlink(path);
+}
+
+Test(writer, release_flushes_pending_events)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(5);
+	rs_ev_thread_exit(tb, 4, 40);
+	rs_tbuf_release(tb);
+	decode(&d);
+	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 4);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->tid, 5);
+	tdec_free(&d);
+}
+
+Test(writer, signal_flush_writes_committed_records_raw)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *self, *other;
+
+	open_writer(1, 16 << 10);
+	self = rs_tbuf_acquire(1);
+	other = rs_tbuf_acquire(2);
+	write_five(self);
+	rs_ev_free(other, 30, 400, 0x9000, 0, RS_KIND_FREE);
+	rs_writer_flush_all_signal(self);
+	decode(&d);
+	cr_assert_eq(d.nchunks, 2);
+	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 0)->encoding, RS_CHUNK_RAW);
+	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 1)->encoding, RS_CHUNK_RAW);
+	cr_assert_eq(tdec_count(&d, RS_EV_ALLOC) + tdec_count(&d, RS_EV_FREE) +
+		     tdec_count(&d, RS_EV_ALLOC_FAILED) + tdec_count(&d, RS_EV_THREAD_START), 6);
+	tdec_free(&d);
+}
+
+Test(writer, closed_descriptor_is_reopened_by_path)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	int fd;
+
+	open_writer(0, 16 << 10);
+	fd = rs_writer_fd();
+	cr_assert_geq(fd, 100, "the trace descriptor is moved out of the way");
+	tb = rs_tbuf_acquire(1);
+	rs_ev_thread_exit(tb, 1, 1);
+	rs_tbuf_flush(tb);
+	close(fd);	/* the program closed our descriptor */
+	rs_ev_thread_exit(tb, 2, 2);
+	rs_tbuf_flush(tb);
+	cr_assert_eq(atomic_load(&rs_tracing), 1);
+	{
+		struct stat a, b;
+
+		cr_assert_eq(fstat(rs_writer_fd(), &a), 0);
+		cr_assert_eq(stat(path, &b), 0);
+		cr_assert_eq(a.st_ino, b.st_ino, "reopened the same file");
+		cr_assert_geq(rs_writer_fd(), 100);
+	}
+	decode(&d);
+	cr_assert_eq(d.nchunks, 2);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 1)->seq, 2);
+	tdec_free(&d);
+}
+
+Test(writer, replaced_descriptor_is_never_written)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	char other[] = "/tmp/refscope-test-other-XXXXXX";
+	int fd, ofd = mkstemp(other);
+
+	open_writer(0, 16 << 10);
+	fd = rs_writer_fd();
+	tb = rs_tbuf_acquire(1);
+	unlink(path);	/* no way back to our file */
+	dup2(ofd, fd);	/* the program put its own file on our number */
+	rs_ev_thread_exit(tb, 2, 2);
+	rs_tbuf_flush(tb);
+	cr_assert_eq(atomic_load(&rs_tracing), 0);
+	cr_assert_eq(lseek(ofd, 0, SEEK_END), 0, "wrote into the program's file");
+	close(ofd);
+	unlink(other);
+	(void)d;
+}
+
+Test(writer, write_error_stops_tracing)
+{
+	struct rs_writer_config c;
+	struct rs_tbuf *tb;
+	int fd = open("/dev/full", O_WRONLY | O_APPEND);
+
+	cr_assert_geq(fd, 0);
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.quiet = 1;
+	c.buf_size = 16 << 10;
+	cr_assert_eq(rs_writer_open(&c), 0);
+	tb = rs_tbuf_acquire(1);
+	rs_ev_thread_exit(tb, 1, 1);
+	rs_tbuf_flush(tb);
+	cr_assert_eq(atomic_load(&rs_tracing), 0);
+	cr_assert_eq(rs_writer_out("x", 1), -EPIPE);
+}
+
+static void *report_tid(void *out)
+{
+	*(pid_t *)out = gettid();
+	return NULL;
+}
+
+Test(writer, retired_buffer_reused_only_after_its_thread_is_gone)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *dead, *live, *b;
+	pthread_t th;
+	pid_t tid = 0;
+
+	open_writer(0, 16 << 10);
+	pthread_create(&th, NULL, report_tid, &tid);
+	pthread_join(th, NULL);
+	live = rs_tbuf_acquire((uint32_t)gettid());
+	rs_tbuf_retire(live);
+	dead = rs_tbuf_acquire((uint32_t)tid);
+	rs_ev_thread_exit(dead, 1, 1);
+	rs_tbuf_retire(dead);
+	rs_ev_free(dead, 2, 2, 0, 0, RS_KIND_FREE);	/* a late free after THREAD_EXIT */
+	b = rs_tbuf_acquire(999);
+	cr_assert_eq(b, dead, "the finished thread's buffer is recycled");
+	cr_assert_neq(b, live);
+	decode(&d);
+	cr_assert_eq(d.nchunks, 2);
+	cr_assert_eq(tdec_nth(&d, RS_EV_FREE, 0)->seq, 2);
+	cr_assert_eq(tdec_nth(&d, RS_EV_FREE, 0)->tid, (uint32_t)tid);
+	tdec_free(&d);
+}
+
+Test(writer, deep_stack_record_round_trip)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	static uintptr_t ips[RS_DEPTH_MAX];
+	const struct trec *s;
+
+	for (unsigned i = 0; i < RS_DEPTH_MAX; i++)
+		ips[i] = 0x7f0000000000ull + (i * 7919u) % 100003u * 16u;
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(1);
+	rs_tbuf_stack(tb, 1, ips, 1);
+	rs_tbuf_stack(tb, 300, ips, RS_DEPTH_MAX);
+	rs_ev_thread_exit(tb, 5, 6);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	cr_assert_eq(tdec_count(&d, RS_REC_STACK), 2);
+	s = tdec_nth(&d, RS_REC_STACK, 1);
+	cr_assert_eq(s->id, 300);
+	cr_assert_eq(s->nframes, RS_DEPTH_MAX);
+	for (unsigned i = 0; i < RS_DEPTH_MAX; i++)
+		cr_assert_eq(s->ips[i], ips[i], "frame %u", i);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 5);
+	tdec_free(&d);
+}

@@ -168,7 +168,90 @@ enum rs_record_type {
 	RS_EV_THREAD_START = 19,
 	RS_EV_THREAD_EXIT = 20,
 
-	/* 32..63 reserved for reference counting and heap snapshots. */
+	/*
+	 * Reference counting (32..39). RETAIN and RELEASE are events, inside
+	 * chunks only, like ALLOC; the object is the first argument of the
+	 * call, taken before the real call (a release may free the object).
+	 *
+	 * RETAIN   uvarint seq_delta, uvarint time_delta, svarint addr_delta
+	 *          (the object), uvarint stack, uvarint api (REFAPI id),
+	 *          uvarint fn (index of the function in the REFAPI record's
+	 *          retain list).
+	 * RELEASE  the same, fn indexing the release list.
+	 * REFAPI   top-level; describes an API before its first event.
+	 *          uvarint id, string name ("gobject", "cpython", "annotation",
+	 *          or "user" for --refapi pairs), uvarint nretain, nretain x
+	 *          string, uvarint nrelease, nrelease x string, uvarint how
+	 *          (RS_REFAPI_HOW_* bits: how calls are intercepted).
+	 */
+	RS_EV_RETAIN = 32,
+	RS_EV_RELEASE = 33,
+	RS_REC_REFAPI = 34,
+
+	/*
+	 * Heap snapshots (40..47), top-level records. A snapshot is the set of
+	 * candidate pointers found in memory at one instant: every aligned
+	 * pointer-sized word of a scanned region whose value falls inside a
+	 * mapping that can hold heap blocks. The shim does not know the
+	 * blocks; the analyzer does (replay up to the snapshot's seq), and
+	 * keeps a word as an edge only when its value lies inside a live block
+	 * (at its start or, marked interior, inside it), and as a block->block
+	 * edge when its location lies inside a live block too. The shim's own
+	 * memory is never scanned.
+	 *
+	 * SNAPSHOT      uvarint snapshot id (0, 1, ... in the order taken),
+	 *               uvarint seq (the scan sees the heap as it was after
+	 *               every event numbered below seq), uvarint time, uvarint
+	 *               trigger (RS_SNAP_*), uvarint tid (the thread scanning).
+	 * SNAP_REGION   uvarint snapshot id, uvarint region id (unique in the
+	 *               snapshot), uvarint start, uvarint end (exclusive),
+	 *               uvarint kind (RS_REGION_*), uvarint tid (owner of a
+	 *               stack or TLS region; 0 otherwise), string name (module
+	 *               path, or the /proc/self/maps name, may be empty).
+	 * SNAP_WORDS    uvarint snapshot id, uvarint region id, u8 encoding
+	 *               (RS_CHUNK_RAW or RS_CHUNK_ZSTD), uvarint raw_size
+	 *               (<= RS_CHUNK_MAX_RAW), uvarint nwords, then the body as
+	 *               in CHUNK: nwords x { uvarint loc_delta (bytes from the
+	 *               previous location; the first from the region start),
+	 *               svarint value_delta (from the previous value; the first
+	 *               from 0) }. A region's words may span several records,
+	 *               each restarting the deltas; locations increase.
+	 * SNAPSHOT_END  uvarint snapshot id, uvarint regions, uvarint words,
+	 *               uvarint bytes_scanned, uvarint duration_ns. Without it
+	 *               the snapshot is incomplete (the analyzer says so).
+	 */
+	RS_REC_SNAPSHOT = 40,
+	RS_REC_SNAP_REGION = 41,
+	RS_REC_SNAP_WORDS = 42,
+	RS_REC_SNAPSHOT_END = 43,
+
+	/* 48..63 reserved for language runtimes (CPython object graphs). */
+};
+
+enum rs_refapi_how {
+	RS_REFAPI_HOW_EXPORT = 0x1,	/* the shim exports the function names */
+	RS_REFAPI_HOW_GOT = 0x2,	/* callers' GOT/PLT slots are redirected */
+	RS_REFAPI_HOW_ANNOTATION = 0x4, /* refscope_retain/refscope_release */
+};
+
+enum rs_snapshot_trigger {
+	RS_SNAP_EXIT = 1,	/* at exit, before END */
+	RS_SNAP_SIGNAL = 2,	/* the user's snapshot signal */
+	RS_SNAP_REQUEST = 3,	/* refscope_snapshot() called by the program */
+	RS_SNAP_PERIODIC = 4,	/* every REFSCOPE_SNAPSHOT_INTERVAL seconds */
+};
+
+/*
+ * What a region is. Roots are DATA, STACK and TLS regions, and ANON regions
+ * that hold no live block (memory the program mapped itself); words in ANON
+ * regions outside live blocks are free allocator memory and are ignored.
+ */
+enum rs_region_kind {
+	RS_REGION_DATA = 1,  /* a writable PT_LOAD segment of a module, .bss included */
+	RS_REGION_STACK = 2, /* a thread's stack, from its stack pointer (registers
+			      * of the scanning thread spilled onto it) to its top */
+	RS_REGION_TLS = 3,   /* a thread's static TLS block */
+	RS_REGION_ANON = 4,  /* any other private writable mapping ([heap], arenas, mmaps) */
 };
 
 enum rs_alloc_kind {

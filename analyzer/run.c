@@ -35,6 +35,7 @@ struct run_opts {
 	const char *dir; /* as given, for display */
 	char *abs_dir;	 /* for the child: it may chdir */
 	const char *depth, *buffer_kb;
+	char *refapi;	 /* --refapi pairs joined with ',' (REFSCOPE_REFAPI) */
 	int no_free_stacks, no_compress, quiet;
 };
 
@@ -50,6 +51,8 @@ static void run_usage(FILE *f)
 		"      --no-free-stacks   do not record a stack for frees\n"
 		"      --no-compress      write raw chunks instead of zstd\n"
 		"      --buffer-kb N      per-thread buffer of N KiB (default 64)\n"
+		"      --refapi RET:REL   also trace the refcount pair RET/REL (object = first\n"
+		"                         argument); repeatable. GObject and CPython are built in\n"
 		"  -q, --quiet            no messages from the tracer, no summary\n"
 		"  -h, --help             show this help\n"
 		"\n"
@@ -68,6 +71,29 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max)
 	v = strtoul(s, &end, 10);
 	if (errno || *end || v < min || v > max)
 		return -1;
+	return 0;
+}
+
+/* "retain:release", two non-empty names without ',' or ':' in them. */
+static int valid_pair(const char *s)
+{
+	const char *colon = strchr(s, ':');
+
+	return colon && colon != s && colon[1] && !strchr(colon + 1, ':') && !strchr(s, ',');
+}
+
+static int add_refapi(struct run_opts *o, const char *pair)
+{
+	char *joined;
+
+	if (!o->refapi) {
+		o->refapi = strdup(pair);
+		return o->refapi ? 0 : -1;
+	}
+	if (asprintf(&joined, "%s,%s", o->refapi, pair) < 0)
+		return -1;
+	free(o->refapi);
+	o->refapi = joined;
 	return 0;
 }
 
@@ -174,6 +200,11 @@ static int child_env(const struct run_opts *o, const char *lib)
 		rc |= setenv("REFSCOPE_BUFFER_KB", o->buffer_kb, 1);
 	if (o->quiet)
 		rc |= setenv("REFSCOPE_QUIET", "1", 1);
+	if (o->refapi)
+		rc |= setenv("REFSCOPE_REFAPI", o->refapi, 1);
+	/* GLib 2.74 takes GObjects from its slice allocator, which the shim
+	 * cannot see; newer GLib ignores the variable */
+	rc |= setenv("G_SLICE", "always-malloc", 0);
 	free(preload);
 	return rc;
 }
@@ -294,6 +325,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 		{ "no-compress", no_argument, NULL, 'C' },
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "refapi", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -316,7 +348,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 			if (parse_uint(optarg, 1, 256)) {
 				fprintf(stderr, "refscope run: --depth wants 1..256, not '%s'\n", optarg);
 				out->status = CMD_USAGE;
-				return;
+				goto done;
 			}
 			o.depth = optarg;
 			break;
@@ -331,21 +363,33 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 				fprintf(stderr, "refscope run: --buffer-kb wants a size in KiB, not '%s'\n",
 					optarg);
 				out->status = CMD_USAGE;
-				return;
+				goto done;
 			}
 			o.buffer_kb = optarg;
 			break;
 		case 'q':
 			o.quiet = 1;
 			break;
+		case 'R':
+			if (!valid_pair(optarg)) {
+				fprintf(stderr, "refscope run: --refapi wants RETAIN:RELEASE, not '%s'\n",
+					optarg);
+				out->status = CMD_USAGE;
+				goto done;
+			}
+			if (add_refapi(&o, optarg) < 0) {
+				out->status = CMD_BAD_INPUT;
+				goto done;
+			}
+			break;
 		case 'h':
 			run_usage(stdout);
 			out->status = CMD_HELP;
-			return;
+			goto done;
 		default:
 			run_usage(stderr);
 			out->status = CMD_USAGE;
-			return;
+			goto done;
 		}
 	}
 	if (optind >= argc) {
@@ -469,4 +513,5 @@ done:
 	free(prog);
 	free(lib);
 	free(o.abs_dir);
+	free(o.refapi);
 }

@@ -30,6 +30,9 @@ uint32_t rs_shim_stack(struct rs_tbuf *tb);
 /* From the fatal-signal handler: flush what is committed, write END. */
 void rs_shim_fatal(int sig);
 
+/* intercept.c: records a call that came through refapi trampoline idx. */
+void rs_shim_refapi_hit(unsigned idx, const void *obj);
+
 /* signals.c */
 void rs_signals_install(void);
 

@@ -119,7 +119,7 @@ $(B)/samples/%: samples/%.c
 
 $(B)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -g $(WARNINGS) -Wno-missing-prototypes -pthread -o $@ $<
+	$(CC) -std=gnu11 -O2 -g -fno-omit-frame-pointer $(WARNINGS) -Wno-missing-prototypes -pthread -o $@ $<
 
 samples: $(SAMPLE_BINS)
 

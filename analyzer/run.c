@@ -118,10 +118,12 @@ static int snapshot_signal(const char *s)
 	return sig >= 32 && sig < SIGRTMIN ? 0 : sig;
 }
 
-/* librefscope.so next to the refscope executable (the build/ layout), or in
- * RS_LIBDIR (the installed layout). */
+/* librefscope.so next to the refscope executable (the build/ layout), in
+ * ../lib/refscope from it (an installed tree, wherever it was moved to), or
+ * in RS_LIBDIR (the LIBDIR given at build time). */
 static char *find_library(void)
 {
+	static const char *const rel[] = { "", "/../lib/refscope" };
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *path;
@@ -133,7 +135,9 @@ static char *find_library(void)
 		slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			if (asprintf(&path, "%s/%s", self, LIB_NAME) >= 0) {
+			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+				if (asprintf(&path, "%s%s/%s", self, rel[i], LIB_NAME) < 0)
+					continue;
 				if (access(path, R_OK) == 0)
 					return path;
 				free(path);

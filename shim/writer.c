@@ -131,16 +131,23 @@ int rs_writer_fd(void)
 	return g.fd;
 }
 
-/* Moves fd to a high number so a program's dup2 onto low numbers misses it. */
-static int move_high(int fd)
+int rs_writer_fd_floor(void)
 {
 	struct rlimit rl;
 	int floor = 100;
-	int nfd;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < 2 * (rlim_t)floor)
 		floor = (int)(rl.rlim_cur / 2);
+	return floor;
+}
+
+/* Moves fd to a high number so a program's dup2 onto low numbers misses it. */
+static int move_high(int fd)
+{
+	int floor = rs_writer_fd_floor();
+	int nfd;
+
 	if (fd >= floor)
 		return fd;
 	nfd = fcntl(fd, F_DUPFD_CLOEXEC, floor);

@@ -292,6 +292,9 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		rc = reader_scan(rep->r, NULL, NULL);
 		if (rc && rc != -EINVAL)
 			goto out;
+		rc = report_sites_prepare(rep, gen);
+		if (rc)
+			goto out;
 		rc = replay(rep, opt, h, gen);
 		if (rc)
 			goto out;

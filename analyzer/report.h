@@ -80,6 +80,10 @@ struct report {
 	size_t top_sites;	 /* sites shown (the --top N) */
 	struct report_stack *stacks; /* the stacks resolved for shown sites, by id */
 	size_t nstacks_resolved;
+	/* snapshot generations: one interval per snapshot (>= 2 snapshots) */
+	struct gen_heapshot *shots;
+	size_t nshots;
+	uint64_t *shot_ids; /* the snapshot ids, in seq order */
 };
 
 struct report_options {
@@ -113,7 +117,9 @@ const char *report_end_how_name(uint64_t how);
 const char *report_module_status_name(int status);
 const char *report_stop_reason_name(uint64_t reason);
 
-/* report_sites.c: run by report_build and report_release. */
+/* report_sites.c: run by report_build (prepare after the scan, build after
+ * the replay) and report_release. */
+int report_sites_prepare(struct report *rep, struct gen_model *gen);
 int report_sites_build(struct report *rep, const struct report_options *opt,
 		       struct gen_model *gen);
 void report_sites_release(struct report *rep);

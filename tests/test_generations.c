@@ -484,3 +484,126 @@ Test(generations, collapsed_stacks_root_first)
 	unlink(path);
 	rmdir(dir);
 }
+
+/*
+ * Snapshots at seq 3, 6 and 10 (ids 0, 1, 2). Blocks, by birth:
+ *   seq 1 A 10 st1 (freed at 10: after the last snapshot, so live there)
+ *   seq 2 B 20 st1 (freed at 7)     seq 3 C 30 st2     seq 4 D 40 st2
+ *   seq 5 E 50 st3 (freed at 8)     seq 6 F 60 st3     seq 9 G 70 st1
+ *   seq 11 H 80 st1 (after the last snapshot)
+ * Live at the last snapshot, by interval: before 0: A (10); 0 to 1: C D
+ * (70, one site); 1 to 2: G (70, st1) then F (60, st3).
+ */
+Test(generations, snapshot_generations_group_survivors_by_birth)
+{
+	struct report_options opt = { .top = 20, .symbolize = 0, .generations = 1 };
+	const uint64_t ips[] = { 0x401000 };
+	char dir[64], path[128];
+	char *buf;
+	json_t *root, *iv;
+	json_error_t err;
+	struct tb t;
+
+	tb_init(&t, 7, 1);
+	for (uint64_t s = 1; s <= 3; s++)
+		tb_stack(&t, s, 1, ips);
+	tb_chunk_begin(&t, 7, 1, 0);
+	tb_alloc(&t, 1, 1, 0xa0, 10, 1, RS_KIND_MALLOC);
+	tb_alloc(&t, 2, 2, 0xb0, 20, 1, RS_KIND_MALLOC);
+	tb_alloc(&t, 3, 3, 0xc0, 30, 2, RS_KIND_MALLOC);
+	tb_alloc(&t, 4, 4, 0xd0, 40, 2, RS_KIND_MALLOC);
+	tb_alloc(&t, 5, 5, 0xe0, 50, 3, RS_KIND_MALLOC);
+	tb_alloc(&t, 6, 6, 0xf0, 60, 3, RS_KIND_MALLOC);
+	tb_free(&t, 7, 7, 0xb0, 1, RS_KIND_FREE);
+	tb_free(&t, 8, 8, 0xe0, 1, RS_KIND_FREE);
+	tb_alloc(&t, 9, 9, 0x100, 70, 1, RS_KIND_MALLOC);
+	tb_free(&t, 10, 10, 0xa0, 1, RS_KIND_FREE);
+	tb_alloc(&t, 11, 11, 0x110, 80, 1, RS_KIND_MALLOC);
+	tb_chunk_end(&t, 0);
+	for (uint64_t id = 0; id < 3; id++) {
+		static const uint64_t seqs[] = { 3, 6, 10 };
+
+		tb_snapshot(&t, id, seqs[id], seqs[id], RS_SNAP_REQUEST, 7);
+		tb_snapshot_end(&t, id, 0, 0, 0, 0);
+	}
+	tb_end(&t, 12, RS_END_EXIT, 0, 12, 0);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "snaps.trace");
+	cr_assert_eq(tb_write(&t, path), 0);
+	tb_release(&t);
+
+	buf = report_out(path, &opt, 'j', REPORT_BY_BYTES);
+	root = json_loads(buf, 0, &err);
+	cr_assert_not_null(root, "%s: %s", err.text, buf);
+	cr_assert(json_is_null(jget(root, "trace.error")), "%s", buf);
+	cr_assert_eq(jint(root, "snapshot_generations.last_snapshot"), 2);
+	cr_assert_eq(jint(root, "snapshot_generations.last_seq"), 10);
+	cr_assert_eq(json_array_size(jget(root, "snapshot_generations.intervals")), 3);
+	iv = jget(root, "snapshot_generations.intervals.0");
+	cr_assert(json_is_null(jget(iv, "from_snapshot")));
+	cr_assert_eq(jint(iv, "to_snapshot"), 0);
+	cr_assert_eq(jint(iv, "from_seq"), 0);
+	cr_assert_eq(jint(iv, "to_seq"), 3);
+	cr_assert_eq(jint(iv, "blocks"), 1);
+	cr_assert_eq(jint(iv, "bytes"), 10);
+	cr_assert_eq(jint(iv, "sites.0.stack_id"), 1);
+	iv = jget(root, "snapshot_generations.intervals.1");
+	cr_assert_eq(jint(iv, "from_snapshot"), 0);
+	cr_assert_eq(jint(iv, "to_snapshot"), 1);
+	cr_assert_eq(jint(iv, "blocks"), 2);
+	cr_assert_eq(jint(iv, "bytes"), 70);
+	cr_assert_eq(jint(iv, "site_count"), 1);
+	cr_assert_eq(jint(iv, "sites.0.stack_id"), 2);
+	cr_assert_eq(jint(iv, "sites.0.blocks"), 2);
+	iv = jget(root, "snapshot_generations.intervals.2");
+	cr_assert_eq(jint(iv, "from_seq"), 6);
+	cr_assert_eq(jint(iv, "to_seq"), 10);
+	cr_assert_eq(jint(iv, "blocks"), 2);
+	cr_assert_eq(jint(iv, "bytes"), 130);
+	cr_assert_eq(json_array_size(jget(iv, "sites")), 2);
+	cr_assert_eq(jint(iv, "sites.0.stack_id"), 1);
+	cr_assert_eq(jint(iv, "sites.0.bytes"), 70);
+	cr_assert_eq(jint(iv, "sites.1.stack_id"), 3);
+	cr_assert_eq(jint(iv, "sites.1.bytes"), 60);
+	json_decref(root);
+	free(buf);
+
+	buf = report_out(path, &opt, 't', REPORT_BY_BYTES);
+	cr_assert_not_null(strstr(buf, "\nsnapshot generations: blocks still live at snapshot 2 (seq 10), by when they were born\n"
+				       "  before snapshot 0 (seq 3): 10 bytes in 1 block, from 1 site\n"),
+			   "%s", buf);
+	cr_assert_not_null(strstr(buf, "\n  snapshot 1 to 2 (seq 6 to 10): 130 bytes in 2 blocks, from 2 sites\n"),
+			   "%s", buf);
+	free(buf);
+	unlink(path);
+	rmdir(dir);
+}
+
+Test(generations, one_snapshot_has_no_intervals)
+{
+	struct report_options opt = { .top = 20, .symbolize = 0 };
+	char dir[64], path[128];
+	char *buf;
+	json_t *root;
+	struct tb t;
+
+	tb_init(&t, 7, 1);
+	tb_chunk_begin(&t, 7, 1, 0);
+	tb_alloc(&t, 1, 1, 0xa0, 10, 0, RS_KIND_MALLOC);
+	tb_chunk_end(&t, 0);
+	tb_snapshot(&t, 0, 2, 2, RS_SNAP_EXIT, 7);
+	tb_snapshot_end(&t, 0, 0, 0, 0, 0);
+	tb_end(&t, 2, RS_END_EXIT, 0, 3, 0);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "one.trace");
+	cr_assert_eq(tb_write(&t, path), 0);
+	tb_release(&t);
+	buf = report_out(path, &opt, 'j', REPORT_BY_BYTES);
+	root = json_loads(buf, 0, NULL);
+	cr_assert_not_null(root);
+	cr_assert(json_is_null(jget(root, "snapshot_generations")));
+	json_decref(root);
+	free(buf);
+	unlink(path);
+	rmdir(dir);
+}

@@ -139,28 +139,32 @@ static int add_modules(struct report *rep, const struct report_options *opt)
 	return 0;
 }
 
-static int push_frame(struct report_group *g, size_t *cap, const struct report_frame *f)
+static int push_frame(struct report_frame **frames, size_t *n, size_t *cap,
+		      const struct report_frame *f)
 {
-	if (g->nframes == *cap) {
+	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 16;
-		struct report_frame *n = realloc(g->frames, ncap * sizeof(*n));
+		struct report_frame *nf = realloc(*frames, ncap * sizeof(*nf));
 
-		if (!n)
+		if (!nf)
 			return -ENOMEM;
-		g->frames = n;
+		*frames = nf;
 		*cap = ncap;
 	}
-	g->frames[g->nframes++] = *f;
+	(*frames)[(*n)++] = *f;
 	return 0;
 }
 
-static int resolve_group(struct report *rep, struct report_group *g)
+int report_resolve_stack(const struct report *rep, uint64_t stack, struct report_frame **frames,
+			 size_t *nframes, int *known)
 {
 	size_t nips, cap = 0;
-	const uint64_t *ips = reader_stack(rep->r, g->g.stack, &nips);
+	const uint64_t *ips = reader_stack(rep->r, stack, &nips);
 	struct sym_frame sf[MAX_INLINE];
 
-	g->stack_known = ips != NULL;
+	*frames = NULL;
+	*nframes = 0;
+	*known = ips != NULL;
 	for (size_t i = 0; i < nips; i++) {
 		struct report_frame f = { .ip = ips[i] };
 		size_t n = 0;
@@ -173,17 +177,22 @@ static int resolve_group(struct report *rep, struct report_group *g)
 				f.line = sf[k].line;
 				f.module = sf[k].module;
 				f.inlined = sf[k].inlined;
-				rc = push_frame(g, &cap, &f);
+				rc = push_frame(frames, nframes, &cap, &f);
 				if (rc)
 					return rc;
 			}
 			continue;
 		}
-		rc = push_frame(g, &cap, &f);
+		rc = push_frame(frames, nframes, &cap, &f);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+static int resolve_group(struct report *rep, struct report_group *g)
+{
+	return report_resolve_stack(rep, g->g.stack, &g->frames, &g->nframes, &g->stack_known);
 }
 
 static void progress_show(struct report *rep, int *shown, int *last)
@@ -199,7 +208,8 @@ static void progress_show(struct report *rep, int *shown, int *last)
 	fflush(stderr);
 }
 
-static int replay(struct report *rep, const struct report_options *opt, struct heap *h)
+static int replay(struct report *rep, const struct report_options *opt, struct heap *h,
+		  struct gen_model *gen)
 {
 	int show = opt->progress && isatty(STDERR_FILENO) &&
 		   reader_file_size(rep->r) > PROGRESS_MIN_BYTES;
@@ -210,6 +220,8 @@ static int replay(struct report *rep, const struct report_options *opt, struct h
 
 	while ((rc = reader_next(rep->r, &ev)) == 1) {
 		rc = heap_event(h, &ev);
+		if (!rc)
+			rc = gen_event(gen, &ev);
 		if (rc)
 			break;
 		if (show && (++n & 0xffff) == 0)
@@ -257,6 +269,7 @@ static int add_warnings(struct report *rep)
 int report_build(const char *path, const struct report_options *opt, struct report *rep)
 {
 	struct heap *h = NULL;
+	struct gen_model *gen = NULL;
 	struct heap_group *groups = NULL;
 	const struct reader_error *e;
 	const struct reader_end *end;
@@ -271,17 +284,26 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 	rc = heap_new(&h);
 	if (rc)
 		return rc;
+	rc = gen_new(opt->have_thresholds ? opt->gen_thresholds : NULL, &gen);
+	if (rc)
+		goto out;
 	if (!reader_error(rep->r)) {
 		rep->scanned = 1;
 		rc = reader_scan(rep->r, NULL, NULL);
 		if (rc && rc != -EINVAL)
 			goto out;
-		rc = replay(rep, opt, h);
+		rc = report_sites_prepare(rep, gen);
+		if (rc)
+			goto out;
+		rc = replay(rep, opt, h, gen);
 		if (rc)
 			goto out;
 	}
 	heap_finish(h);
 	heap_totals(h, &rep->totals);
+	rc = gen_finish(gen);
+	if (rc)
+		goto out;
 	e = reader_error(rep->r);
 	if (e) {
 		rep->have_error = 1;
@@ -317,15 +339,20 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		if (rc)
 			goto out;
 	}
+	rc = report_sites_build(rep, opt, gen);
+	if (rc)
+		goto out;
 	rc = add_warnings(rep);
 out:
 	free(groups);
+	gen_free(gen);
 	heap_free(h);
 	return rc;
 }
 
 void report_release(struct report *rep)
 {
+	report_sites_release(rep);
 	for (size_t i = 0; i < rep->ngroups; i++)
 		free(rep->groups[i].frames);
 	free(rep->groups);
@@ -349,6 +376,17 @@ static void report_usage(FILE *f)
 		   "  -j, --json         write JSON (schema: docs/JSON.md) instead of text\n"
 		   "  -n, --top N        show the N biggest groups (default 20; 0: all)\n"
 		   "  -o, --output FILE  write the report to FILE instead of standard output\n"
+		   "  -g, --generations  also show a CPython-like generational model of the heap\n"
+		   "                     (collections, promotions, survival per generation),\n"
+		   "                     lifetime histograms and the long-lived allocation sites\n"
+		   "      --gen-thresholds T0,T1,T2\n"
+		   "                     thresholds of the model (default 700,10,10, as CPython's\n"
+		   "                     gc.get_threshold(); T0 = 0 disables collections)\n"
+		   "      --format FMT   text (default), json, or collapsed: folded stacks for\n"
+		   "                     flamegraph.pl and speedscope, one line per stack\n"
+		   "      --by WEIGHT    what --format collapsed weighs a stack by: bytes\n"
+		   "                     (allocated, default), count (allocations), leaked (bytes\n"
+		   "                     still live at the end)\n"
 		   "  -h, --help         show this help\n");
 }
 
@@ -367,12 +405,32 @@ static int parse_count(const char *s, size_t *out)
 	return 0;
 }
 
+static int parse_thresholds(const char *s, uint64_t *out)
+{
+	for (unsigned g = 0; g < GEN_COUNT; g++) {
+		char *end;
+
+		if (!(s[0] >= '0' && s[0] <= '9'))
+			return -EINVAL;
+		errno = 0;
+		out[g] = strtoull(s, &end, 10);
+		if (errno || *end != (g + 1 < GEN_COUNT ? ',' : '\0'))
+			return -EINVAL;
+		s = end + 1;
+	}
+	return 0;
+}
+
 enum cmd_status cmd_report(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "top", required_argument, NULL, 'n' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "generations", no_argument, NULL, 'g' },
+		{ "gen-thresholds", required_argument, NULL, 'T' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "by", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -380,12 +438,46 @@ enum cmd_status cmd_report(int argc, char **argv)
 	const char *output = NULL;
 	struct report rep;
 	FILE *out = stdout;
-	int json = 0, c, rc;
+	enum report_weight by = REPORT_BY_BYTES;
+	int json = 0, collapsed = 0, c, rc;
 	enum cmd_status st = CMD_OK;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+jn:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jn:o:gh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'g':
+			opt.generations = 1;
+			break;
+		case 'T':
+			if (parse_thresholds(optarg, opt.gen_thresholds)) {
+				fprintf(stderr, "refscope report: --gen-thresholds wants three counts like 700,10,10, not '%s'\n",
+					optarg);
+				return CMD_USAGE;
+			}
+			opt.have_thresholds = 1;
+			break;
+		case 'F':
+			json = !strcmp(optarg, "json");
+			collapsed = !strcmp(optarg, "collapsed");
+			if (!json && !collapsed && strcmp(optarg, "text")) {
+				fprintf(stderr, "refscope report: --format wants text, json or collapsed, not '%s'\n",
+					optarg);
+				return CMD_USAGE;
+			}
+			break;
+		case 'B':
+			if (!strcmp(optarg, "bytes")) {
+				by = REPORT_BY_BYTES;
+			} else if (!strcmp(optarg, "count")) {
+				by = REPORT_BY_COUNT;
+			} else if (!strcmp(optarg, "leaked")) {
+				by = REPORT_BY_LEAKED;
+			} else {
+				fprintf(stderr, "refscope report: --by wants bytes, count or leaked, not '%s'\n",
+					optarg);
+				return CMD_USAGE;
+			}
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -410,6 +502,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 		report_usage(stderr);
 		return CMD_USAGE;
 	}
+	opt.all_stacks = collapsed;
 	rc = report_build(argv[optind], &opt, &rep);
 	if (rc) {
 		fprintf(stderr, "refscope report: cannot read %s: %s\n", argv[optind],
@@ -425,7 +518,10 @@ enum cmd_status cmd_report(int argc, char **argv)
 			return CMD_BAD_INPUT;
 		}
 	}
-	rc = json ? report_write_json(&rep, out) : report_write_text(&rep, out);
+	if (collapsed)
+		rc = report_write_collapsed(&rep, by, out);
+	else
+		rc = json ? report_write_json(&rep, out) : report_write_text(&rep, out);
 	if (out != stdout && fclose(out) != 0)
 		rc = -EIO;
 	if (rc) {

@@ -145,6 +145,7 @@ int report_write_text(const struct report *rep, FILE *out)
 		for (size_t k = 0; k < g->nframes; k++)
 			print_frame(out, &g->frames[k], k == 0);
 	}
+	report_text_sites(rep, out);
 	if (rep->nwarnings) {
 		fprintf(out, "\nwarnings:\n");
 		for (size_t i = 0; i < rep->nwarnings; i++)

@@ -29,6 +29,7 @@
 #include "bootstrap.h"
 #include "guard.h"
 #include "modules.h"
+#include "ownmem.h"
 #include "refapi.h"
 #include "refscope_format.h"
 #include "stacks.h"
@@ -342,6 +343,7 @@ static void init_locked(void)
 	rs_refapi_init(getenv("REFSCOPE_REFAPI"));
 	rs_refapi_scan((const void *)&rs_shim_try_init);
 	rs_signals_install();
+	rs_snaptrig_init();
 	atomic_store(&state, ST_READY);
 	return;
 off:
@@ -431,6 +433,7 @@ static void end_trace(unsigned how, int64_t status)
 	g = rs_self.guard;
 	rs_self.guard = 1;
 	rs_writer_flush_all(rs_self.tb);
+	rs_snaptrig_exit(how);
 	rs_writer_end(how, status);
 	rs_writer_finish();
 	rs_self.guard = g;
@@ -564,11 +567,13 @@ static struct start_node *node_get(void)
 		struct start_node *m = mmap(NULL, sz, PROT_READ | PROT_WRITE,
 					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (m != MAP_FAILED)
+		if (m != MAP_FAILED) {
+			rs_own_add(m, sz);
 			for (size_t i = 0; i < sz / sizeof(*m); i++) {
 				m[i].next = free_nodes;
 				free_nodes = &m[i];
 			}
+		}
 	}
 	n = free_nodes;
 	if (n)
@@ -666,6 +671,7 @@ static void fork_child(void)
 			rs_modules_scan();
 			rs_refapi_announce_all();	/* before the child's first event */
 			main_thread_start();
+			rs_snaptrig_fork_child();
 		} else {
 			complain("cannot create a trace file in ", err);
 		}

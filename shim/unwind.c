@@ -10,8 +10,11 @@
 #define UNW_LOCAL_ONLY
 #include "unwind.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <libunwind.h>
+#include <unistd.h>
 
 #include "writer.h"
 
@@ -41,9 +44,52 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+/*
+ * libunwind (1.6, x86_64: tdep_init_mem_validate) opens a pipe the first
+ * time it is used, to validate addresses, and keeps it for the life of the
+ * process. Made from a hook it would take the program's lowest free numbers
+ * (3 and 4), and the program's own next open() would get another number than
+ * untraced. So while libunwind initializes, every free number below the
+ * floor holds a placeholder; the pipe lands at or above it, beside the trace
+ * descriptor, and libunwind keeps using it there. Runs once, at init.
+ */
+#define FD_FLOOR_MAX 128
+
+static void init_libunwind_high(void)
+{
+	int hold[FD_FLOOR_MAX], nhold = 0, e = errno;
+	int floor = rs_writer_fd_floor();
+	int src = open("/", O_PATH | O_CLOEXEC);
+	void *warm[4];
+
+	if (floor > FD_FLOOR_MAX)
+		floor = FD_FLOOR_MAX;
+	if (src >= 0 && src < floor) {
+		hold[nhold++] = src;
+		while (nhold < floor) {
+			int fd = fcntl(src, F_DUPFD_CLOEXEC, 0);	/* the lowest free number */
+
+			if (fd < 0)
+				break;
+			if (fd >= floor) {
+				close(fd);
+				break;
+			}
+			hold[nhold++] = fd;
+		}
+	} else if (src >= 0) {
+		close(src);
+	}
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	unw_backtrace(warm, 4);	/* whatever else the first unwind opens, opens here */
+	while (nhold)
+		close(hold[--nhold]);
+	errno = e;
+}
+
 int rs_unwind_init(void)
 {
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	init_libunwind_high();
 #ifdef RS_TESTING
 	/* in the unit tests the engine is inside the test program: keep all frames */
 	(void)find_self;

@@ -5,6 +5,8 @@
  * range of the object holding this code, so frames of the shim itself are
  * left out of every stack. Capture goes through unw_backtrace (the fast
  * path); a nested malloc from libunwind is forwarded by the hook's guard.
+ * rs_unwind_init() also makes libunwind open its address-validation pipe
+ * then, at or above rs_writer_fd_floor(), never on the program's low numbers.
  */
 #ifndef REFSCOPE_UNWIND_H
 #define REFSCOPE_UNWIND_H

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "ownmem.h"
 #include "refscope_format.h"
 
 atomic_int rs_tracing;
@@ -130,16 +131,23 @@ int rs_writer_fd(void)
 	return g.fd;
 }
 
-/* Moves fd to a high number so a program's dup2 onto low numbers misses it. */
-static int move_high(int fd)
+int rs_writer_fd_floor(void)
 {
 	struct rlimit rl;
 	int floor = 100;
-	int nfd;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < 2 * (rlim_t)floor)
 		floor = (int)(rl.rlim_cur / 2);
+	return floor;
+}
+
+/* Moves fd to a high number so a program's dup2 onto low numbers misses it. */
+static int move_high(int fd)
+{
+	int floor = rs_writer_fd_floor();
+	int nfd;
+
 	if (fd >= floor)
 		return fd;
 	nfd = fcntl(fd, F_DUPFD_CLOEXEC, floor);
@@ -364,6 +372,7 @@ static struct rs_tbuf *tbuf_map(void)
 	m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
+	rs_own_add(m, total);
 	tb = (struct rs_tbuf *)m;
 	tb->map_size = total;
 	tb->data = m + head + RS_CHUNK_HEADROOM;
@@ -402,6 +411,7 @@ static int zslot_map(struct zslot *z)
 		munmap(m, outsz + page_round(ws));
 		return -ENOMEM;
 	}
+	rs_own_add(m, outsz + page_round(ws));
 	z->out = m + RS_CHUNK_HEADROOM;
 	z->cap = cap;
 	return 0;

@@ -81,6 +81,9 @@ void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid);
 /* Closes the descriptor (fork child: it is the parent's file). */
 void rs_writer_drop_fd(void);
 int rs_writer_fd(void);
+/* The lowest number the shim's own long-lived descriptors may take: 100, or
+ * half of RLIMIT_NOFILE when that is lower. */
+int rs_writer_fd_floor(void);
 
 /* One write(2) of a complete top-level record; 0 or negative errno. */
 int rs_writer_out(const void *buf, size_t len);

@@ -1,0 +1,164 @@
+/*
+ * test_shim_rules.c - the rules of the shim (TEAM.md) checked on real
+ * programs under LD_PRELOAD: the traced program keeps its descriptors and
+ * errno, survives fork while other threads allocate, gets a trace per exec'd
+ * image, is left alone in secure-execution mode, and a trace path somebody
+ * planted a symlink on is never followed.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "refscope_format.h"
+#include "test_shim_util.h"
+
+#define SHIM RS_BUILD_DIR "/librefscope.so"
+#define SAMPLE(name) RS_BUILD_DIR "/samples/" name
+
+static char dir[] = "/tmp/refscope-test-rules-XXXXXX";
+
+/*
+ * Runs argv (preloaded when preload is set) with its stdout into out; kills
+ * it after timeout_s seconds. Returns the wait status, or -1 on timeout.
+ */
+static int run_prog(char *const argv[], int preload, char *out, size_t cap, int timeout_s)
+{
+	int pfd[2], st = 0;
+	pid_t pid;
+	ssize_t n;
+	size_t got = 0;
+	struct timespec t0, now;
+
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		if (preload)
+			setenv("LD_PRELOAD", SHIM, 1);
+		else
+			unsetenv("LD_PRELOAD");
+		setenv("REFSCOPE_OUTPUT_DIR", dir, 1);
+		unsetenv("REFSCOPE_DISABLE");
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		while (out && got < cap - 1 && (n = read(pfd[0], out + got, cap - 1 - got)) > 0)
+			got += (size_t)n;
+		if (w == pid)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= timeout_s) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			st = -1;
+			break;
+		}
+		usleep(2000);
+	}
+	while (out && got < cap - 1 && (n = read(pfd[0], out + got, cap - 1 - got)) > 0)
+		got += (size_t)n;
+	if (out)
+		out[got] = 0;
+	close(pfd[0]);
+	return st;
+}
+
+/* "pipe:[12345]" -> "pipe:[]": each run has its own stdout pipe. */
+static void mask_pipes(char *s)
+{
+	char *p;
+
+	while ((p = strstr(s, "pipe:[")) != NULL) {
+		char *q = p + 6, *e = q;
+
+		while (*e >= '0' && *e <= '9')
+			e++;
+		memmove(q, e, strlen(e) + 1);
+		s = q;
+	}
+}
+
+static int count_traces(const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+static void setup(void)
+{
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* ---- descriptors and errno ---------------------------------------------- */
+
+/*
+ * fdcheck prints errno at main and after malloc, the number open() returns
+ * and every descriptor it has. Traced, every line must be the same, except
+ * extra descriptors at 100 and above: the trace file and libunwind's address
+ * validation pipe (which used to take 3 and 4).
+ */
+Test(shim_rules, descriptors_and_errno_as_untraced, .init = setup, .fini = teardown)
+{
+	char *argv[] = { SAMPLE("fdcheck"), NULL };
+	static char plain[8192], traced[8192];
+	char *a, *b, *sa = NULL, *sb = NULL;
+	int extra_trace = 0;
+
+	cr_assert_eq(run_prog(argv, 0, plain, sizeof(plain), 20), 0);
+	cr_assert_eq(run_prog(argv, 1, traced, sizeof(traced), 20), 0);
+	cr_assert_eq(count_traces("refscope.fdcheck."), 1);
+	cr_assert_not_null(strstr(plain, "open /dev/null -> 3\n"), "%s", plain);
+	mask_pipes(plain);
+	mask_pipes(traced);
+	a = strtok_r(plain, "\n", &sa);
+	b = strtok_r(traced, "\n", &sb);
+	while (a || b) {
+		int fb = b && !strncmp(b, "fd ", 3) ? atoi(b + 3) : -1;
+
+		if (b && fb >= 100 && (!a || strcmp(a, b) != 0)) {
+			/* ours: the trace file, or libunwind's pipe */
+			cr_assert(strstr(b, dir) || strstr(b, "pipe:["), "extra descriptor: %s", b);
+			extra_trace += strstr(b, dir) != NULL;
+			b = strtok_r(NULL, "\n", &sb);
+			continue;
+		}
+		cr_assert(a && b, "traced run differs: '%s' vs '%s'", a ? a : "(end)", b ? b : "(end)");
+		cr_assert_str_eq(b, a);
+		a = strtok_r(NULL, "\n", &sa);
+		b = strtok_r(NULL, "\n", &sb);
+	}
+	cr_assert_eq(extra_trace, 1, "the trace file is the one extra file");
+}

@@ -139,28 +139,32 @@ static int add_modules(struct report *rep, const struct report_options *opt)
 	return 0;
 }
 
-static int push_frame(struct report_group *g, size_t *cap, const struct report_frame *f)
+static int push_frame(struct report_frame **frames, size_t *n, size_t *cap,
+		      const struct report_frame *f)
 {
-	if (g->nframes == *cap) {
+	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 16;
-		struct report_frame *n = realloc(g->frames, ncap * sizeof(*n));
+		struct report_frame *nf = realloc(*frames, ncap * sizeof(*nf));
 
-		if (!n)
+		if (!nf)
 			return -ENOMEM;
-		g->frames = n;
+		*frames = nf;
 		*cap = ncap;
 	}
-	g->frames[g->nframes++] = *f;
+	(*frames)[(*n)++] = *f;
 	return 0;
 }
 
-static int resolve_frames(struct report *rep, uint64_t stack, struct report_group *g)
+int report_resolve_stack(const struct report *rep, uint64_t stack, struct report_frame **frames,
+			 size_t *nframes, int *known)
 {
 	size_t nips, cap = 0;
 	const uint64_t *ips = reader_stack(rep->r, stack, &nips);
 	struct sym_frame sf[MAX_INLINE];
 
-	g->stack_known = ips != NULL;
+	*frames = NULL;
+	*nframes = 0;
+	*known = ips != NULL;
 	for (size_t i = 0; i < nips; i++) {
 		struct report_frame f = { .ip = ips[i] };
 		size_t n = 0;
@@ -173,13 +177,13 @@ static int resolve_frames(struct report *rep, uint64_t stack, struct report_grou
 				f.line = sf[k].line;
 				f.module = sf[k].module;
 				f.inlined = sf[k].inlined;
-				rc = push_frame(g, &cap, &f);
+				rc = push_frame(frames, nframes, &cap, &f);
 				if (rc)
 					return rc;
 			}
 			continue;
 		}
-		rc = push_frame(g, &cap, &f);
+		rc = push_frame(frames, nframes, &cap, &f);
 		if (rc)
 			return rc;
 	}
@@ -188,7 +192,7 @@ static int resolve_frames(struct report *rep, uint64_t stack, struct report_grou
 
 static int resolve_group(struct report *rep, struct report_group *g)
 {
-	return resolve_frames(rep, g->g.stack, g);
+	return report_resolve_stack(rep, g->g.stack, &g->frames, &g->nframes, &g->stack_known);
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -198,42 +202,36 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Resolves every stack id in ids (duplicates allowed) into rep->stacks. */
+/* Resolves every stack id in ids (duplicates allowed) into rep->graph_stacks. */
 static int resolve_stacks(struct report *rep, uint64_t *ids, size_t n)
 {
 	qsort(ids, n, sizeof(*ids), u64_cmp);
-	rep->stacks = calloc(n ? n : 1, sizeof(*rep->stacks));
-	if (!rep->stacks)
+	rep->graph_stacks = calloc(n ? n : 1, sizeof(*rep->graph_stacks));
+	if (!rep->graph_stacks)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		struct report_group g = { 0 };
 		struct report_stack *st;
-		int rc;
 
 		if (i && ids[i] == ids[i - 1])
 			continue;
-		rc = resolve_frames(rep, ids[i], &g);
-		st = &rep->stacks[rep->nstacks_resolved++];
+		st = &rep->graph_stacks[rep->ngraph_stacks++];
 		st->id = ids[i];
-		st->frames = g.frames;
-		st->nframes = g.nframes;
-		st->known = g.stack_known;
-		if (rc)
-			return rc;
+		if (report_resolve_stack(rep, ids[i], &st->frames, &st->nframes, &st->known))
+			return -ENOMEM;
 	}
 	return 0;
 }
 
-const struct report_stack *report_stack(const struct report *rep, uint64_t id)
+const struct report_stack *report_graph_stack(const struct report *rep, uint64_t id)
 {
-	size_t lo = 0, hi = rep->nstacks_resolved;
+	size_t lo = 0, hi = rep->ngraph_stacks;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (rep->stacks[mid].id == id)
-			return &rep->stacks[mid];
-		if (rep->stacks[mid].id < id)
+		if (rep->graph_stacks[mid].id == id)
+			return &rep->graph_stacks[mid];
+		if (rep->graph_stacks[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -243,7 +241,7 @@ const struct report_stack *report_stack(const struct report *rep, uint64_t id)
 
 const char *report_stack_function(const struct report *rep, uint64_t id)
 {
-	const struct report_stack *st = report_stack(rep, id);
+	const struct report_stack *st = report_graph_stack(rep, id);
 
 	for (size_t i = 0; st && i < st->nframes; i++)
 		if (st->frames[i].function)
@@ -300,7 +298,7 @@ static int capture_take(struct capture *c, const struct heap *h)
 }
 
 static int replay(struct report *rep, const struct report_options *opt, struct heap *h,
-		  struct capture *cap)
+		  struct gen_model *gen, struct capture *cap)
 {
 	int show = opt->progress && isatty(STDERR_FILENO) &&
 		   reader_file_size(rep->r) > PROGRESS_MIN_BYTES;
@@ -323,6 +321,8 @@ static int replay(struct report *rep, const struct report_options *opt, struct h
 			}
 		}
 		rc = heap_event(h, &ev);
+		if (!rc)
+			rc = gen_event(gen, &ev);
 		if (rc)
 			break;
 		if (show && (++n & 0xffff) == 0)
@@ -495,6 +495,7 @@ static int analyze(struct report *rep, struct refcounts *rc, struct capture *cap
 	return analyze_refcounts(rep, rc);
 }
 
+
 static int add_warnings(struct report *rep)
 {
 	const struct reader_end *end = reader_end(rep->r);
@@ -533,6 +534,7 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 {
 	struct capture cap = { 0 };
 	struct heap *h = NULL;
+	struct gen_model *gen = NULL;
 	struct heap_group *groups = NULL;
 	const struct reader_error *e;
 	const struct reader_end *end;
@@ -547,10 +549,16 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 	rc = heap_new(&h);
 	if (rc)
 		return rc;
+	rc = gen_new(opt->have_thresholds ? opt->gen_thresholds : NULL, &gen);
+	if (rc)
+		goto out;
 	if (!reader_error(rep->r)) {
 		rep->scanned = 1;
 		rc = reader_scan(rep->r, NULL, NULL);
 		if (rc && rc != -EINVAL)
+			goto out;
+		rc = report_sites_prepare(rep, gen);
+		if (rc)
 			goto out;
 		if (opt->cycles) {
 			rep->analyzed = 1;
@@ -562,7 +570,7 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 				goto out;
 			cap.snap = rep->snapshot;
 		}
-		rc = replay(rep, opt, h, &cap);
+		rc = replay(rep, opt, h, gen, &cap);
 		if (rc)
 			goto out;
 		if (opt->cycles) {
@@ -573,6 +581,9 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 	}
 	heap_finish(h);
 	heap_totals(h, &rep->totals);
+	rc = gen_finish(gen);
+	if (rc)
+		goto out;
 	e = reader_error(rep->r);
 	if (e) {
 		rep->have_error = 1;
@@ -608,6 +619,9 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		if (rc)
 			goto out;
 	}
+	rc = report_sites_build(rep, opt, gen);
+	if (rc)
+		goto out;
 	rc = add_warnings(rep);
 	if (!rc && rep->analyzed && !rep->snapshot)
 		rc = warn(rep, "no heap snapshot in the trace: cycles cannot be found, and every refcounted "
@@ -617,6 +631,7 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 			  rep->snapshot->id);
 out:
 	free(groups);
+	gen_free(gen);
 	heap_free(h);
 	refcounts_free(cap.rc);
 	free(cap.blocks);
@@ -627,6 +642,7 @@ out:
 
 void report_release(struct report *rep)
 {
+	report_sites_release(rep);
 	for (size_t i = 0; i < rep->ngroups; i++)
 		free(rep->groups[i].frames);
 	free(rep->groups);
@@ -638,9 +654,9 @@ void report_release(struct report *rep)
 		free(rep->refobjs[i].blame);
 	free(rep->refobjs);
 	free(rep->blame);
-	for (size_t i = 0; i < rep->nstacks_resolved; i++)
-		free(rep->stacks[i].frames);
-	free(rep->stacks);
+	for (size_t i = 0; i < rep->ngraph_stacks; i++)
+		free(rep->graph_stacks[i].frames);
+	free(rep->graph_stacks);
 	for (size_t i = 0; i < rep->nwarnings; i++)
 		free(rep->warnings[i]);
 	free(rep->warnings);
@@ -668,6 +684,17 @@ static void report_usage(FILE *f)
 		   "  -s, --snapshot N   analyze snapshot N (0 is the first taken; default: the\n"
 		   "                     last); implies --cycles\n"
 		   "  -o, --output FILE  write the report to FILE instead of standard output\n"
+		   "  -g, --generations  also show a CPython-like generational model of the heap\n"
+		   "                     (collections, promotions, survival per generation),\n"
+		   "                     lifetime histograms and the long-lived allocation sites\n"
+		   "      --gen-thresholds T0,T1,T2\n"
+		   "                     thresholds of the model (default 700,10,10, as CPython's\n"
+		   "                     gc.get_threshold(); T0 = 0 disables collections)\n"
+		   "      --format FMT   text (default), json, or collapsed: folded stacks for\n"
+		   "                     flamegraph.pl and speedscope, one line per stack\n"
+		   "      --by WEIGHT    what --format collapsed weighs a stack by: bytes\n"
+		   "                     (allocated, default), count (allocations), leaked (bytes\n"
+		   "                     still live at the end)\n"
 		   "  -h, --help         show this help\n");
 }
 
@@ -686,6 +713,22 @@ static int parse_count(const char *s, size_t *out)
 	return 0;
 }
 
+static int parse_thresholds(const char *s, uint64_t *out)
+{
+	for (unsigned g = 0; g < GEN_COUNT; g++) {
+		char *end;
+
+		if (!(s[0] >= '0' && s[0] <= '9'))
+			return -EINVAL;
+		errno = 0;
+		out[g] = strtoull(s, &end, 10);
+		if (errno || *end != (g + 1 < GEN_COUNT ? ',' : '\0'))
+			return -EINVAL;
+		s = end + 1;
+	}
+	return 0;
+}
+
 enum cmd_status cmd_report(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -694,6 +737,10 @@ enum cmd_status cmd_report(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "cycles", no_argument, NULL, 'c' },
 		{ "snapshot", required_argument, NULL, 's' },
+		{ "generations", no_argument, NULL, 'g' },
+		{ "gen-thresholds", required_argument, NULL, 'T' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "by", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -702,11 +749,12 @@ enum cmd_status cmd_report(int argc, char **argv)
 	const char *output = NULL;
 	struct report rep;
 	FILE *out = stdout;
-	int json = 0, c, rc;
+	enum report_weight by = REPORT_BY_BYTES;
+	int json = 0, collapsed = 0, c, rc;
 	enum cmd_status st = CMD_OK;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+jn:o:cs:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jn:o:gcs:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			opt.cycles = 1;
@@ -719,6 +767,39 @@ enum cmd_status cmd_report(int argc, char **argv)
 			}
 			opt.snapshot = (int64_t)snap;
 			opt.cycles = 1;
+			break;
+		case 'g':
+			opt.generations = 1;
+			break;
+		case 'T':
+			if (parse_thresholds(optarg, opt.gen_thresholds)) {
+				fprintf(stderr, "refscope report: --gen-thresholds wants three counts like 700,10,10, not '%s'\n",
+					optarg);
+				return CMD_USAGE;
+			}
+			opt.have_thresholds = 1;
+			break;
+		case 'F':
+			json = !strcmp(optarg, "json");
+			collapsed = !strcmp(optarg, "collapsed");
+			if (!json && !collapsed && strcmp(optarg, "text")) {
+				fprintf(stderr, "refscope report: --format wants text, json or collapsed, not '%s'\n",
+					optarg);
+				return CMD_USAGE;
+			}
+			break;
+		case 'B':
+			if (!strcmp(optarg, "bytes")) {
+				by = REPORT_BY_BYTES;
+			} else if (!strcmp(optarg, "count")) {
+				by = REPORT_BY_COUNT;
+			} else if (!strcmp(optarg, "leaked")) {
+				by = REPORT_BY_LEAKED;
+			} else {
+				fprintf(stderr, "refscope report: --by wants bytes, count or leaked, not '%s'\n",
+					optarg);
+				return CMD_USAGE;
+			}
 			break;
 		case 'j':
 			json = 1;
@@ -744,6 +825,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 		report_usage(stderr);
 		return CMD_USAGE;
 	}
+	opt.all_stacks = collapsed;
 	rc = report_build(argv[optind], &opt, &rep);
 	if (rc == REPORT_NO_SNAPSHOT) {
 		fprintf(stderr, "refscope report: %s has no snapshot %" PRId64 " (it has %zu)\n", argv[optind],
@@ -765,7 +847,10 @@ enum cmd_status cmd_report(int argc, char **argv)
 			return CMD_BAD_INPUT;
 		}
 	}
-	rc = json ? report_write_json(&rep, out) : report_write_text(&rep, out);
+	if (collapsed)
+		rc = report_write_collapsed(&rep, by, out);
+	else
+		rc = json ? report_write_json(&rep, out) : report_write_text(&rep, out);
 	if (out != stdout && fclose(out) != 0)
 		rc = -EIO;
 	if (rc) {

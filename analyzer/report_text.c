@@ -84,7 +84,7 @@ static void print_frame(FILE *out, const struct report_frame *f, int first)
 
 static void print_stack(FILE *out, const struct report *rep, uint64_t id, const char *indent)
 {
-	const struct report_stack *st = report_stack(rep, id);
+	const struct report_stack *st = report_graph_stack(rep, id);
 
 	if (id == 0) {
 		fprintf(out, "%s  (no stack recorded)\n", indent);
@@ -300,6 +300,7 @@ int report_write_text(const struct report *rep, FILE *out)
 		for (size_t k = 0; k < g->nframes; k++)
 			print_frame(out, &g->frames[k], k == 0);
 	}
+	report_text_sites(rep, out);
 	if (rep->have_graph)
 		print_cycles(out, rep);
 	if (rep->analyzed)

@@ -37,7 +37,8 @@ endif
 # malloc & co. and are never linked into a test; the rest is the engine, which
 # the unit tests link directly.
 SHIM_SRCS := $(wildcard shim/*.c)
-SHIM_HOOK_SRCS := $(filter shim/intercept.c shim/bootstrap.c shim/shim.c shim/signals.c,$(SHIM_SRCS))
+SHIM_HOOK_SRCS := $(filter shim/intercept.c shim/bootstrap.c shim/shim.c shim/signals.c \
+	shim/snaptrigger.c,$(SHIM_SRCS))
 SHIM_ENGINE_SRCS := $(filter-out $(SHIM_HOOK_SRCS),$(SHIM_SRCS))
 SHIM_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec
 SHIM_LIBS := -lunwind -lzstd -ldl -lpthread

@@ -36,6 +36,8 @@ struct run_opts {
 	char *abs_dir;	 /* for the child: it may chdir */
 	const char *depth, *buffer_kb;
 	int no_free_stacks, no_compress, quiet;
+	const char *snap_signal, *snap_interval;
+	int no_snapshot;
 };
 
 static void run_usage(FILE *f)
@@ -50,6 +52,10 @@ static void run_usage(FILE *f)
 		"      --no-free-stacks   do not record a stack for frees\n"
 		"      --no-compress      write raw chunks instead of zstd\n"
 		"      --buffer-kb N      per-thread buffer of N KiB (default 64)\n"
+		"      --no-snapshot      no heap snapshot at exit (default: one at exit)\n"
+		"      --snapshot-signal SIG  take a heap snapshot whenever PROG gets SIG\n"
+		"                         (a name like USR2 or SIGUSR2, RTMIN+N, or a number)\n"
+		"      --snapshot-interval N  take a heap snapshot every N seconds\n"
 		"  -q, --quiet            no messages from the tracer, no summary\n"
 		"  -h, --help             show this help\n"
 		"\n"
@@ -69,6 +75,47 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max)
 	if (errno || *end || v < min || v > max)
 		return -1;
 	return 0;
+}
+
+/*
+ * The signal number for a --snapshot-signal value, or 0 when the shim would
+ * not take it (it parses the same forms: see shim/options.c): a name with or
+ * without SIG, RTMIN+N, RTMAX-N or a number; never one that cannot be caught
+ * or that means a fault.
+ */
+static int snapshot_signal(const char *s)
+{
+	int sig = 0;
+	char *end;
+
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	if (*s >= '0' && *s <= '9') {
+		long v = strtol(s, &end, 10);
+
+		sig = *end || v >= NSIG ? 0 : (int)v;
+	} else if (!strncmp(s, "RTMIN", 5) || !strncmp(s, "RTMAX", 5)) {
+		long v = 0;
+
+		if (s[5]) {
+			if (s[5] != (s[4] == 'N' ? '+' : '-') || !(s[6] >= '0' && s[6] <= '9'))
+				return 0;
+			v = strtol(s + 6, &end, 10);
+			if (*end || v > SIGRTMAX - SIGRTMIN)
+				return 0;
+		}
+		sig = s[4] == 'N' ? SIGRTMIN + (int)v : SIGRTMAX - (int)v;
+	} else {
+		for (int i = 1; i < SIGRTMIN && !sig; i++)
+			if (sigabbrev_np(i) && !strcmp(sigabbrev_np(i), s))
+				sig = i;
+	}
+	switch (sig) {
+	case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL:
+	case SIGFPE: case SIGABRT: case SIGTRAP: case SIGSYS:
+		return 0;
+	}
+	return sig >= 32 && sig < SIGRTMIN ? 0 : sig;
 }
 
 /* librefscope.so next to the refscope executable (the build/ layout), in
@@ -178,6 +225,12 @@ static int child_env(const struct run_opts *o, const char *lib)
 		rc |= setenv("REFSCOPE_BUFFER_KB", o->buffer_kb, 1);
 	if (o->quiet)
 		rc |= setenv("REFSCOPE_QUIET", "1", 1);
+	if (o->no_snapshot)
+		rc |= setenv("REFSCOPE_SNAPSHOT", "0", 1);
+	if (o->snap_signal)
+		rc |= setenv("REFSCOPE_SNAPSHOT_SIGNAL", o->snap_signal, 1);
+	if (o->snap_interval)
+		rc |= setenv("REFSCOPE_SNAPSHOT_INTERVAL", o->snap_interval, 1);
 	free(preload);
 	return rc;
 }
@@ -298,6 +351,9 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 		{ "no-compress", no_argument, NULL, 'C' },
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "no-snapshot", no_argument, NULL, 'N' },
+		{ "snapshot-signal", required_argument, NULL, 'S' },
+		{ "snapshot-interval", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -341,6 +397,27 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 			break;
 		case 'q':
 			o.quiet = 1;
+			break;
+		case 'N':
+			o.no_snapshot = 1;
+			break;
+		case 'S':
+			if (!snapshot_signal(optarg)) {
+				fprintf(stderr, "refscope run: --snapshot-signal wants a signal a program "
+						"can catch (e.g. USR2), not '%s'\n", optarg);
+				out->status = CMD_USAGE;
+				return;
+			}
+			o.snap_signal = optarg;
+			break;
+		case 'I':
+			if (parse_uint(optarg, 1, 86400)) {
+				fprintf(stderr, "refscope run: --snapshot-interval wants 1..86400 seconds, "
+						"not '%s'\n", optarg);
+				out->status = CMD_USAGE;
+				return;
+			}
+			o.snap_interval = optarg;
 			break;
 		case 'h':
 			run_usage(stdout);

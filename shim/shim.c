@@ -29,6 +29,7 @@
 #include "bootstrap.h"
 #include "guard.h"
 #include "modules.h"
+#include "ownmem.h"
 #include "refscope_format.h"
 #include "stacks.h"
 #include "unwind.h"
@@ -338,6 +339,7 @@ static void init_locked(void)
 	rs_modules_scan();
 	main_thread_start();
 	rs_signals_install();
+	rs_snaptrig_init();
 	atomic_store(&state, ST_READY);
 	return;
 off:
@@ -427,6 +429,7 @@ static void end_trace(unsigned how, int64_t status)
 	g = rs_self.guard;
 	rs_self.guard = 1;
 	rs_writer_flush_all(rs_self.tb);
+	rs_snaptrig_exit(how);
 	rs_writer_end(how, status);
 	rs_writer_finish();
 	rs_self.guard = g;
@@ -560,11 +563,13 @@ static struct start_node *node_get(void)
 		struct start_node *m = mmap(NULL, sz, PROT_READ | PROT_WRITE,
 					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (m != MAP_FAILED)
+		if (m != MAP_FAILED) {
+			rs_own_add(m, sz);
 			for (size_t i = 0; i < sz / sizeof(*m); i++) {
 				m[i].next = free_nodes;
 				free_nodes = &m[i];
 			}
+		}
 	}
 	n = free_nodes;
 	if (n)
@@ -661,6 +666,7 @@ static void fork_child(void)
 		if (err == 0) {
 			rs_modules_scan();
 			main_thread_start();
+			rs_snaptrig_fork_child();
 		} else {
 			complain("cannot create a trace file in ", err);
 		}

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "ownmem.h"
 #include "refscope_format.h"
 
 atomic_int rs_tracing;
@@ -371,6 +372,7 @@ static struct rs_tbuf *tbuf_map(void)
 	m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
+	rs_own_add(m, total);
 	tb = (struct rs_tbuf *)m;
 	tb->map_size = total;
 	tb->data = m + head + RS_CHUNK_HEADROOM;
@@ -409,6 +411,7 @@ static int zslot_map(struct zslot *z)
 		munmap(m, outsz + page_round(ws));
 		return -ENOMEM;
 	}
+	rs_own_add(m, outsz + page_round(ws));
 	z->out = m + RS_CHUNK_HEADROOM;
 	z->cap = cap;
 	return 0;

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -57,6 +58,11 @@ static void dump_event(FILE *out, const struct reader_event *ev)
 	case RS_EV_THREAD_START:
 		fprintf(out, " creator_tid %" PRIu64, ev->creator_tid);
 		break;
+	case RS_EV_RETAIN:
+	case RS_EV_RELEASE:
+		fprintf(out, " addr 0x%" PRIx64 " stack %" PRIu64 " api %" PRIu64 " fn %" PRIu64, ev->addr,
+			ev->stack, ev->api, ev->fn);
+		break;
 	default:
 		break;
 	}
@@ -65,7 +71,8 @@ static void dump_event(FILE *out, const struct reader_event *ev)
 static void dump_record(FILE *out, const struct reader_record *rec)
 {
 	fprintf(out, "%s len %" PRIu64, reader_record_name(rec->type), rec->size);
-	if (rec->type >= RS_EV_ALLOC && !rec->event) {
+	if (rec->type >= RS_EV_ALLOC && !rec->event && !rec->refapi && !rec->snapshot && !rec->region &&
+	    !rec->words) {
 		fprintf(out, " type %u (skipped)", rec->type);
 		return;
 	}
@@ -135,11 +142,67 @@ static void dump_record(FILE *out, const struct reader_record *rec)
 			fprintf(out, " seq %" PRIu64 " reason %" PRIu64 " errno %" PRIu64, rec->stopped->seq,
 				rec->stopped->reason, rec->stopped->err);
 		break;
+	case RS_REC_REFAPI: {
+		const struct reader_refapi *a = rec->refapi;
+
+		if (!a)
+			break;
+		fprintf(out, " id %" PRIu64 " name ", a->id);
+		put_str(out, a->name);
+		fprintf(out, " retain [");
+		for (size_t i = 0; i < a->nretain; i++) {
+			if (i)
+				fputc(' ', out);
+			put_str(out, a->retain[i]);
+		}
+		fprintf(out, "] release [");
+		for (size_t i = 0; i < a->nrelease; i++) {
+			if (i)
+				fputc(' ', out);
+			put_str(out, a->release[i]);
+		}
+		fprintf(out, "] how 0x%" PRIx64, a->how);
+		break;
+	}
+	case RS_REC_SNAPSHOT:
+		if (rec->snapshot)
+			fprintf(out, " id %" PRIu64 " seq %" PRIu64 " time %" PRIu64 " trigger %s tid %" PRIu64,
+				rec->snapshot->id, rec->snapshot->seq, rec->snapshot->time,
+				reader_trigger_name(rec->snapshot->trigger), rec->snapshot->tid);
+		break;
+	case RS_REC_SNAP_REGION: {
+		const struct reader_region *g = rec->region;
+
+		if (!g)
+			break;
+		fprintf(out, " snapshot %" PRIu64 " region %" PRIu64 " 0x%" PRIx64 "-0x%" PRIx64
+			     " kind %s tid %" PRIu64 " name ",
+			g->snapshot, g->id, g->start, g->end, reader_region_kind_name(g->kind), g->tid);
+		put_str(out, g->name);
+		break;
+	}
+	case RS_REC_SNAP_WORDS:
+		if (rec->words)
+			fprintf(out, " snapshot %" PRIu64 " region %" PRIu64 " encoding %s raw_size %" PRIu64
+				     " nwords %" PRIu64 " body %" PRIu64 " bytes",
+				rec->words->snapshot, rec->words->region,
+				rec->words->encoding == RS_CHUNK_ZSTD ? "zstd" : "raw", rec->words->raw_size,
+				rec->words->nwords, rec->words->body_size);
+		break;
+	case RS_REC_SNAPSHOT_END:
+		if (rec->snapshot)
+			fprintf(out, " snapshot %" PRIu64 " regions %" PRIu64 " words %" PRIu64
+				     " bytes_scanned %" PRIu64 " duration_ns %" PRIu64,
+				rec->snapshot->id, rec->snapshot->end_regions, rec->snapshot->end_words,
+				rec->snapshot->bytes_scanned, rec->snapshot->duration_ns);
+		break;
 	case RS_EV_ALLOC:
 	case RS_EV_FREE:
 	case RS_EV_ALLOC_FAILED:
 	case RS_EV_THREAD_START:
 	case RS_EV_THREAD_EXIT:
+	case RS_EV_RETAIN:
+	case RS_EV_RELEASE:
 		if (rec->event)
 			dump_event(out, rec->event);
 		break;
@@ -187,13 +250,34 @@ static void on_record(void *arg, const struct reader_record *rec)
 			d->damaged = 1;
 		}
 	}
+	if (rec->type == RS_REC_SNAP_WORDS && rec->words) {
+		struct reader_error err;
+		struct reader_word *w;
+		size_t n;
+		int rc = reader_words_decode(d->r, rec->words, &w, &n, &err);
+
+		for (size_t i = 0; i < n; i++)
+			fprintf(d->out, "  0x%" PRIx64 ": 0x%" PRIx64 "\n", w[i].loc, w[i].value);
+		free(w);
+		if (rc == -EINVAL) {
+			fprintf(d->out, "  error: %s\n", err.message);
+			fflush(d->out);
+			fprintf(stderr, "refscope dump: %s\n", err.message);
+			d->damaged = 1;
+		} else if (rc < 0) {
+			fprintf(stderr, "refscope dump: snap_words at byte %" PRIu64 ": %s\n", rec->offset,
+				strerror(-rc));
+			d->damaged = 1;
+		}
+	}
 }
 
 static void dump_usage(FILE *f)
 {
 	fprintf(f, "usage: refscope dump TRACE\n"
 		   "Print the trace header and every record, one line each, with its byte\n"
-		   "offset; the events of each chunk decoded, in file order.\n");
+		   "offset; the events of each chunk decoded, in file order, and the words of\n"
+		   "each snapshot (location: value).\n");
 }
 
 enum cmd_status cmd_dump(int argc, char **argv)

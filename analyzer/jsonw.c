@@ -193,6 +193,16 @@ void jsonw_hex(struct jsonw *w, uint64_t v)
 	jsonw_string(w, buf);
 }
 
+void jsonw_double(struct jsonw *w, double v)
+{
+	if (v != v || v > 1e300 || v < -1e300) {
+		jsonw_null(w);
+		return;
+	}
+	before_value(w);
+	fprintf(w->out, "%.6g", v);
+}
+
 int jsonw_finish(struct jsonw *w)
 {
 	fputc('\n', w->out);

@@ -37,6 +37,7 @@ void jsonw_int(struct jsonw *w, int64_t v);
 void jsonw_bool(struct jsonw *w, int v);
 void jsonw_null(struct jsonw *w);
 void jsonw_hex(struct jsonw *w, uint64_t v); /* "0x..." */
+void jsonw_double(struct jsonw *w, double v); /* finite: %.6g; NaN, inf: null */
 int jsonw_finish(struct jsonw *w);
 
 #endif

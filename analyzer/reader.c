@@ -67,6 +67,10 @@ struct reader {
 	size_t nchunks, cap_chunks;
 	struct stack_entry *stacks;
 	size_t nstacks;
+	struct reader_refapi *refapis;
+	size_t nrefapis, cap_refapis;
+	struct reader_snapshot *snapshots; /* file order */
+	size_t nsnapshots, cap_snapshots;
 
 	/* pass 2 */
 	int merging, merge_done;
@@ -116,6 +120,13 @@ const char *reader_record_name(unsigned type)
 	case RS_EV_ALLOC_FAILED: return "alloc_failed";
 	case RS_EV_THREAD_START: return "thread_start";
 	case RS_EV_THREAD_EXIT: return "thread_exit";
+	case RS_EV_RETAIN: return "retain";
+	case RS_EV_RELEASE: return "release";
+	case RS_REC_REFAPI: return "refapi";
+	case RS_REC_SNAPSHOT: return "snapshot";
+	case RS_REC_SNAP_REGION: return "snap_region";
+	case RS_REC_SNAP_WORDS: return "snap_words";
+	case RS_REC_SNAPSHOT_END: return "snapshot_end";
 	default: return "unknown";
 	}
 }
@@ -129,6 +140,28 @@ const char *reader_kind_name(uint64_t kind)
 	};
 
 	return kind < RS_KIND_COUNT_ ? names[kind] : "unknown";
+}
+
+const char *reader_region_kind_name(uint64_t kind)
+{
+	switch (kind) {
+	case RS_REGION_DATA: return "data";
+	case RS_REGION_STACK: return "stack";
+	case RS_REGION_TLS: return "tls";
+	case RS_REGION_ANON: return "anon";
+	default: return "unknown";
+	}
+}
+
+const char *reader_trigger_name(uint64_t trigger)
+{
+	switch (trigger) {
+	case RS_SNAP_EXIT: return "exit";
+	case RS_SNAP_SIGNAL: return "signal";
+	case RS_SNAP_REQUEST: return "request";
+	case RS_SNAP_PERIODIC: return "periodic";
+	default: return "unknown";
+	}
 }
 
 /* ---- file access --------------------------------------------------------- */
@@ -441,6 +474,339 @@ static void module_unload(struct reader *r, uint64_t seq, uint64_t base)
 	}
 }
 
+/* ---- reference counting APIs -------------------------------------------- */
+
+static void refapi_clear(struct reader_refapi *a)
+{
+	free(a->name);
+	for (size_t i = 0; i < a->nretain; i++)
+		free(a->retain[i]);
+	for (size_t i = 0; i < a->nrelease; i++)
+		free(a->release[i]);
+	free(a->retain);
+	free(a->release);
+	memset(a, 0, sizeof(*a));
+}
+
+/* A list of names: uvarint count, count x string. */
+static int names_parse(struct pp *q, char ***out, size_t *n)
+{
+	const uint8_t *s;
+	size_t len;
+	uint64_t count = pp_u(q);
+
+	*out = NULL;
+	*n = 0;
+	/* each name takes at least its length byte */
+	if (!q->ok || count > (uint64_t)(q->end - q->p)) {
+		q->ok = 0;
+		return -EINVAL;
+	}
+	*out = calloc(count ? count : 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < count; i++) {
+		s = pp_bytes(q, &len);
+		if (!q->ok)
+			return -EINVAL;
+		(*out)[i] = dup_str(s, len);
+		*n = (size_t)i + 1;
+		if (!(*out)[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A second REFAPI with a known id replaces the first (a re-announcement
+ * after a fork, say). */
+static int refapi_apply(struct reader *r, uint64_t offset, const uint8_t *p, size_t n,
+			struct reader_record *rec, size_t *bad_at)
+{
+	struct reader_refapi a = { .offset = offset };
+	const uint8_t *s;
+	size_t len;
+	struct pp q;
+	int rc;
+
+	pp_init(&q, p, n);
+	a.id = pp_u(&q);
+	s = pp_bytes(&q, &len);
+	if (!q.ok)
+		goto bad;
+	a.name = dup_str(s, len);
+	if (!a.name)
+		goto nomem;
+	rc = names_parse(&q, &a.retain, &a.nretain);
+	if (rc == 0)
+		rc = names_parse(&q, &a.release, &a.nrelease);
+	if (rc == -ENOMEM)
+		goto nomem;
+	if (rc)
+		goto bad;
+	a.how = pp_u(&q);
+	if (!q.ok)
+		goto bad;
+	for (size_t i = 0; i < r->nrefapis; i++) {
+		if (r->refapis[i].id == a.id) {
+			refapi_clear(&r->refapis[i]);
+			r->refapis[i] = a;
+			rec->refapi = &r->refapis[i];
+			return 0;
+		}
+	}
+	if (r->nrefapis == r->cap_refapis) {
+		size_t cap = r->cap_refapis ? r->cap_refapis * 2 : 8;
+		struct reader_refapi *na = realloc(r->refapis, cap * sizeof(*na));
+
+		if (!na)
+			goto nomem;
+		r->refapis = na;
+		r->cap_refapis = cap;
+	}
+	r->refapis[r->nrefapis] = a;
+	rec->refapi = &r->refapis[r->nrefapis++];
+	return 0;
+bad:
+	*bad_at = pp_off(&q);
+	refapi_clear(&a);
+	return -EINVAL;
+nomem:
+	refapi_clear(&a);
+	return -ENOMEM;
+}
+
+const struct reader_refapi *reader_refapi(const struct reader *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->nrefapis; i++)
+		if (r->refapis[i].id == id)
+			return &r->refapis[i];
+	return NULL;
+}
+
+const struct reader_refapi *reader_refapis(const struct reader *r, size_t *n)
+{
+	*n = r->nrefapis;
+	return r->refapis;
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+static struct reader_snapshot *snapshot_find(struct reader *r, uint64_t id)
+{
+	for (size_t i = r->nsnapshots; i-- > 0;)
+		if (r->snapshots[i].id == id)
+			return &r->snapshots[i];
+	return NULL;
+}
+
+static void snapshot_clear(struct reader_snapshot *s)
+{
+	for (size_t i = 0; i < s->nregions; i++)
+		free(s->regions[i].name);
+	free(s->regions);
+	free(s->words);
+}
+
+static int grow_array(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	void *na;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	na = realloc(*arr, ncap * elem);
+	if (!na)
+		return -ENOMEM;
+	*arr = na;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * SNAPSHOT, SNAP_REGION and SNAPSHOT_END (small, read whole). Records that
+ * contradict the snapshots before them (an unknown snapshot or a second
+ * definition) are damage: fails the reader with a message naming the byte.
+ */
+static int snap_apply(struct reader *r, uint8_t type, uint64_t off, uint64_t payload_off,
+		      const uint8_t *p, size_t n, struct reader_record *rec)
+{
+	struct reader_snapshot *snap;
+	struct pp q;
+	uint64_t id;
+
+	pp_init(&q, p, n);
+	id = pp_u(&q);
+	switch (type) {
+	case RS_REC_SNAPSHOT: {
+		struct reader_snapshot s = { .offset = off, .id = id };
+
+		s.seq = pp_u(&q);
+		s.time = pp_u(&q);
+		s.trigger = pp_u(&q);
+		s.tid = pp_u(&q);
+		if (!q.ok)
+			break;
+		if (snapshot_find(r, id)) {
+			FAIL(r, off, "snapshot at byte %" PRIu64 ": snapshot %" PRIu64 " defined twice", off,
+			     id);
+			return -EINVAL;
+		}
+		if (grow_array((void **)&r->snapshots, &r->cap_snapshots, r->nsnapshots,
+			       sizeof(*r->snapshots)))
+			return -ENOMEM;
+		r->snapshots[r->nsnapshots] = s;
+		rec->snapshot = &r->snapshots[r->nsnapshots++];
+		return 0;
+	}
+	case RS_REC_SNAP_REGION: {
+		struct reader_region g = { .offset = off, .snapshot = id };
+		const uint8_t *name;
+		size_t len;
+
+		g.id = pp_u(&q);
+		g.start = pp_u(&q);
+		g.end = pp_u(&q);
+		g.kind = pp_u(&q);
+		g.tid = pp_u(&q);
+		name = pp_bytes(&q, &len);
+		if (!q.ok)
+			break;
+		snap = snapshot_find(r, id);
+		if (!snap || snap->complete) {
+			FAIL(r, off, "snap_region at byte %" PRIu64 ": snapshot %" PRIu64 " is %s", off, id,
+			     snap ? "already ended" : "not defined before it");
+			return -EINVAL;
+		}
+		if (g.end < g.start) {
+			FAIL(r, off,
+			     "snap_region at byte %" PRIu64 ": region %" PRIu64 " ends (0x%" PRIx64
+			     ") before it starts (0x%" PRIx64 ")",
+			     off, g.id, g.end, g.start);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < snap->nregions; i++) {
+			if (snap->regions[i].id == g.id) {
+				FAIL(r, off,
+				     "snap_region at byte %" PRIu64 ": region %" PRIu64
+				     " defined twice in snapshot %" PRIu64,
+				     off, g.id, id);
+				return -EINVAL;
+			}
+		}
+		if (grow_array((void **)&snap->regions, &snap->cap_regions, snap->nregions,
+			       sizeof(*snap->regions)))
+			return -ENOMEM;
+		g.name = dup_str(name, len);
+		if (!g.name)
+			return -ENOMEM;
+		snap->regions[snap->nregions] = g;
+		rec->region = &snap->regions[snap->nregions++];
+		return 0;
+	}
+	case RS_REC_SNAPSHOT_END: {
+		uint64_t regions = pp_u(&q), words = pp_u(&q), bytes = pp_u(&q), ns = pp_u(&q);
+
+		if (!q.ok)
+			break;
+		snap = snapshot_find(r, id);
+		if (!snap || snap->complete) {
+			FAIL(r, off, "snapshot_end at byte %" PRIu64 ": snapshot %" PRIu64 " is %s", off, id,
+			     snap ? "already ended" : "not defined before it");
+			return -EINVAL;
+		}
+		snap->complete = 1;
+		snap->end_regions = regions;
+		snap->end_words = words;
+		snap->bytes_scanned = bytes;
+		snap->duration_ns = ns;
+		rec->snapshot = snap;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+	FAIL(r, off, "bad %s record at byte %" PRIu64 ": field cut or bad varint at byte %" PRIu64,
+	     reader_record_name(type), off, payload_off + pp_off(&q));
+	return -EINVAL;
+}
+
+/* Reads a SNAP_WORDS header from the start of its payload and indexes it
+ * under its snapshot; the body stays in the file. */
+static int words_index(struct reader *r, uint64_t off, uint64_t payload_off, uint64_t size,
+		       struct reader_record *rec)
+{
+	uint8_t buf[1 + 5 * RS_UVARINT_MAX];
+	size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+	ssize_t n = read_at(r, buf, want, payload_off);
+	struct reader_snapshot *snap;
+	struct reader_words w = { .offset = off };
+	size_t ri;
+	struct pp q;
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < want) {
+		FAIL(r, off, "truncated record at byte %" PRIu64 ": file shrank while reading", off);
+		return -EINVAL;
+	}
+	pp_init(&q, buf, (size_t)n);
+	w.snapshot = pp_u(&q);
+	w.region = pp_u(&q);
+	w.encoding = pp_u8(&q);
+	w.raw_size = pp_u(&q);
+	w.nwords = pp_u(&q);
+	if (!q.ok) {
+		FAIL(r, off, "bad snap_words record at byte %" PRIu64 ": field cut or bad varint at byte %" PRIu64,
+		     off, payload_off + pp_off(&q));
+		return -EINVAL;
+	}
+	w.body_offset = payload_off + pp_off(&q);
+	w.body_size = size - pp_off(&q);
+	snap = snapshot_find(r, w.snapshot);
+	if (!snap || snap->complete) {
+		FAIL(r, off, "snap_words at byte %" PRIu64 ": snapshot %" PRIu64 " is %s", off, w.snapshot,
+		     snap ? "already ended" : "not defined before it");
+		return -EINVAL;
+	}
+	for (ri = 0; ri < snap->nregions; ri++)
+		if (snap->regions[ri].id == w.region)
+			break;
+	if (ri == snap->nregions) {
+		FAIL(r, off, "snap_words at byte %" PRIu64 ": region %" PRIu64 " of snapshot %" PRIu64
+			     " is not defined before it",
+		     off, w.region, w.snapshot);
+		return -EINVAL;
+	}
+	w.region_index = ri;
+	if (w.encoding != RS_CHUNK_RAW && w.encoding != RS_CHUNK_ZSTD) {
+		FAIL(r, off, "snap_words at byte %" PRIu64 ": unknown encoding %u", off, w.encoding);
+		return -EINVAL;
+	}
+	if (w.raw_size > RS_CHUNK_MAX_RAW) {
+		FAIL(r, off, "snap_words at byte %" PRIu64 ": raw size %" PRIu64 " exceeds the limit %u", off,
+		     w.raw_size, RS_CHUNK_MAX_RAW);
+		return -EINVAL;
+	}
+	/* a word takes at least two bytes: two one-byte deltas */
+	if (w.nwords > w.raw_size / 2) {
+		FAIL(r, off, "snap_words at byte %" PRIu64 ": %" PRIu64 " words cannot fit %" PRIu64 " bytes",
+		     off, w.nwords, w.raw_size);
+		return -EINVAL;
+	}
+	if (w.encoding == RS_CHUNK_RAW && w.body_size != w.raw_size) {
+		FAIL(r, off, "snap_words at byte %" PRIu64 ": raw body of %" PRIu64 " bytes, header says %" PRIu64,
+		     off, w.body_size, w.raw_size);
+		return -EINVAL;
+	}
+	if (grow_array((void **)&snap->words, &snap->cap_words, snap->nwords_recs, sizeof(*snap->words)))
+		return -ENOMEM;
+	snap->words[snap->nwords_recs] = w;
+	snap->nwords += w.nwords;
+	rec->words = &snap->words[snap->nwords_recs++];
+	return 0;
+}
+
 /*
  * Parses a record that is not a chunk and not an event, wherever it was met,
  * fills rec for the callback and applies it to the reader. Returns 0,
@@ -503,6 +869,8 @@ static int meta_apply(struct reader *r, uint8_t type, uint64_t offset, const uin
 		r->have_end = 1; /* several: the last one wins */
 		rec->end = &r->end;
 		return 0;
+	case RS_REC_REFAPI:
+		return refapi_apply(r, offset, p, n, rec, bad_at);
 	case RS_REC_STOPPED:
 		r->stopped.seq = pp_u(&q);
 		r->stopped.reason = pp_u(&q);
@@ -715,7 +1083,21 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 			if (rc)
 				return rc;
 			rec.chunk = &r->chunks[r->nchunks - 1];
-		} else if (type >= RS_REC_PROCESS && type <= RS_REC_STOPPED) {
+		} else if (type == RS_REC_SNAP_WORDS) {
+			int rc;
+
+			if (size > CHUNK_PAYLOAD_MAX) {
+				FAIL(r, off,
+				     "snap_words at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %zu",
+				     off, size, (size_t)CHUNK_PAYLOAD_MAX);
+				return -EINVAL;
+			}
+			rc = words_index(r, off, payload_off, size, &rec);
+			if (rc)
+				return rc;
+		} else if ((type >= RS_REC_PROCESS && type <= RS_REC_STOPPED) || type == RS_REC_REFAPI ||
+			   type == RS_REC_SNAPSHOT || type == RS_REC_SNAP_REGION ||
+			   type == RS_REC_SNAPSHOT_END) {
 			uint8_t *buf;
 			void *scratch = NULL;
 			size_t bad_at = 0;
@@ -738,6 +1120,16 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 				FAIL(r, off, "truncated record at byte %" PRIu64 ": file shrank while reading",
 				     off);
 				return -EINVAL;
+			}
+			if (type >= RS_REC_SNAPSHOT) {
+				rc = snap_apply(r, type, off, payload_off, buf, (size_t)size, &rec);
+				free(buf);
+				if (rc)
+					return rc;
+				if (fn)
+					fn(ctx, &rec);
+				off = payload_off + size;
+				continue;
 			}
 			rc = meta_apply(r, type, off, buf, (size_t)size, &rec, &scratch, &bad_at);
 			free(buf);
@@ -765,34 +1157,36 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 
 /* ---- chunk bodies -------------------------------------------------------- */
 
-/* Reads and decodes a chunk's body into a fresh buffer of raw_size bytes. */
-static int chunk_load(struct reader *r, const struct reader_chunk *c, uint8_t **out,
-		      struct reader_error *err)
+/* Reads and decodes a body (a chunk's or a words record's) into a fresh
+ * buffer of raw_size bytes; what names the record in messages. */
+static int body_load(struct reader *r, const char *what, uint64_t offset, uint8_t encoding,
+		     uint64_t body_offset, uint64_t body_size, uint64_t raw_size, uint8_t **out,
+		     struct reader_error *err)
 {
-	uint64_t want = c->encoding == RS_CHUNK_RAW ? c->raw_size : c->body_size;
+	uint64_t want = encoding == RS_CHUNK_RAW ? raw_size : body_size;
 	uint8_t *src = malloc(want ? (size_t)want : 1);
 	ssize_t n;
 
 	*out = NULL;
 	if (!src)
 		return -ENOMEM;
-	n = read_at(r, src, (size_t)want, c->body_offset);
+	n = read_at(r, src, (size_t)want, body_offset);
 	if (n < 0) {
 		free(src);
 		return (int)n;
 	}
 	if ((uint64_t)n < want) {
 		free(src);
-		set_error(err, c->offset, "truncated record at byte %" PRIu64 ": file shrank while reading",
-			  c->offset);
+		set_error(err, offset, "truncated record at byte %" PRIu64 ": file shrank while reading",
+			  offset);
 		return -EINVAL;
 	}
-	if (c->encoding == RS_CHUNK_RAW) {
+	if (encoding == RS_CHUNK_RAW) {
 		*out = src;
 		return 0;
 	}
 	{
-		uint8_t *dst = malloc(c->raw_size ? (size_t)c->raw_size : 1);
+		uint8_t *dst = malloc(raw_size ? (size_t)raw_size : 1);
 		size_t got;
 
 		if (!dst) {
@@ -806,24 +1200,170 @@ static int chunk_load(struct reader *r, const struct reader_chunk *c, uint8_t **
 			free(dst);
 			return -ENOMEM;
 		}
-		got = ZSTD_decompressDCtx(r->zstd, dst, (size_t)c->raw_size, src, (size_t)want);
+		got = ZSTD_decompressDCtx(r->zstd, dst, (size_t)raw_size, src, (size_t)want);
 		free(src);
 		if (ZSTD_isError(got)) {
-			set_error(err, c->offset, "chunk at byte %" PRIu64 ": zstd error: %s", c->offset,
+			set_error(err, offset, "%s at byte %" PRIu64 ": zstd error: %s", what, offset,
 				  ZSTD_getErrorName(got));
 			free(dst);
 			return -EINVAL;
 		}
-		if (got != c->raw_size) {
-			set_error(err, c->offset,
-				  "chunk at byte %" PRIu64 ": body decodes to %zu bytes, header says %" PRIu64,
-				  c->offset, got, c->raw_size);
+		if (got != raw_size) {
+			set_error(err, offset,
+				  "%s at byte %" PRIu64 ": body decodes to %zu bytes, header says %" PRIu64,
+				  what, offset, got, raw_size);
 			free(dst);
 			return -EINVAL;
 		}
 		*out = dst;
 	}
 	return 0;
+}
+
+static int chunk_load(struct reader *r, const struct reader_chunk *c, uint8_t **out,
+		      struct reader_error *err)
+{
+	return body_load(r, "chunk", c->offset, c->encoding, c->body_offset, c->body_size, c->raw_size,
+			 out, err);
+}
+
+/* ---- snapshot words ------------------------------------------------------ */
+
+/* Appends the words of one record to *out (capacity *cap). last_loc: the
+ * last location seen in this region (0 with *have_last 0: none yet). */
+static int words_append(struct reader *r, const struct reader_snapshot *snap,
+			const struct reader_words *w, struct reader_word **out, size_t *n, size_t *cap,
+			uint64_t *last_loc, int *have_last, struct reader_error *err)
+{
+	const struct reader_region *g = &snap->regions[w->region_index];
+	uint8_t *body;
+	uint64_t loc = g->start, value = 0;
+	struct pp q;
+	int rc = body_load(r, "snap_words", w->offset, w->encoding, w->body_offset, w->body_size,
+			   w->raw_size, &body, err);
+
+	if (rc)
+		return rc;
+	if (*n + w->nwords > *cap) {
+		size_t ncap = (*n + (size_t)w->nwords) * 2;
+		struct reader_word *na = realloc(*out, (ncap ? ncap : 1) * sizeof(*na));
+
+		if (!na) {
+			free(body);
+			return -ENOMEM;
+		}
+		*out = na;
+		*cap = ncap;
+	}
+	pp_init(&q, body, (size_t)w->raw_size);
+	for (uint64_t i = 0; i < w->nwords; i++) {
+		size_t at = pp_off(&q);
+		uint64_t dl = pp_u(&q);
+		int64_t dv = pp_s(&q);
+
+		if (!q.ok) {
+			set_error(err, w->offset,
+				  "snap_words at byte %" PRIu64 ", body offset %zu: word %" PRIu64
+				  " cut or bad varint",
+				  w->offset, at, i);
+			rc = -EINVAL;
+			break;
+		}
+		loc += dl;
+		value += (uint64_t)dv;
+		if (loc < g->start || loc >= g->end || loc < dl ||
+		    (*have_last && loc <= *last_loc)) {
+			set_error(err, w->offset,
+				  "snap_words at byte %" PRIu64 ", body offset %zu: location 0x%" PRIx64
+				  " %s region %" PRIu64 " [0x%" PRIx64 ", 0x%" PRIx64 ")",
+				  w->offset, at, loc,
+				  loc >= g->start && loc < g->end && loc >= dl ? "does not increase in" : "outside",
+				  g->id, g->start, g->end);
+			rc = -EINVAL;
+			break;
+		}
+		*last_loc = loc;
+		*have_last = 1;
+		(*out)[*n].loc = loc;
+		(*out)[*n].value = value;
+		(*out)[*n].region = w->region_index;
+		(*n)++;
+	}
+	if (rc == 0 && q.p != q.end) {
+		set_error(err, w->offset,
+			  "snap_words at byte %" PRIu64 ": %zu bytes left after %" PRIu64 " words",
+			  w->offset, (size_t)(q.end - q.p), w->nwords);
+		rc = -EINVAL;
+	}
+	free(body);
+	return rc;
+}
+
+static const struct reader_snapshot *snapshot_of(const struct reader *r, const struct reader_words *w)
+{
+	for (size_t i = 0; i < r->nsnapshots; i++)
+		if (r->snapshots[i].id == w->snapshot)
+			return &r->snapshots[i];
+	return NULL;
+}
+
+int reader_words_decode(struct reader *r, const struct reader_words *w, struct reader_word **out,
+			size_t *n, struct reader_error *err)
+{
+	const struct reader_snapshot *snap = snapshot_of(r, w);
+	uint64_t last = 0;
+	int have = 0;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!snap)
+		return -EINVAL;
+	return words_append(r, snap, w, out, n, &cap, &last, &have, err);
+}
+
+int reader_snapshot_words(struct reader *r, size_t i, struct reader_word **out, size_t *n)
+{
+	const struct reader_snapshot *snap;
+	uint64_t *last;
+	int *have;
+	size_t cap = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (i >= r->nsnapshots)
+		return -EINVAL;
+	snap = &r->snapshots[i];
+	last = calloc(snap->nregions ? snap->nregions : 1, sizeof(*last));
+	have = calloc(snap->nregions ? snap->nregions : 1, sizeof(*have));
+	if (!last || !have) {
+		free(last);
+		free(have);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < snap->nwords_recs && rc == 0; k++) {
+		const struct reader_words *w = &snap->words[k];
+		struct reader_error err;
+
+		rc = words_append(r, snap, w, out, n, &cap, &last[w->region_index],
+				  &have[w->region_index], &err);
+		if (rc == -EINVAL)
+			FAIL(r, err.offset, "%s", err.message);
+	}
+	free(last);
+	free(have);
+	return rc;
+}
+
+size_t reader_nsnapshots(const struct reader *r)
+{
+	return r->nsnapshots;
+}
+
+const struct reader_snapshot *reader_snapshot(const struct reader *r, size_t i)
+{
+	return i < r->nsnapshots ? &r->snapshots[i] : NULL;
 }
 
 static void cursor_init(struct cursor *cur, const struct reader_chunk *c, uint8_t *body)
@@ -933,6 +1473,36 @@ static int cursor_step(struct reader *r, struct cursor *cur, struct reader_recor
 		rec->event = ev;
 		return 1;
 	}
+	case RS_EV_RETAIN:
+	case RS_EV_RELEASE: {
+		uint64_t ds = pp_u(&q), dt = pp_u(&q);
+
+		ev->addr = cur->prev_addr + (uint64_t)pp_s(&q);
+		ev->stack = pp_u(&q);
+		ev->api = pp_u(&q);
+		ev->fn = pp_u(&q);
+		if (!q.ok) {
+			set_error(err, c->offset,
+				  "chunk at byte %" PRIu64 ", body offset %" PRIu64
+				  ": %s event cut or bad varint at field offset %zu",
+				  c->offset, at, reader_record_name(type), pp_off(&q));
+			return -EINVAL;
+		}
+		if (cur->prev_seq + ds < cur->prev_seq) {
+			set_error(err, c->offset,
+				  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": sequence number overflows",
+				  c->offset, at);
+			return -EINVAL;
+		}
+		cur->prev_seq += ds;
+		cur->prev_time += dt;
+		cur->prev_addr = ev->addr;
+		ev->seq = cur->prev_seq;
+		ev->time = cur->prev_time;
+		cur->events++;
+		rec->event = ev;
+		return 1;
+	}
 	case RS_REC_CHUNK:
 		set_error(err, c->offset,
 			  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": chunk inside a chunk",
@@ -942,8 +1512,10 @@ static int cursor_step(struct reader *r, struct cursor *cur, struct reader_recor
 		size_t bad_at = 0;
 		int rc;
 
-		if (type >= RS_EV_ALLOC)
-			return 1; /* unknown: skipped */
+		/* unknown types, and snapshot records, which belong at top
+		 * level: skipped. A REFAPI is applied wherever it is met. */
+		if (type >= RS_EV_ALLOC && type != RS_REC_REFAPI)
+			return 1;
 		rc = meta_apply(r, type, c->offset, p, (size_t)size, rec, scratch, &bad_at);
 		if (rc == -EINVAL)
 			set_error(err, c->offset,
@@ -1242,6 +1814,12 @@ void reader_close(struct reader *r)
 		module_clear(&r->modules[i]);
 	free(r->modules);
 	free(r->chunks);
+	for (size_t i = 0; i < r->nrefapis; i++)
+		refapi_clear(&r->refapis[i]);
+	free(r->refapis);
+	for (size_t i = 0; i < r->nsnapshots; i++)
+		snapshot_clear(&r->snapshots[i]);
+	free(r->snapshots);
 	HASH_ITER(hh, r->stacks, e, tmp) {
 		HASH_DEL(r->stacks, e);
 		free(e->ips);

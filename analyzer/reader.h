@@ -15,6 +15,14 @@
  * offset. Lengths read from the file are bounded before anything is
  * allocated from them.
  *
+ * Reference counting and heap snapshots: RETAIN and RELEASE are events like
+ * ALLOC (merged by seq, object in addr, api and fn set). REFAPI records are
+ * kept by id. The scan indexes every snapshot with its regions and the file
+ * offsets of its SNAP_WORDS records, checking their headers (a region or
+ * words record naming an unknown snapshot or region is damage); the words
+ * themselves are decoded on demand by reader_snapshot_words, which checks
+ * that locations increase inside their region.
+ *
  * Calling order: reader_open, reader_scan, then reader_next until it returns
  * 0, then reader_error to learn whether the trace was read to its end, then
  * reader_close. The accessors are valid after reader_scan. reader_chunk_walk
@@ -81,14 +89,61 @@ struct reader_chunk {
 	uint64_t tid, first_seq, first_time, raw_size, nevents;
 };
 
+/* A REFAPI record: the names of one refcount API's functions. */
+struct reader_refapi {
+	uint64_t offset; /* of the record */
+	uint64_t id;
+	char *name;
+	size_t nretain, nrelease;
+	char **retain, **release;
+	uint64_t how; /* RS_REFAPI_HOW_* */
+};
+
+struct reader_region {
+	uint64_t offset; /* of the SNAP_REGION record */
+	uint64_t snapshot, id, start, end, kind, tid;
+	char *name;
+};
+
+/* A SNAP_WORDS record, indexed; its body is decoded on demand. */
+struct reader_words {
+	uint64_t offset;      /* of the record */
+	uint64_t body_offset; /* file offset of the body */
+	uint64_t body_size;
+	uint64_t snapshot, region;
+	size_t region_index; /* into the snapshot's regions */
+	uint8_t encoding;    /* RS_CHUNK_* */
+	uint64_t raw_size, nwords;
+};
+
+struct reader_snapshot {
+	uint64_t offset; /* of the SNAPSHOT record */
+	uint64_t id, seq, time, trigger, tid;
+	int complete; /* a SNAPSHOT_END was read */
+	uint64_t end_regions, end_words, bytes_scanned, duration_ns; /* from SNAPSHOT_END */
+	struct reader_region *regions;
+	size_t nregions, cap_regions;
+	struct reader_words *words;
+	size_t nwords_recs, cap_words;
+	uint64_t nwords; /* sum over the words records */
+};
+
+/* One scanned word: at loc (inside region regions[region]) the value. */
+struct reader_word {
+	uint64_t loc, value;
+	size_t region;
+};
+
 /* An event with absolute values, as reader_next hands it out. Fields an
  * event type does not carry are 0. */
 struct reader_event {
 	uint8_t type; /* RS_EV_* */
 	uint64_t seq, time, tid;
-	uint64_t addr;	/* ALLOC, FREE */
+	uint64_t addr;	/* ALLOC, FREE; the object of RETAIN, RELEASE */
 	uint64_t size;	/* ALLOC, ALLOC_FAILED */
-	uint64_t stack; /* ALLOC, FREE, ALLOC_FAILED */
+	uint64_t stack; /* ALLOC, FREE, ALLOC_FAILED, RETAIN, RELEASE */
+	uint64_t api;	/* RETAIN, RELEASE: REFAPI id */
+	uint64_t fn;	/* RETAIN, RELEASE: index in the API's retain/release list */
 	uint64_t kind;	/* RS_KIND_* */
 	uint64_t alignment;
 	uint64_t old;	      /* ALLOC_FAILED */
@@ -111,6 +166,10 @@ struct reader_record {
 	const struct reader_end *end;
 	const struct reader_stopped *stopped;
 	const struct reader_event *event;
+	const struct reader_refapi *refapi;
+	const struct reader_snapshot *snapshot; /* SNAPSHOT, SNAPSHOT_END */
+	const struct reader_region *region;
+	const struct reader_words *words;
 };
 
 typedef void (*reader_record_fn)(void *ctx, const struct reader_record *rec);
@@ -155,9 +214,26 @@ uint64_t reader_progress(const struct reader *r);
 /* The most chunks the merge held decoded at once (memory bound check). */
 size_t reader_peak_active(const struct reader *r);
 
+/* REFAPI records by id; NULL when unknown. */
+const struct reader_refapi *reader_refapi(const struct reader *r, uint64_t id);
+const struct reader_refapi *reader_refapis(const struct reader *r, size_t *n);
+
+/* Snapshots in file order (which is the order taken). */
+size_t reader_nsnapshots(const struct reader *r);
+const struct reader_snapshot *reader_snapshot(const struct reader *r, size_t i);
+/* Decodes every word of snapshot i, in record order (locations increase
+ * within a region). *out is malloc'd. Returns 0, -EINVAL (damage: the
+ * reader's error is set, *out holds the words before it), -ENOMEM or -EIO. */
+int reader_snapshot_words(struct reader *r, size_t i, struct reader_word **out, size_t *n);
+/* Decodes one words record (for `refscope dump`): -EINVAL with *err set. */
+int reader_words_decode(struct reader *r, const struct reader_words *w, struct reader_word **out,
+			size_t *n, struct reader_error *err);
+
 void reader_close(struct reader *r);
 
 /* Names for display: "alloc", "free", "module", ...; "unknown" otherwise. */
+const char *reader_region_kind_name(uint64_t kind);
+const char *reader_trigger_name(uint64_t trigger);
 const char *reader_record_name(unsigned type);
 const char *reader_kind_name(uint64_t kind);
 

@@ -286,6 +286,141 @@ size_t tb_thread_exit(struct tb *t, uint64_t seq, uint64_t time)
 	return emit(t, RS_EV_THREAD_EXIT, &p);
 }
 
+static size_t ref_event(struct tb *t, uint8_t type, uint64_t seq, uint64_t time, uint64_t addr,
+			uint64_t stack, uint64_t api, uint64_t fn)
+{
+	struct pl p = { 0 };
+
+	ev_head(t, &p, seq, time);
+	pl_s(&p, (int64_t)(addr - t->prev_addr));
+	t->prev_addr = addr;
+	pl_u(&p, stack);
+	pl_u(&p, api);
+	pl_u(&p, fn);
+	return emit(t, type, &p);
+}
+
+size_t tb_retain(struct tb *t, uint64_t seq, uint64_t time, uint64_t addr, uint64_t stack,
+		 uint64_t api, uint64_t fn)
+{
+	return ref_event(t, RS_EV_RETAIN, seq, time, addr, stack, api, fn);
+}
+
+size_t tb_release_ref(struct tb *t, uint64_t seq, uint64_t time, uint64_t addr, uint64_t stack,
+		      uint64_t api, uint64_t fn)
+{
+	return ref_event(t, RS_EV_RELEASE, seq, time, addr, stack, api, fn);
+}
+
+size_t tb_refapi(struct tb *t, uint64_t id, const char *name, size_t nretain,
+		 const char *const *retain, size_t nrelease, const char *const *release, uint64_t how)
+{
+	struct pl p = { 0 };
+
+	pl_u(&p, id);
+	pl_bytes(&p, name, strlen(name));
+	pl_u(&p, nretain);
+	for (size_t i = 0; i < nretain; i++)
+		pl_bytes(&p, retain[i], strlen(retain[i]));
+	pl_u(&p, nrelease);
+	for (size_t i = 0; i < nrelease; i++)
+		pl_bytes(&p, release[i], strlen(release[i]));
+	pl_u(&p, how);
+	return emit(t, RS_REC_REFAPI, &p);
+}
+
+size_t tb_snapshot(struct tb *t, uint64_t id, uint64_t seq, uint64_t time, uint64_t trigger,
+		   uint64_t tid)
+{
+	struct pl p = { 0 };
+
+	pl_u(&p, id);
+	pl_u(&p, seq);
+	pl_u(&p, time);
+	pl_u(&p, trigger);
+	pl_u(&p, tid);
+	return emit(t, RS_REC_SNAPSHOT, &p);
+}
+
+size_t tb_snap_region(struct tb *t, uint64_t snap, uint64_t region, uint64_t start, uint64_t end,
+		      uint64_t kind, uint64_t tid, const char *name)
+{
+	struct pl p = { 0 };
+
+	pl_u(&p, snap);
+	pl_u(&p, region);
+	pl_u(&p, start);
+	pl_u(&p, end);
+	pl_u(&p, kind);
+	pl_u(&p, tid);
+	pl_bytes(&p, name, strlen(name));
+	return emit(t, RS_REC_SNAP_REGION, &p);
+}
+
+static size_t words_record(struct tb *t, uint64_t snap, uint64_t region, uint64_t region_start,
+			   int zstd, size_t n, const uint64_t *locs, const uint64_t *values)
+{
+	struct pl body = { 0 }, p = { 0 };
+	uint64_t loc = region_start, value = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		pl_u(&body, locs[i] - loc);
+		pl_s(&body, (int64_t)(values[i] - value));
+		loc = locs[i];
+		value = values[i];
+	}
+	pl_u(&p, snap);
+	pl_u(&p, region);
+	pl_u8(&p, zstd ? RS_CHUNK_ZSTD : RS_CHUNK_RAW);
+	pl_u(&p, body.len);
+	pl_u(&p, n);
+	if (zstd) {
+		size_t bound = ZSTD_compressBound(body.len);
+		uint8_t *z = xrealloc(NULL, bound);
+		size_t k = ZSTD_compress(z, bound, body.b, body.len, 1);
+
+		if (ZSTD_isError(k))
+			abort();
+		put(&p.b, &p.len, &p.cap, z, k);
+		free(z);
+	} else {
+		put(&p.b, &p.len, &p.cap, body.b, body.len);
+	}
+	free(body.b);
+	return emit(t, RS_REC_SNAP_WORDS, &p);
+}
+
+size_t tb_snap_words(struct tb *t, uint64_t snap, uint64_t region, uint64_t region_start, int zstd,
+		     size_t n, const uint64_t *locs, const uint64_t *values, size_t max_words)
+{
+	size_t first = t->len, done = 0;
+
+	if (!max_words)
+		max_words = n ? n : 1;
+	do {
+		size_t k = n - done < max_words ? n - done : max_words;
+		size_t at = words_record(t, snap, region, region_start, zstd, k, locs + done, values + done);
+
+		if (done == 0)
+			first = at;
+		done += k;
+	} while (done < n);
+	return first;
+}
+
+size_t tb_snapshot_end(struct tb *t, uint64_t snap, uint64_t regions, uint64_t words,
+		       uint64_t bytes_scanned, uint64_t duration_ns)
+{
+	struct pl p = { 0 };
+
+	pl_u(&p, snap);
+	pl_u(&p, regions);
+	pl_u(&p, words);
+	pl_u(&p, bytes_scanned);
+	pl_u(&p, duration_ns);
+	return emit(t, RS_REC_SNAPSHOT_END, &p);
+}
+
 size_t tb_chunk_end(struct tb *t, int zstd)
 {
 	struct pl p = { 0 };

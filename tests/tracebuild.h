@@ -52,8 +52,28 @@ size_t tb_alloc_failed(struct tb *t, uint64_t seq, uint64_t time, uint64_t size,
 		       uint64_t kind, uint64_t old);
 size_t tb_thread_start(struct tb *t, uint64_t seq, uint64_t time, uint64_t creator);
 size_t tb_thread_exit(struct tb *t, uint64_t seq, uint64_t time);
+/* RETAIN / RELEASE of object addr by api's function number fn. */
+size_t tb_retain(struct tb *t, uint64_t seq, uint64_t time, uint64_t addr, uint64_t stack,
+		 uint64_t api, uint64_t fn);
+size_t tb_release_ref(struct tb *t, uint64_t seq, uint64_t time, uint64_t addr, uint64_t stack,
+		      uint64_t api, uint64_t fn);
 /* Closes the chunk: zstd 1 compresses the body. Returns the chunk's offset. */
 size_t tb_chunk_end(struct tb *t, int zstd);
+
+/* Top-level reference counting and snapshot records. */
+size_t tb_refapi(struct tb *t, uint64_t id, const char *name, size_t nretain,
+		 const char *const *retain, size_t nrelease, const char *const *release, uint64_t how);
+size_t tb_snapshot(struct tb *t, uint64_t id, uint64_t seq, uint64_t time, uint64_t trigger,
+		   uint64_t tid);
+size_t tb_snap_region(struct tb *t, uint64_t snap, uint64_t region, uint64_t start, uint64_t end,
+		      uint64_t kind, uint64_t tid, const char *name);
+/* The words (absolute locations, increasing, and values) of a region that
+ * starts at region_start; split into several SNAP_WORDS records of at most
+ * max_words words each (0: one record). Returns the first record's offset. */
+size_t tb_snap_words(struct tb *t, uint64_t snap, uint64_t region, uint64_t region_start, int zstd,
+		     size_t n, const uint64_t *locs, const uint64_t *values, size_t max_words);
+size_t tb_snapshot_end(struct tb *t, uint64_t snap, uint64_t regions, uint64_t words,
+		       uint64_t bytes_scanned, uint64_t duration_ns);
 
 /* Writes the trace to path (0600, truncating); returns 0 or -errno. */
 int tb_write(const struct tb *t, const char *path);

@@ -109,9 +109,10 @@ Test(cli, help_exits_zero_for_every_command)
 		{ "refscope", "report", "--help" },
 		{ "refscope", "run", "--help" },
 		{ "refscope", "dump", "--help" },
+		{ "refscope", "graph", "--help" },
 	};
 
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		const char *argv[4] = { cmds[i][0], cmds[i][1], cmds[i][2], NULL };
 		struct result *r = run(NULL, NULL, argv);
 

@@ -34,7 +34,7 @@ struct site {
 };
 
 struct node {
-	uint64_t addr, size, birth_clock, birth_time;
+	uint64_t addr, size, birth_clock, birth_time, birth_seq;
 	struct site *site;
 	uint32_t prev, next; /* in its generation's list; next links the free list */
 	uint8_t gen;
@@ -66,6 +66,10 @@ struct gen_model {
 	struct thread *threads;
 	uint64_t last_alloc; /* heaptrack's lastAllocationPtr: 0 after any free */
 	int finished;
+	uint64_t *snap_seqs; /* sorted */
+	size_t nsnaps;
+	int captured; /* the live set was grouped at the last snapshot */
+	struct gen_heapshot *shots;
 };
 
 unsigned gen_bucket(uint64_t v)
@@ -417,6 +421,7 @@ static int on_alloc(struct gen_model *m, const struct reader_event *ev)
 	n->size = ev->size;
 	n->birth_clock = m->st.clock;
 	n->birth_time = ev->time;
+	n->birth_seq = ev->seq;
 	n->site = s;
 	list_append(m, 0, i);
 	m->st.gen[0].entered++;
@@ -438,6 +443,137 @@ static int is_realloc(uint64_t kind)
 	return kind == RS_KIND_REALLOC || kind == RS_KIND_REALLOCARRAY;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int gen_set_snapshots(struct gen_model *m, const uint64_t *seqs, size_t n)
+{
+	free(m->snap_seqs);
+	m->snap_seqs = NULL;
+	m->nsnaps = 0;
+	if (n < 2)
+		return 0;
+	m->snap_seqs = malloc(n * sizeof(*m->snap_seqs));
+	if (!m->snap_seqs)
+		return -ENOMEM;
+	memcpy(m->snap_seqs, seqs, n * sizeof(*seqs));
+	qsort(m->snap_seqs, n, sizeof(*seqs), u64_cmp);
+	m->nsnaps = n;
+	return 0;
+}
+
+struct shot_key {
+	uint64_t interval, stack;
+};
+
+struct shot_entry {
+	struct shot_key k;
+	struct gen_heapshot_site s;
+	UT_hash_handle hh;
+};
+
+static int shot_site_cmp(const void *a, const void *b)
+{
+	const struct gen_heapshot_site *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes > y->bytes ? -1 : 1;
+	if (x->blocks != y->blocks)
+		return x->blocks > y->blocks ? -1 : 1;
+	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+/* The interval of a birth seq: the number of snapshot seqs <= it. */
+static size_t interval_of(const struct gen_model *m, uint64_t seq)
+{
+	size_t lo = 0, hi = m->nsnaps;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (m->snap_seqs[mid] <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Groups the live set by birth interval and site: the heap as the last
+ * snapshot saw it. */
+static int capture(struct gen_model *m)
+{
+	struct shot_entry *map = NULL, *e, *tmp;
+	size_t *fill = NULL;
+	int rc = 0;
+
+	m->captured = 1;
+	m->shots = calloc(m->nsnaps, sizeof(*m->shots));
+	fill = calloc(m->nsnaps, sizeof(*fill));
+	if (!m->shots || !fill) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < m->nsnaps; k++) {
+		m->shots[k].from_seq = k ? m->snap_seqs[k - 1] : 0;
+		m->shots[k].to_seq = m->snap_seqs[k];
+	}
+	for (unsigned g = 0; g < GEN_COUNT; g++) {
+		for (uint32_t i = m->head[g]; i != NIL; i = m->nodes[i].next) {
+			const struct node *n = &m->nodes[i];
+			struct shot_key key = { interval_of(m, n->birth_seq), n->site->s.stack };
+
+			if (key.interval >= m->nsnaps)
+				continue; /* born after the last snapshot: cannot happen before it */
+			HASH_FIND(hh, map, &key, sizeof(key), e);
+			if (!e) {
+				e = calloc(1, sizeof(*e));
+				if (!e) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				e->k = key;
+				e->s.stack = key.stack;
+				HASH_ADD(hh, map, k, sizeof(e->k), e);
+				m->shots[key.interval].nsites++;
+			}
+			e->s.blocks++;
+			e->s.bytes += n->size;
+			m->shots[key.interval].blocks++;
+			m->shots[key.interval].bytes += n->size;
+		}
+	}
+	for (size_t k = 0; k < m->nsnaps; k++) {
+		m->shots[k].sites = calloc(m->shots[k].nsites ? m->shots[k].nsites : 1,
+					   sizeof(*m->shots[k].sites));
+		if (!m->shots[k].sites) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	HASH_ITER(hh, map, e, tmp)
+		m->shots[e->k.interval].sites[fill[e->k.interval]++] = e->s;
+	for (size_t k = 0; k < m->nsnaps; k++)
+		qsort(m->shots[k].sites, m->shots[k].nsites, sizeof(*m->shots[k].sites), shot_site_cmp);
+out:
+	HASH_ITER(hh, map, e, tmp) {
+		HASH_DEL(map, e);
+		free(e);
+	}
+	free(fill);
+	return rc;
+}
+
+const struct gen_heapshot *gen_heapshots(const struct gen_model *m, size_t *n)
+{
+	*n = m->shots ? m->nsnaps : 0;
+	return m->shots;
+}
+
 int gen_event(struct gen_model *m, const struct reader_event *ev)
 {
 	struct thread *th = thread_get(m, ev->tid);
@@ -446,6 +582,12 @@ int gen_event(struct gen_model *m, const struct reader_event *ev)
 
 	if (!th)
 		return -ENOMEM;
+	/* the last snapshot saw the heap after every event below its seq */
+	if (m->nsnaps && !m->captured && ev->seq >= m->snap_seqs[m->nsnaps - 1]) {
+		rc = capture(m);
+		if (rc)
+			return rc;
+	}
 	m->st.end_time = ev->time;
 	/* a realloc's FREE is final unless this event says the realloc failed */
 	if (th->pending && !(ev->type == RS_EV_ALLOC_FAILED && ev->old == th->pend_addr)) {
@@ -528,6 +670,11 @@ int gen_finish(struct gen_model *m)
 	if (m->finished)
 		return 0;
 	m->finished = 1;
+	if (m->nsnaps && !m->captured) {
+		rc = capture(m);
+		if (rc)
+			return rc;
+	}
 	HASH_ITER(hh, m->threads, t, tmp) {
 		if (t->pending) {
 			t->pending = 0;
@@ -613,6 +760,10 @@ void gen_free(struct gen_model *m)
 		HASH_DEL(m->threads, t);
 		free(t);
 	}
+	for (size_t k = 0; m->shots && k < m->nsnaps; k++)
+		free(m->shots[k].sites);
+	free(m->shots);
+	free(m->snap_seqs);
 	free(m->nodes);
 	free(m->slots);
 	free(m);

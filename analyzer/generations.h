@@ -51,8 +51,19 @@
  * record per thread; never by the number of events. Each block is visited
  * at most twice by promotions, so the whole replay is linear in the events.
  *
- * Calling order: gen_new, gen_event for each event in sequence order,
- * gen_finish, then gen_stats / gen_sites, gen_free.
+ * Snapshot generations (Instruments' "mark generation" heapshots): given
+ * the seq of every heap snapshot of the trace (gen_set_snapshots), the
+ * blocks still live at the last snapshot (after every event numbered below
+ * its seq) are grouped by when they were born: interval 0 holds the blocks
+ * born before snapshot 0, interval k the ones born at or after snapshot
+ * k - 1's seq and before snapshot k's; inside an interval, by allocation
+ * site. With fewer than two snapshots there is nothing to compare and no
+ * intervals. This walks the live set once, when the replay reaches the last
+ * snapshot.
+ *
+ * Calling order: gen_new, gen_set_snapshots (optional), gen_event for each
+ * event in sequence order, gen_finish, then gen_stats / gen_sites /
+ * gen_heapshots, gen_free.
  */
 #ifndef REFSCOPE_GENERATIONS_H
 #define REFSCOPE_GENERATIONS_H
@@ -96,10 +107,25 @@ struct gen_site {
 	uint64_t median_lifetime; /* in allocations; see the header comment */
 };
 
+/* Blocks born in one interval between snapshots, still live at the last. */
+struct gen_heapshot_site {
+	uint64_t stack, blocks, bytes;
+};
+
+struct gen_heapshot {
+	uint64_t from_seq, to_seq; /* born in [from_seq, to_seq); from_seq 0 for interval 0 */
+	uint64_t blocks, bytes;
+	struct gen_heapshot_site *sites; /* bytes descending, then blocks, then stack id */
+	size_t nsites;
+};
+
 struct gen_model;
 
 /* thresholds: 3 values (NULL: 700, 10, 10). Returns 0 or -ENOMEM. */
 int gen_new(const uint64_t *thresholds, struct gen_model **out);
+/* seqs: the snapshots' seq values in the order taken (sorted here). Before
+ * the first gen_event. Returns 0 or -ENOMEM. */
+int gen_set_snapshots(struct gen_model *m, const uint64_t *seqs, size_t n);
 /* Returns 0 or -ENOMEM. */
 int gen_event(struct gen_model *m, const struct reader_event *ev);
 /* Settles pending reallocs and counts what is live at the end. Once. */
@@ -109,6 +135,9 @@ const struct gen_stats *gen_stats(const struct gen_model *m);
  * reached_oldest, bytes and allocations descending, then stack id
  * ascending. *out is malloc'd. Returns 0 or -ENOMEM. */
 int gen_sites(const struct gen_model *m, struct gen_site **out, size_t *n);
+/* The intervals (one per snapshot, see above), or NULL and *n 0 with fewer
+ * than two snapshots. Valid until gen_free. */
+const struct gen_heapshot *gen_heapshots(const struct gen_model *m, size_t *n);
 void gen_free(struct gen_model *m);
 
 /* The histogram bucket of a lifetime (see above). */

@@ -52,6 +52,81 @@ static const struct gen_site **by_peak(const struct report *rep)
 	return arr;
 }
 
+struct seq_id {
+	uint64_t seq, id;
+};
+
+static int seq_id_cmp(const void *a, const void *b)
+{
+	const struct seq_id *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int report_sites_prepare(struct report *rep, struct gen_model *gen)
+{
+	size_t n = reader_nsnapshots(rep->r);
+	struct seq_id *si;
+	uint64_t *seqs;
+	int rc;
+
+	if (n < 2)
+		return 0;
+	si = malloc(n * sizeof(*si));
+	seqs = malloc(n * sizeof(*seqs));
+	rep->shot_ids = malloc(n * sizeof(*rep->shot_ids));
+	if (!si || !seqs || !rep->shot_ids) {
+		free(si);
+		free(seqs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		si[i].seq = reader_snapshot(rep->r, i)->seq;
+		si[i].id = reader_snapshot(rep->r, i)->id;
+	}
+	qsort(si, n, sizeof(*si), seq_id_cmp);
+	for (size_t i = 0; i < n; i++) {
+		seqs[i] = si[i].seq;
+		rep->shot_ids[i] = si[i].id;
+	}
+	rc = gen_set_snapshots(gen, seqs, n);
+	free(si);
+	free(seqs);
+	return rc;
+}
+
+static int copy_shots(struct report *rep, struct gen_model *gen)
+{
+	size_t n;
+	const struct gen_heapshot *shots = gen_heapshots(gen, &n);
+
+	if (!n)
+		return 0;
+	rep->shots = calloc(n, sizeof(*rep->shots));
+	if (!rep->shots)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++) {
+		struct gen_heapshot *d = &rep->shots[k];
+
+		*d = shots[k];
+		d->sites = malloc((d->nsites ? d->nsites : 1) * sizeof(*d->sites));
+		if (!d->sites) {
+			d->nsites = 0;
+			return -ENOMEM;
+		}
+		rep->nshots++;
+		memcpy(d->sites, shots[k].sites, d->nsites * sizeof(*d->sites));
+	}
+	return 0;
+}
+
+static size_t shot_shown(const struct report *rep, const struct gen_heapshot *h)
+{
+	return rep->top_sites && rep->top_sites < h->nsites ? rep->top_sites : h->nsites;
+}
+
 int report_sites_build(struct report *rep, const struct report_options *opt, struct gen_model *gen)
 {
 	const struct gen_site **peak = NULL;
@@ -65,8 +140,14 @@ int report_sites_build(struct report *rep, const struct report_options *opt, str
 	if (rc)
 		return rc;
 	rep->top_sites = opt->top && opt->top < rep->nsites ? opt->top : rep->nsites;
+	rc = copy_shots(rep, gen);
+	if (rc)
+		return rc;
+	n = 2 * rep->nsites + 1;
+	for (size_t i = 0; i < rep->nshots; i++)
+		n += rep->shots[i].nsites;
 	peak = by_peak(rep);
-	ids = malloc((2 * rep->nsites + 1) * sizeof(*ids));
+	ids = malloc(n * sizeof(*ids));
 	if (!peak || !ids) {
 		rc = -ENOMEM;
 		goto out;
@@ -76,6 +157,9 @@ int report_sites_build(struct report *rep, const struct report_options *opt, str
 		ids[nids++] = rep->sites[i].stack;
 	for (size_t i = 0; i < rep->top_sites; i++)
 		ids[nids++] = peak[i]->stack;
+	for (size_t i = 0; i < rep->nshots; i++)
+		for (size_t j = 0; j < shot_shown(rep, &rep->shots[i]); j++)
+			ids[nids++] = rep->shots[i].sites[j].stack;
 	qsort(ids, nids, sizeof(*ids), u64_cmp);
 	for (size_t i = k = 0; i < nids; i++)
 		if (i == 0 || ids[i] != ids[k - 1])
@@ -107,6 +191,13 @@ void report_sites_release(struct report *rep)
 		free(rep->stacks[i].frames);
 	free(rep->stacks);
 	free(rep->sites);
+	for (size_t i = 0; i < rep->nshots; i++)
+		free(rep->shots[i].sites);
+	free(rep->shots);
+	free(rep->shot_ids);
+	rep->shots = NULL;
+	rep->shot_ids = NULL;
+	rep->nshots = 0;
 	rep->stacks = NULL;
 	rep->sites = NULL;
 	rep->nstacks_resolved = rep->nsites = 0;
@@ -338,11 +429,40 @@ static void print_generations(FILE *out, const struct report *rep)
 	}
 }
 
+static void print_shots(FILE *out, const struct report *rep)
+{
+	size_t last = rep->nshots - 1;
+
+	fprintf(out, "\nsnapshot generations: blocks still live at snapshot %" PRIu64 " (seq %" PRIu64
+		     "), by when they were born\n",
+		rep->shot_ids[last], rep->shots[last].to_seq);
+	for (size_t k = 0; k < rep->nshots; k++) {
+		const struct gen_heapshot *h = &rep->shots[k];
+
+		if (k == 0)
+			fprintf(out, "  before snapshot %" PRIu64 " (seq %" PRIu64 ")", rep->shot_ids[0],
+				h->to_seq);
+		else
+			fprintf(out, "  snapshot %" PRIu64 " to %" PRIu64 " (seq %" PRIu64 " to %" PRIu64 ")",
+				rep->shot_ids[k - 1], rep->shot_ids[k], h->from_seq, h->to_seq);
+		fprintf(out, ": %" PRIu64 " bytes in %" PRIu64 " block%s, from %zu site%s\n", h->bytes,
+			h->blocks, h->blocks == 1 ? "" : "s", h->nsites, h->nsites == 1 ? "" : "s");
+		for (size_t j = 0; j < shot_shown(rep, h); j++) {
+			fprintf(out, "    %12" PRIu64 " bytes in %8" PRIu64 " blocks  ", h->sites[j].bytes,
+				h->sites[j].blocks);
+			print_where(out, rep, h->sites[j].stack);
+			fputc('\n', out);
+		}
+	}
+}
+
 void report_text_sites(const struct report *rep, FILE *out)
 {
 	print_peak_table(out, rep);
 	if (rep->show_generations)
 		print_generations(out, rep);
+	if (rep->show_generations && rep->nshots)
+		print_shots(out, rep);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -461,6 +581,47 @@ void report_json_sites(const struct report *rep, struct jsonw *w)
 	write_hist(w, "allocations", st->hist_allocs);
 	write_hist(w, "ns", st->hist_ns);
 	jsonw_end_object(w);
+
+	jsonw_key(w, "snapshot_generations");
+	if (rep->nshots) {
+		jsonw_begin_object(w);
+		field(w, "last_snapshot", rep->shot_ids[rep->nshots - 1]);
+		field(w, "last_seq", rep->shots[rep->nshots - 1].to_seq);
+		jsonw_key(w, "intervals");
+		jsonw_begin_array(w);
+		for (size_t k = 0; k < rep->nshots; k++) {
+			const struct gen_heapshot *h = &rep->shots[k];
+
+			jsonw_begin_object(w);
+			jsonw_key(w, "from_snapshot");
+			if (k)
+				jsonw_uint(w, rep->shot_ids[k - 1]);
+			else
+				jsonw_null(w);
+			field(w, "to_snapshot", rep->shot_ids[k]);
+			field(w, "from_seq", h->from_seq);
+			field(w, "to_seq", h->to_seq);
+			field(w, "blocks", h->blocks);
+			field(w, "bytes", h->bytes);
+			field(w, "site_count", h->nsites);
+			jsonw_key(w, "sites");
+			jsonw_begin_array(w);
+			for (size_t j = 0; j < shot_shown(rep, h); j++) {
+				jsonw_begin_object(w);
+				field(w, "stack_id", h->sites[j].stack);
+				field(w, "blocks", h->sites[j].blocks);
+				field(w, "bytes", h->sites[j].bytes);
+				write_frames(w, report_stack_find(rep, h->sites[j].stack));
+				jsonw_end_object(w);
+			}
+			jsonw_end_array(w);
+			jsonw_end_object(w);
+		}
+		jsonw_end_array(w);
+		jsonw_end_object(w);
+	} else {
+		jsonw_null(w);
+	}
 
 	jsonw_key(w, "sites");
 	jsonw_begin_object(w);

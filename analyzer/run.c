@@ -35,7 +35,10 @@ struct run_opts {
 	const char *dir; /* as given, for display */
 	char *abs_dir;	 /* for the child: it may chdir */
 	const char *depth, *buffer_kb;
+	char *refapi;	 /* --refapi pairs joined with ',' (REFSCOPE_REFAPI) */
 	int no_free_stacks, no_compress, quiet;
+	const char *snap_signal, *snap_interval;
+	int no_snapshot;
 };
 
 static void run_usage(FILE *f)
@@ -50,6 +53,12 @@ static void run_usage(FILE *f)
 		"      --no-free-stacks   do not record a stack for frees\n"
 		"      --no-compress      write raw chunks instead of zstd\n"
 		"      --buffer-kb N      per-thread buffer of N KiB (default 64)\n"
+		"      --refapi RET:REL   also trace the refcount pair RET/REL (object = first\n"
+		"                         argument); repeatable. GObject and CPython are built in\n"
+		"      --no-snapshot      no heap snapshot at exit (default: one at exit)\n"
+		"      --snapshot-signal SIG  take a heap snapshot whenever PROG gets SIG\n"
+		"                         (a name like USR2 or SIGUSR2, RTMIN+N, or a number)\n"
+		"      --snapshot-interval N  take a heap snapshot every N seconds\n"
 		"  -q, --quiet            no messages from the tracer, no summary\n"
 		"  -h, --help             show this help\n"
 		"\n"
@@ -69,6 +78,71 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max)
 	if (errno || *end || v < min || v > max)
 		return -1;
 	return 0;
+}
+
+/* "retain:release", two non-empty names without ',' or ':' in them. */
+static int valid_pair(const char *s)
+{
+	const char *colon = strchr(s, ':');
+
+	return colon && colon != s && colon[1] && !strchr(colon + 1, ':') && !strchr(s, ',');
+}
+
+static int add_refapi(struct run_opts *o, const char *pair)
+{
+	char *joined;
+
+	if (!o->refapi) {
+		o->refapi = strdup(pair);
+		return o->refapi ? 0 : -1;
+	}
+	if (asprintf(&joined, "%s,%s", o->refapi, pair) < 0)
+		return -1;
+	free(o->refapi);
+	o->refapi = joined;
+	return 0;
+}
+
+
+/*
+ * The signal number for a --snapshot-signal value, or 0 when the shim would
+ * not take it (it parses the same forms: see shim/options.c): a name with or
+ * without SIG, RTMIN+N, RTMAX-N or a number; never one that cannot be caught
+ * or that means a fault.
+ */
+static int snapshot_signal(const char *s)
+{
+	int sig = 0;
+	char *end;
+
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	if (*s >= '0' && *s <= '9') {
+		long v = strtol(s, &end, 10);
+
+		sig = *end || v >= NSIG ? 0 : (int)v;
+	} else if (!strncmp(s, "RTMIN", 5) || !strncmp(s, "RTMAX", 5)) {
+		long v = 0;
+
+		if (s[5]) {
+			if (s[5] != (s[4] == 'N' ? '+' : '-') || !(s[6] >= '0' && s[6] <= '9'))
+				return 0;
+			v = strtol(s + 6, &end, 10);
+			if (*end || v > SIGRTMAX - SIGRTMIN)
+				return 0;
+		}
+		sig = s[4] == 'N' ? SIGRTMIN + (int)v : SIGRTMAX - (int)v;
+	} else {
+		for (int i = 1; i < SIGRTMIN && !sig; i++)
+			if (sigabbrev_np(i) && !strcmp(sigabbrev_np(i), s))
+				sig = i;
+	}
+	switch (sig) {
+	case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL:
+	case SIGFPE: case SIGABRT: case SIGTRAP: case SIGSYS:
+		return 0;
+	}
+	return sig >= 32 && sig < SIGRTMIN ? 0 : sig;
 }
 
 /* librefscope.so next to the refscope executable (the build/ layout), in
@@ -178,6 +252,17 @@ static int child_env(const struct run_opts *o, const char *lib)
 		rc |= setenv("REFSCOPE_BUFFER_KB", o->buffer_kb, 1);
 	if (o->quiet)
 		rc |= setenv("REFSCOPE_QUIET", "1", 1);
+	if (o->refapi)
+		rc |= setenv("REFSCOPE_REFAPI", o->refapi, 1);
+	/* GLib 2.74 takes GObjects from its slice allocator, which the shim
+	 * cannot see; newer GLib ignores the variable */
+	rc |= setenv("G_SLICE", "always-malloc", 0);
+	if (o->no_snapshot)
+		rc |= setenv("REFSCOPE_SNAPSHOT", "0", 1);
+	if (o->snap_signal)
+		rc |= setenv("REFSCOPE_SNAPSHOT_SIGNAL", o->snap_signal, 1);
+	if (o->snap_interval)
+		rc |= setenv("REFSCOPE_SNAPSHOT_INTERVAL", o->snap_interval, 1);
 	free(preload);
 	return rc;
 }
@@ -298,6 +383,10 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 		{ "no-compress", no_argument, NULL, 'C' },
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "refapi", required_argument, NULL, 'R' },
+		{ "no-snapshot", no_argument, NULL, 'N' },
+		{ "snapshot-signal", required_argument, NULL, 'S' },
+		{ "snapshot-interval", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -320,7 +409,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 			if (parse_uint(optarg, 1, 256)) {
 				fprintf(stderr, "refscope run: --depth wants 1..256, not '%s'\n", optarg);
 				out->status = CMD_USAGE;
-				return;
+				goto done;
 			}
 			o.depth = optarg;
 			break;
@@ -335,21 +424,54 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 				fprintf(stderr, "refscope run: --buffer-kb wants a size in KiB, not '%s'\n",
 					optarg);
 				out->status = CMD_USAGE;
-				return;
+				goto done;
 			}
 			o.buffer_kb = optarg;
 			break;
 		case 'q':
 			o.quiet = 1;
 			break;
+		case 'R':
+			if (!valid_pair(optarg)) {
+				fprintf(stderr, "refscope run: --refapi wants RETAIN:RELEASE, not '%s'\n",
+					optarg);
+				out->status = CMD_USAGE;
+				goto done;
+			}
+			if (add_refapi(&o, optarg) < 0) {
+				out->status = CMD_BAD_INPUT;
+				goto done;
+			}
+			break;
+		case 'N':
+			o.no_snapshot = 1;
+			break;
+		case 'S':
+			if (!snapshot_signal(optarg)) {
+				fprintf(stderr, "refscope run: --snapshot-signal wants a signal a program "
+						"can catch (e.g. USR2), not '%s'\n", optarg);
+				out->status = CMD_USAGE;
+				goto done;
+			}
+			o.snap_signal = optarg;
+			break;
+		case 'I':
+			if (parse_uint(optarg, 1, 86400)) {
+				fprintf(stderr, "refscope run: --snapshot-interval wants 1..86400 seconds, "
+						"not '%s'\n", optarg);
+				out->status = CMD_USAGE;
+				goto done;
+			}
+			o.snap_interval = optarg;
+			break;
 		case 'h':
 			run_usage(stdout);
 			out->status = CMD_HELP;
-			return;
+			goto done;
 		default:
 			run_usage(stderr);
 			out->status = CMD_USAGE;
-			return;
+			goto done;
 		}
 	}
 	if (optind >= argc) {
@@ -473,4 +595,5 @@ done:
 	free(prog);
 	free(lib);
 	free(o.abs_dir);
+	free(o.refapi);
 }

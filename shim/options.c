@@ -4,6 +4,7 @@
  */
 #include "options.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,48 @@ static int flag(const char *name, int def)
 	return v != 0;
 }
 
+int rs_options_signal(const char *s)
+{
+	uint64_t v;
+	int sig = 0;
+
+	if (!s || !*s)
+		return 0;
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	if (parse_num(s, &v)) {
+		sig = v < (uint64_t)NSIG ? (int)v : 0;
+	} else if (strncmp(s, "RTMIN", 5) == 0) {
+		sig = SIGRTMIN;
+		if (s[5] == '+' && parse_num(s + 6, &v) && v <= (uint64_t)(SIGRTMAX - SIGRTMIN))
+			sig += (int)v;
+		else if (s[5])
+			sig = 0;
+	} else if (strncmp(s, "RTMAX", 5) == 0) {
+		sig = SIGRTMAX;
+		if (s[5] == '-' && parse_num(s + 6, &v) && v <= (uint64_t)(SIGRTMAX - SIGRTMIN))
+			sig -= (int)v;
+		else if (s[5])
+			sig = 0;
+	} else {
+		for (int i = 1; i < SIGRTMIN && !sig; i++) {
+			const char *n = sigabbrev_np(i);
+
+			if (n && strcmp(n, s) == 0)
+				sig = i;
+		}
+	}
+	switch (sig) {
+	case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL:
+	case SIGFPE: case SIGABRT: case SIGTRAP: case SIGSYS:
+		return 0;
+	}
+	/* glibc's own (cancellation, setxid) sit below SIGRTMIN */
+	if (sig >= 32 && sig < SIGRTMIN)
+		return 0;
+	return sig;
+}
+
 void rs_options_parse(struct rs_options *o)
 {
 	const char *dir = getenv("REFSCOPE_OUTPUT_DIR");
@@ -56,6 +99,11 @@ void rs_options_parse(struct rs_options *o)
 	}
 	o->quiet = flag("REFSCOPE_QUIET", 0);
 	o->disable = flag("REFSCOPE_DISABLE", 0);
+	o->snapshot = flag("REFSCOPE_SNAPSHOT", 1);
+	o->snapshot_signal = rs_options_signal(getenv("REFSCOPE_SNAPSHOT_SIGNAL"));
+	o->snapshot_interval = 0;
+	if (parse_num(getenv("REFSCOPE_SNAPSHOT_INTERVAL"), &v))
+		o->snapshot_interval = v > 86400 * 365 ? 86400 * 365 : (unsigned)v;
 	if (!dir || !*dir)
 		dir = ".";
 	n = strlen(dir);

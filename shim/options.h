@@ -14,9 +14,16 @@ struct rs_options {
 	int quiet;		/* REFSCOPE_QUIET */
 	int disable;		/* REFSCOPE_DISABLE */
 	char output_dir[2048];	/* REFSCOPE_OUTPUT_DIR, default "." */
+	int snapshot;		/* REFSCOPE_SNAPSHOT: snapshot at exit, default 1 */
+	int snapshot_signal;	/* REFSCOPE_SNAPSHOT_SIGNAL (name or number), 0: none */
+	unsigned snapshot_interval;	/* REFSCOPE_SNAPSHOT_INTERVAL seconds, 0: never */
 };
 
 /* Parses the environment through getenv; no malloc, no stdio. */
 void rs_options_parse(struct rs_options *o);
+/* A signal a snapshot can be asked with: "USR2", "SIGUSR2", "12",
+ * "RTMIN+3"; 0 for anything else, and for signals that cannot be caught or
+ * that mean a fault (KILL, STOP, SEGV, BUS, ILL, FPE, ABRT, TRAP, SYS). */
+int rs_options_signal(const char *s);
 
 #endif /* REFSCOPE_OPTIONS_H */

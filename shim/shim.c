@@ -29,6 +29,8 @@
 #include "bootstrap.h"
 #include "guard.h"
 #include "modules.h"
+#include "ownmem.h"
+#include "refapi.h"
 #include "refscope_format.h"
 #include "stacks.h"
 #include "unwind.h"
@@ -337,7 +339,11 @@ static void init_locked(void)
 	}
 	rs_modules_scan();
 	main_thread_start();
+	rs_refapi_hit_fn = rs_shim_refapi_hit;
+	rs_refapi_init(getenv("REFSCOPE_REFAPI"));
+	rs_refapi_scan((const void *)&rs_shim_try_init);
 	rs_signals_install();
+	rs_snaptrig_init();
 	atomic_store(&state, ST_READY);
 	return;
 off:
@@ -427,6 +433,7 @@ static void end_trace(unsigned how, int64_t status)
 	g = rs_self.guard;
 	rs_self.guard = 1;
 	rs_writer_flush_all(rs_self.tb);
+	rs_snaptrig_exit(how);
 	rs_writer_end(how, status);
 	rs_writer_finish();
 	rs_self.guard = g;
@@ -560,11 +567,13 @@ static struct start_node *node_get(void)
 		struct start_node *m = mmap(NULL, sz, PROT_READ | PROT_WRITE,
 					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (m != MAP_FAILED)
+		if (m != MAP_FAILED) {
+			rs_own_add(m, sz);
 			for (size_t i = 0; i < sz / sizeof(*m); i++) {
 				m[i].next = free_nodes;
 				free_nodes = &m[i];
 			}
+		}
 	}
 	n = free_nodes;
 	if (n)
@@ -660,7 +669,9 @@ static void fork_child(void)
 
 		if (err == 0) {
 			rs_modules_scan();
+			rs_refapi_announce_all();	/* before the child's first event */
 			main_thread_start();
+			rs_snaptrig_fork_child();
 		} else {
 			complain("cannot create a trace file in ", err);
 		}
@@ -679,6 +690,7 @@ static void rescan(void)
 		return;
 	rs_self.guard = 1;
 	rs_modules_scan();
+	rs_refapi_scan((const void *)&rs_shim_try_init);	/* GOTs of the new modules */
 	rs_self.guard = 0;
 	errno = e;
 }
@@ -726,6 +738,60 @@ RS_EXPORT int dlclose(void *h)
 	r = rs_real.dlclose(h);
 	rescan();
 	return r;
+}
+
+/*
+ * dlsym: a traced retain/release name gets the trampoline standing for what
+ * the real dlsym found, so calls through the pointer are recorded too. Any
+ * other lookup is a tail call: glibc resolves RTLD_NEXT and RTLD_DEFAULT
+ * relative to its caller's module (the return address), which must stay the
+ * program's, never the shim's. Modules a tail-called dlopen brought in (a
+ * bare name) get their GOTs patched here, as plugin loaders look up an
+ * entry point right after loading.
+ */
+static __attribute__((noinline)) void *traced_dlsym(void *handle, const char *name, void *caller)
+{
+	void *p;
+	int e;
+
+	rs_self.guard = 1;
+	p = rs_real.dlsym(handle, name);
+	e = errno;
+	if (!p && handle == RTLD_DEFAULT) {
+		/* the caller's own scope, which RTLD_DEFAULT searches after the
+		 * global one (a module dlopen'ed RTLD_LOCAL and its dependencies) */
+		Dl_info di;
+		void *lm = NULL;
+
+		if (dladdr1(caller, &di, &lm, RTLD_DL_LINKMAP) && lm)
+			p = rs_real.dlsym(lm, name);
+	}
+	rs_refapi_scan((const void *)&rs_shim_try_init);
+	p = rs_refapi_redirect(name, p);
+	errno = e;
+	rs_self.guard = 0;
+	return p;
+}
+
+static __attribute__((noinline)) void dlsym_rescan(void)
+{
+	int e = errno;
+
+	rs_self.guard = 1;
+	rs_refapi_scan((const void *)&rs_shim_try_init);
+	rs_self.guard = 0;
+	errno = e;
+}
+
+RS_EXPORT void *dlsym(void *handle, const char *name)
+{
+	rs_bootstrap();
+	if (!rs_self.guard && atomic_load_explicit(&rs_tracing, memory_order_relaxed)) {
+		if (handle != RTLD_NEXT && rs_refapi_wants(name))
+			return traced_dlsym(handle, name, __builtin_return_address(0));
+		dlsym_rescan();
+	}
+	return rs_real.dlsym(handle, name);	/* tail call: see above */
 }
 
 /* ---- exec --------------------------------------------------------------- */

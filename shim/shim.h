@@ -9,6 +9,7 @@
 #ifndef REFSCOPE_SHIM_H
 #define REFSCOPE_SHIM_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -30,7 +31,16 @@ uint32_t rs_shim_stack(struct rs_tbuf *tb);
 /* From the fatal-signal handler: flush what is committed, write END. */
 void rs_shim_fatal(int sig);
 
+/* intercept.c: records a call that came through refapi trampoline idx. */
+void rs_shim_refapi_hit(unsigned idx, const void *obj);
+
 /* signals.c */
 void rs_signals_install(void);
+int rs_signals_take(int sig, void (*fn)(int, siginfo_t *, void *));
+
+/* snaptrigger.c: when heap snapshots are taken */
+void rs_snaptrig_init(void);		/* after the trace is open: signal, thread */
+void rs_snaptrig_exit(unsigned how);	/* exit path, before END */
+void rs_snaptrig_fork_child(void);
 
 #endif /* REFSCOPE_SHIM_H */

@@ -68,6 +68,29 @@ void rs_signals_install(void)
 	}
 }
 
+/*
+ * The user's snapshot signal: handled by fn until the program installs a
+ * handler of its own for it (then the program's wins, as for the fatal
+ * ones). Returns 0 or -1.
+ */
+int rs_signals_take(int sig, void (*fn)(int, siginfo_t *, void *))
+{
+	struct sigaction sa;
+
+	if (sig <= 0 || sig >= NSIG)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = fn;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	atomic_store(&owned[sig], 1);
+	if (rs_real.sigaction(sig, &sa, NULL) != 0) {
+		atomic_store(&owned[sig], 0);
+		return -1;
+	}
+	return 0;
+}
+
 static void as_default(struct sigaction *old)
 {
 	if (old) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "ownmem.h"
 #include "writer.h"
 
 struct rs_stack_node {
@@ -52,6 +53,8 @@ static int map_tables(void)
 		munmap(b, NBUCKETS * sizeof(*buckets));
 		return -ENOMEM;
 	}
+	rs_own_add(b, NBUCKETS * sizeof(*buckets));
+	rs_own_add(a, ARENA_SIZE);
 	buckets = b;
 	arena = a;
 	atomic_store(&arena_used, 0);
@@ -94,6 +97,8 @@ int rs_stacks_init(void)
 int rs_stacks_reset(void)
 {
 	if (buckets) {
+		rs_own_remove((void *)buckets, NBUCKETS * sizeof(*buckets));
+		rs_own_remove(arena, ARENA_SIZE);
 		munmap((void *)buckets, NBUCKETS * sizeof(*buckets));
 		munmap(arena, ARENA_SIZE);
 		buckets = NULL;

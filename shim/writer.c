@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "ownmem.h"
 #include "refscope_format.h"
 
 atomic_int rs_tracing;
@@ -371,6 +372,7 @@ static struct rs_tbuf *tbuf_map(void)
 	m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
+	rs_own_add(m, total);
 	tb = (struct rs_tbuf *)m;
 	tb->map_size = total;
 	tb->data = m + head + RS_CHUNK_HEADROOM;
@@ -409,6 +411,7 @@ static int zslot_map(struct zslot *z)
 		munmap(m, outsz + page_round(ws));
 		return -ENOMEM;
 	}
+	rs_own_add(m, outsz + page_round(ws));
 	z->out = m + RS_CHUNK_HEADROOM;
 	z->cap = cap;
 	return 0;
@@ -752,6 +755,18 @@ void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint32_t cr
 void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
 {
 	event_commit(tb, event_head(tb, RS_EV_THREAD_EXIT, sq, t));
+}
+
+void rs_ev_ref(struct rs_tbuf *tb, int release, uint64_t sq, uint64_t t, uint64_t addr,
+	       uint32_t stack, unsigned api, unsigned fn)
+{
+	uint8_t *p = event_head(tb, release ? RS_EV_RELEASE : RS_EV_RETAIN, sq, t);
+
+	p = put_addr(tb, p, addr);
+	p += rs_put_uvarint(p, stack);
+	p += rs_put_uvarint(p, api);
+	p += rs_put_uvarint(p, fn);
+	event_commit(tb, p);
 }
 
 void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsigned n)

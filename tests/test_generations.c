@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "e2e_util.h"
 #include "generations.h"
 #include "report.h"
 #include "tracebuild.h"
@@ -483,4 +485,284 @@ Test(generations, collapsed_stacks_root_first)
 	free(buf);
 	unlink(path);
 	rmdir(dir);
+}
+
+/*
+ * Snapshots at seq 3, 6 and 10 (ids 0, 1, 2). Blocks, by birth:
+ *   seq 1 A 10 st1 (freed at 10: after the last snapshot, so live there)
+ *   seq 2 B 20 st1 (freed at 7)     seq 3 C 30 st2     seq 4 D 40 st2
+ *   seq 5 E 50 st3 (freed at 8)     seq 6 F 60 st3     seq 9 G 70 st1
+ *   seq 11 H 80 st1 (after the last snapshot)
+ * Live at the last snapshot, by interval: before 0: A (10); 0 to 1: C D
+ * (70, one site); 1 to 2: G (70, st1) then F (60, st3).
+ */
+Test(generations, snapshot_generations_group_survivors_by_birth)
+{
+	struct report_options opt = { .top = 20, .symbolize = 0, .generations = 1 };
+	const uint64_t ips[] = { 0x401000 };
+	char dir[64], path[128];
+	char *buf;
+	json_t *root, *iv;
+	json_error_t err;
+	struct tb t;
+
+	tb_init(&t, 7, 1);
+	for (uint64_t s = 1; s <= 3; s++)
+		tb_stack(&t, s, 1, ips);
+	tb_chunk_begin(&t, 7, 1, 0);
+	tb_alloc(&t, 1, 1, 0xa0, 10, 1, RS_KIND_MALLOC);
+	tb_alloc(&t, 2, 2, 0xb0, 20, 1, RS_KIND_MALLOC);
+	tb_alloc(&t, 3, 3, 0xc0, 30, 2, RS_KIND_MALLOC);
+	tb_alloc(&t, 4, 4, 0xd0, 40, 2, RS_KIND_MALLOC);
+	tb_alloc(&t, 5, 5, 0xe0, 50, 3, RS_KIND_MALLOC);
+	tb_alloc(&t, 6, 6, 0xf0, 60, 3, RS_KIND_MALLOC);
+	tb_free(&t, 7, 7, 0xb0, 1, RS_KIND_FREE);
+	tb_free(&t, 8, 8, 0xe0, 1, RS_KIND_FREE);
+	tb_alloc(&t, 9, 9, 0x100, 70, 1, RS_KIND_MALLOC);
+	tb_free(&t, 10, 10, 0xa0, 1, RS_KIND_FREE);
+	tb_alloc(&t, 11, 11, 0x110, 80, 1, RS_KIND_MALLOC);
+	tb_chunk_end(&t, 0);
+	for (uint64_t id = 0; id < 3; id++) {
+		static const uint64_t seqs[] = { 3, 6, 10 };
+
+		tb_snapshot(&t, id, seqs[id], seqs[id], RS_SNAP_REQUEST, 7);
+		tb_snapshot_end(&t, id, 0, 0, 0, 0);
+	}
+	tb_end(&t, 12, RS_END_EXIT, 0, 12, 0);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "snaps.trace");
+	cr_assert_eq(tb_write(&t, path), 0);
+	tb_release(&t);
+
+	buf = report_out(path, &opt, 'j', REPORT_BY_BYTES);
+	root = json_loads(buf, 0, &err);
+	cr_assert_not_null(root, "%s: %s", err.text, buf);
+	cr_assert(json_is_null(jget(root, "trace.error")), "%s", buf);
+	cr_assert_eq(jint(root, "snapshot_generations.last_snapshot"), 2);
+	cr_assert_eq(jint(root, "snapshot_generations.last_seq"), 10);
+	cr_assert_eq(json_array_size(jget(root, "snapshot_generations.intervals")), 3);
+	iv = jget(root, "snapshot_generations.intervals.0");
+	cr_assert(json_is_null(jget(iv, "from_snapshot")));
+	cr_assert_eq(jint(iv, "to_snapshot"), 0);
+	cr_assert_eq(jint(iv, "from_seq"), 0);
+	cr_assert_eq(jint(iv, "to_seq"), 3);
+	cr_assert_eq(jint(iv, "blocks"), 1);
+	cr_assert_eq(jint(iv, "bytes"), 10);
+	cr_assert_eq(jint(iv, "sites.0.stack_id"), 1);
+	iv = jget(root, "snapshot_generations.intervals.1");
+	cr_assert_eq(jint(iv, "from_snapshot"), 0);
+	cr_assert_eq(jint(iv, "to_snapshot"), 1);
+	cr_assert_eq(jint(iv, "blocks"), 2);
+	cr_assert_eq(jint(iv, "bytes"), 70);
+	cr_assert_eq(jint(iv, "site_count"), 1);
+	cr_assert_eq(jint(iv, "sites.0.stack_id"), 2);
+	cr_assert_eq(jint(iv, "sites.0.blocks"), 2);
+	iv = jget(root, "snapshot_generations.intervals.2");
+	cr_assert_eq(jint(iv, "from_seq"), 6);
+	cr_assert_eq(jint(iv, "to_seq"), 10);
+	cr_assert_eq(jint(iv, "blocks"), 2);
+	cr_assert_eq(jint(iv, "bytes"), 130);
+	cr_assert_eq(json_array_size(jget(iv, "sites")), 2);
+	cr_assert_eq(jint(iv, "sites.0.stack_id"), 1);
+	cr_assert_eq(jint(iv, "sites.0.bytes"), 70);
+	cr_assert_eq(jint(iv, "sites.1.stack_id"), 3);
+	cr_assert_eq(jint(iv, "sites.1.bytes"), 60);
+	json_decref(root);
+	free(buf);
+
+	buf = report_out(path, &opt, 't', REPORT_BY_BYTES);
+	cr_assert_not_null(strstr(buf, "\nsnapshot generations: blocks still live at snapshot 2 (seq 10), by when they were born\n"
+				       "  before snapshot 0 (seq 3): 10 bytes in 1 block, from 1 site\n"),
+			   "%s", buf);
+	cr_assert_not_null(strstr(buf, "\n  snapshot 1 to 2 (seq 6 to 10): 130 bytes in 2 blocks, from 2 sites\n"),
+			   "%s", buf);
+	free(buf);
+	unlink(path);
+	rmdir(dir);
+}
+
+Test(generations, one_snapshot_has_no_intervals)
+{
+	struct report_options opt = { .top = 20, .symbolize = 0 };
+	char dir[64], path[128];
+	char *buf;
+	json_t *root;
+	struct tb t;
+
+	tb_init(&t, 7, 1);
+	tb_chunk_begin(&t, 7, 1, 0);
+	tb_alloc(&t, 1, 1, 0xa0, 10, 0, RS_KIND_MALLOC);
+	tb_chunk_end(&t, 0);
+	tb_snapshot(&t, 0, 2, 2, RS_SNAP_EXIT, 7);
+	tb_snapshot_end(&t, 0, 0, 0, 0, 0);
+	tb_end(&t, 2, RS_END_EXIT, 0, 3, 0);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "one.trace");
+	cr_assert_eq(tb_write(&t, path), 0);
+	tb_release(&t);
+	buf = report_out(path, &opt, 'j', REPORT_BY_BYTES);
+	root = json_loads(buf, 0, NULL);
+	cr_assert_not_null(root);
+	cr_assert(json_is_null(jget(root, "snapshot_generations")));
+	json_decref(root);
+	free(buf);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* ---- samples/lifetimes under the shim -------------------------------------- */
+
+static json_t *site_with(json_t *sites, const char *fn)
+{
+	size_t i, k;
+	json_t *s, *f;
+
+	json_array_foreach(sites, i, s) {
+		json_array_foreach(json_object_get(s, "frames"), k, f) {
+			const char *name = json_string_value(json_object_get(f, "function"));
+
+			if (name && !strcmp(name, fn))
+				return s;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * samples/lifetimes.c with thresholds 99/10/10. Each round frees old
+ * medium blocks first (count0 is 0 then, so those frees change nothing),
+ * allocates 100 keepers (count0 1..100: the 100th exceeds 99 and collects,
+ * count0 back to 0), then 900 short pairs (count0 0 -> 1 -> 0). So
+ * collection k falls on round k - 1's last keeper, with exactly that
+ * round's 100 keepers in generation 0, and CPython's schedule makes
+ * collections 12, 24, 36, 48 (rounds 11, 23, 35, 47) the generation-1 ones:
+ *   gen 0: 46 collections; entered 50000; died 45000 (the short ones);
+ *          promoted 5000 (every keeper); live 0.
+ *   gen 1: 4 collections; entered 46 x 100 = 4600. At round 11's
+ *          collection it holds the long blocks of rounds 0-10 (110) and the
+ *          medium of rounds 9, 10 (180): 290 promoted, the same in each of
+ *          the 4 cycles of 12 rounds (1160). Medium of rounds 0-8 (freed at
+ *          the start of rounds 3-11, before that collection) died there:
+ *          810 per cycle, 3240, plus rounds 48 and 49 freed at the end: 3420.
+ *          Live at the end: the long blocks of rounds 48, 49: 20.
+ *   gen 2: entered 4 x (290 + 100) = 1560; died: medium of rounds 9, 10, 11
+ *          of each cycle, 12 x 90 = 1080; live: long of rounds 0-47, 480.
+ * Lifetimes (allocations): 45000 x 0; medium 2999 - j (j = 10..99 in its
+ * round) for rounds 0-47 (4320 in [2048, 4096)), 1999 - j for round 48 and
+ * 999 - j for round 49 (90 each in [1024, 2048) and [512, 1024)).
+ * Medium median: rank 2250 of 4500 = the 2070th of the 4320 values
+ * 2900..2989 (48 of each), 2943, whose bucket starts at 11 << 8 = 2816.
+ * Long median: ages at the end 1000 (50 - r) - j - 1; rank 250 is round
+ * 25's largest, 24999, bucket 12 << 11 = 24576.
+ */
+Test(generations, lifetimes_sample_matches_the_worked_figures)
+{
+	char *dir = e2e_tmpdir(), *trace;
+	char *argv[] = { E2E_SAMPLE("lifetimes"), NULL };
+	char *rargv[] = { E2E_REFSCOPE, "report", "--json", "--top", "0", "--gen-thresholds",
+			  "99,10,10", NULL, NULL };
+	struct e2e_proc p, rp;
+	json_t *j, *g, *s, *sites;
+	json_error_t err;
+	static const long long want[3][7] = {
+		/* collections entered died promoted live collected live_bytes */
+		{ 46, 50000, 45000, 5000, 0, 45000, 0 },
+		{ 4, 4600, 3420, 1160, 20, 3420, 4000 },
+		{ 0, 1560, 1080, 0, 480, 1080, 96000 },
+	};
+
+	e2e_traced(dir, argv, NULL, NULL, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+	trace = e2e_only_trace(dir, "lifetimes");
+	rargv[7] = trace;
+	e2e_exec(rargv, NULL, NULL, &rp);
+	cr_assert(WIFEXITED(rp.status) && WEXITSTATUS(rp.status) == 0, "%s", rp.err);
+	j = json_loads(rp.out, 0, &err);
+	cr_assert_not_null(j, "%s", err.text);
+	cr_assert_eq(e2e_int(j, "totals.allocations"), 50000);
+	cr_assert_eq(e2e_int(j, "live_at_exit.blocks"), 500);
+	cr_assert_eq(e2e_int(j, "live_at_exit.bytes"), 100000);
+	for (int k = 0; k < 3; k++) {
+		g = json_array_get(e2e_get(j, "generations"), (size_t)k);
+		cr_assert_eq(e2e_int(g, "collections"), want[k][0], "gen %d", k);
+		cr_assert_eq(e2e_int(g, "entered"), want[k][1], "gen %d: %lld", k, e2e_int(g, "entered"));
+		cr_assert_eq(e2e_int(g, "died"), want[k][2], "gen %d: %lld", k, e2e_int(g, "died"));
+		cr_assert_eq(e2e_int(g, "promoted"), want[k][3], "gen %d", k);
+		cr_assert_eq(e2e_int(g, "live"), want[k][4], "gen %d", k);
+		cr_assert_eq(e2e_int(g, "collected"), want[k][5], "gen %d", k);
+		cr_assert_eq(e2e_int(g, "live_bytes"), want[k][6], "gen %d", k);
+	}
+	g = e2e_get(j, "generations");
+	cr_assert_float_eq(json_real_value(e2e_get(json_array_get(g, 0), "survival_rate")), 0.1, 1e-9);
+	cr_assert_float_eq(json_real_value(e2e_get(json_array_get(g, 1), "survival_rate")),
+			   1160.0 / 4600, 1e-6);
+	cr_assert_eq(e2e_int(j, "lifetimes.freed"), 49500);
+	cr_assert_eq(e2e_int(j, "lifetimes.live"), 500);
+	cr_assert_eq(e2e_int(j, "lifetimes.temporary"), 45000);
+	cr_assert_eq(e2e_int(j, "lifetimes.temporary_bytes"), 45000 * 16);
+	g = e2e_get(j, "lifetimes.allocations");
+	cr_assert_eq(json_array_size(g), 4);
+	cr_assert_eq(e2e_int(json_array_get(g, 0), "max"), 0);
+	cr_assert_eq(e2e_int(json_array_get(g, 0), "blocks"), 45000);
+	cr_assert_eq(e2e_int(json_array_get(g, 1), "min"), 512);
+	cr_assert_eq(e2e_int(json_array_get(g, 1), "blocks"), 90);
+	cr_assert_eq(e2e_int(json_array_get(g, 2), "min"), 1024);
+	cr_assert_eq(e2e_int(json_array_get(g, 2), "blocks"), 90);
+	cr_assert_eq(e2e_int(json_array_get(g, 3), "min"), 2048);
+	cr_assert_eq(e2e_int(json_array_get(g, 3), "blocks"), 4320);
+
+	sites = e2e_get(j, "sites.long_lived");
+	cr_assert_eq(e2e_int(j, "sites.count"), 3);
+	s = json_array_get(sites, 0);
+	cr_assert_eq(site_with(sites, "make_long"), s, "the long-lived site comes first");
+	cr_assert_eq(e2e_int(s, "allocations"), 500);
+	cr_assert_eq(e2e_int(s, "reached_oldest"), 480);
+	cr_assert_float_eq(json_real_value(e2e_get(s, "reached_oldest_share")), 0.96, 1e-9);
+	cr_assert_eq(json_integer_value(json_array_get(e2e_get(s, "live_by_generation"), 1)), 20);
+	cr_assert_eq(json_integer_value(json_array_get(e2e_get(s, "live_by_generation"), 2)), 480);
+	cr_assert_eq(e2e_int(s, "median_lifetime_allocations"), 24576);
+	cr_assert_eq(e2e_int(s, "peak_bytes"), 100000);
+	s = site_with(sites, "make_medium");
+	cr_assert_not_null(s);
+	cr_assert_eq(s, json_array_get(sites, 1));
+	cr_assert_eq(e2e_int(s, "reached_oldest"), 1080);
+	cr_assert_eq(e2e_int(s, "median_lifetime_allocations"), 2816);
+	cr_assert_eq(e2e_int(s, "peak_bytes"), 270 * 48);
+	cr_assert_eq(e2e_int(s, "temporary"), 0);
+	s = site_with(sites, "make_short");
+	cr_assert_not_null(s);
+	cr_assert_eq(e2e_int(s, "temporary"), 45000);
+	cr_assert_eq(e2e_int(s, "median_lifetime_allocations"), 0);
+	cr_assert_eq(e2e_int(s, "peak_bytes"), 16);
+	json_decref(j);
+	e2e_proc_free(&rp);
+
+	/* folded stacks by count: one line per site, root first, ending in the
+	 * allocating function */
+	{
+		char *cargv[] = { E2E_REFSCOPE, "report", "--format", "collapsed", "--by", "count",
+				  trace, NULL };
+		const char *want_tail[] = { ";main;make_long 500\n", ";main;make_medium 4500\n",
+					    ";main;make_short 45000\n" };
+		char *line;
+		int n = 0;
+
+		e2e_exec(cargv, NULL, NULL, &rp);
+		cr_assert(WIFEXITED(rp.status) && WEXITSTATUS(rp.status) == 0, "%s", rp.err);
+		for (line = rp.out; *line; n++) {
+			char *nl = strchr(line, '\n');
+
+			cr_assert_not_null(nl);
+			cr_assert_lt(n, 3, "%s", rp.out);
+			cr_assert_eq(strncmp(nl + 1 - strlen(want_tail[n]), want_tail[n], strlen(want_tail[n])), 0,
+				     "line %d of %s", n, rp.out);
+			line = nl + 1;
+		}
+		cr_assert_eq(n, 3);
+		e2e_proc_free(&rp);
+	}
+	free(trace);
+	e2e_proc_free(&p);
+	e2e_rmtree(dir);
+	free(dir);
 }

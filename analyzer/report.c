@@ -370,7 +370,8 @@ void report_release(struct report *rep)
 
 static void report_usage(FILE *f)
 {
-	fprintf(f, "usage: refscope report [--json] [--top N] [-o FILE] TRACE\n"
+	fprintf(f, "usage: refscope report [--json | --format FMT] [--generations] [--html FILE]\n"
+		   "                       [--top N] [-o FILE] TRACE\n"
 		   "Report the blocks a traced program never freed, grouped by allocation stack.\n"
 		   "\n"
 		   "  -j, --json         write JSON (schema: docs/JSON.md) instead of text\n"
@@ -387,6 +388,10 @@ static void report_usage(FILE *f)
 		   "      --by WEIGHT    what --format collapsed weighs a stack by: bytes\n"
 		   "                     (allocated, default), count (allocations), leaked (bytes\n"
 		   "                     still live at the end)\n"
+		   "      --html FILE    write one self-contained HTML page to FILE (timeline of\n"
+		   "                     live bytes by generation, flame graphs of allocated and\n"
+		   "                     leaked bytes, the tables); nothing on standard output\n"
+		   "                     unless --json, --format or -o asks for it too\n"
 		   "  -h, --help         show this help\n");
 }
 
@@ -431,11 +436,13 @@ enum cmd_status cmd_report(int argc, char **argv)
 		{ "gen-thresholds", required_argument, NULL, 'T' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "by", required_argument, NULL, 'B' },
+		{ "html", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct report_options opt = { .top = 20, .progress = 1, .symbolize = 1 };
-	const char *output = NULL;
+	const char *output = NULL, *html = NULL;
+	int explicit_format = 0;
 	struct report rep;
 	FILE *out = stdout;
 	enum report_weight by = REPORT_BY_BYTES;
@@ -448,6 +455,9 @@ enum cmd_status cmd_report(int argc, char **argv)
 		case 'g':
 			opt.generations = 1;
 			break;
+		case 'H':
+			html = optarg;
+			break;
 		case 'T':
 			if (parse_thresholds(optarg, opt.gen_thresholds)) {
 				fprintf(stderr, "refscope report: --gen-thresholds wants three counts like 700,10,10, not '%s'\n",
@@ -457,6 +467,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 			opt.have_thresholds = 1;
 			break;
 		case 'F':
+			explicit_format = 1;
 			json = !strcmp(optarg, "json");
 			collapsed = !strcmp(optarg, "collapsed");
 			if (!json && !collapsed && strcmp(optarg, "text")) {
@@ -479,6 +490,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 			}
 			break;
 		case 'j':
+			explicit_format = 1;
 			json = 1;
 			break;
 		case 'n':
@@ -488,6 +500,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 			}
 			break;
 		case 'o':
+			explicit_format = 1;
 			output = optarg;
 			break;
 		case 'h':
@@ -503,12 +516,26 @@ enum cmd_status cmd_report(int argc, char **argv)
 		return CMD_USAGE;
 	}
 	opt.all_stacks = collapsed;
+	opt.html = html != NULL;
 	rc = report_build(argv[optind], &opt, &rep);
 	if (rc) {
 		fprintf(stderr, "refscope report: cannot read %s: %s\n", argv[optind],
 			rc == -EINVAL ? "not a regular file" : strerror(-rc));
 		report_release(&rep);
 		return CMD_BAD_INPUT;
+	}
+	if (html) {
+		FILE *h = fopen(html, "w");
+
+		rc = h ? report_write_html(&rep, h) : -errno;
+		if (h && fclose(h) != 0 && !rc)
+			rc = -EIO;
+		if (rc) {
+			fprintf(stderr, "refscope report: cannot write %s: %s\n", html, strerror(-rc));
+			st = CMD_BAD_INPUT;
+		}
+		if (!explicit_format)
+			goto done;
 	}
 	if (output) {
 		out = fopen(output, "w");
@@ -529,6 +556,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 			strerror(-rc));
 		st = CMD_BAD_INPUT;
 	}
+done:
 	if (rep.have_error) {
 		fprintf(stderr, "refscope report: %s: %s\n", rep.path, rep.error.message);
 		st = CMD_BAD_INPUT;

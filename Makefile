@@ -63,13 +63,23 @@ SAMPLE_SRCS := $(wildcard samples/*.c)
 SAMPLE_BINS := $(SAMPLE_SRCS:samples/%.c=$(B)/samples/%)
 SAMPLE_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-inline-functions-called-once \
 	$(WARNINGS) -Wno-missing-prototypes $(BASE_CPPFLAGS) -pthread
+# Shared-library samples: samples/lib/NAME.c -> build/samples/libNAME.so.
+# Per-sample flags: SAMPLE_CFLAGS_<name>, SAMPLE_LDFLAGS_<name>.
+SAMPLE_LIB_SRCS := $(wildcard samples/lib/*.c)
+SAMPLE_LIBS := $(SAMPLE_LIB_SRCS:samples/lib/%.c=$(B)/samples/lib%.so)
+SAMPLE_REFOBJ := -L$(B)/samples -lrefobj -Wl,-rpath,'$$ORIGIN'
+SAMPLE_LDFLAGS_refobj_leaks := $(SAMPLE_REFOBJ)
+SAMPLE_LDFLAGS_refobj_linked_plugin := $(SAMPLE_REFOBJ)
+SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
+SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
+SAMPLE_LDFLAGS_gobject_cycle := $(shell pkg-config --libs gobject-2.0 2>/dev/null)
 
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils chromium
+	xz-utils libglib2.0-dev chromium
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps FORCE
@@ -117,13 +127,20 @@ $(TEST_BIN): $(TEST_OBJS) $(ANALYZER_LIB_OBJS) $(TEST_SHIM_OBJS)
 
 $(B)/samples/%: samples/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAN_FLAGS) -o $@ $< -ldl
+	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAN_FLAGS) $(SAMPLE_CFLAGS_$*) -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
+
+$(B)/samples/lib%.so: samples/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAN_FLAGS) $(SAMPLE_CFLAGS_$*) -fPIC -shared -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
+
+$(B)/samples/refobj_leaks $(B)/samples/refobj_plugin $(B)/samples/librefobj_linked_plugin.so \
+	$(B)/samples/librefobj_plugin.so: $(B)/samples/librefobj.so
 
 $(B)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g -fno-omit-frame-pointer $(WARNINGS) -Wno-missing-prototypes -pthread -o $@ $<
 
-samples: $(SAMPLE_BINS)
+samples: $(SAMPLE_LIBS) $(SAMPLE_BINS)
 
 deps:
 	@missing=$$(for p in $(DEPS) $(EXTRA_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -351,6 +351,48 @@ out:
 	return rc;
 }
 
+static int block_cmp(const void *a, const void *b)
+{
+	const struct heap_block *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+int heap_blocks(const struct heap *h, struct heap_block **out, size_t *n)
+{
+	struct heap_block *arr = malloc((h->count ? h->count : 1) * sizeof(*arr));
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!arr)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->cap; i++) {
+		if (!h->slots[i].addr)
+			continue;
+		arr[k].addr = h->slots[i].addr;
+		arr[k].size = h->slots[i].size;
+		arr[k].stack = h->slots[i].stack;
+		k++;
+	}
+	qsort(arr, k, sizeof(*arr), block_cmp);
+	*out = arr;
+	*n = k;
+	return 0;
+}
+
+int heap_lookup(const struct heap *h, uint64_t addr, struct heap_block *out)
+{
+	const struct slot *s = addr ? slot_find(h, addr) : NULL;
+
+	if (!s)
+		return 0;
+	out->addr = s->addr;
+	out->size = s->size;
+	out->stack = s->stack;
+	return 1;
+}
+
 void heap_free(struct heap *h)
 {
 	struct thread *t, *tmp;

@@ -61,6 +61,17 @@ void heap_totals(const struct heap *h, struct heap_totals *out);
 /* The live blocks grouped by stack id, sorted by bytes descending, then
  * blocks descending, then stack id. *out is malloc'd. Returns 0 or -ENOMEM. */
 int heap_groups(const struct heap *h, struct heap_group **out, size_t *n);
+/* A live block, as heap_blocks hands them out. */
+struct heap_block {
+	uint64_t addr, size, stack;
+};
+
+/* The blocks live now, sorted by address (for interior-pointer lookup);
+ * may be called in the middle of a replay. *out is malloc'd. Returns 0 or
+ * -ENOMEM. */
+int heap_blocks(const struct heap *h, struct heap_block **out, size_t *n);
+/* The live block that starts at addr: returns 1 with *out filled, or 0. */
+int heap_lookup(const struct heap *h, uint64_t addr, struct heap_block *out);
 void heap_free(struct heap *h);
 
 #endif

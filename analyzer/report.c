@@ -195,6 +195,60 @@ static int resolve_group(struct report *rep, struct report_group *g)
 	return report_resolve_stack(rep, g->g.stack, &g->frames, &g->nframes, &g->stack_known);
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Resolves every stack id in ids (duplicates allowed) into rep->graph_stacks. */
+static int resolve_stacks(struct report *rep, uint64_t *ids, size_t n)
+{
+	qsort(ids, n, sizeof(*ids), u64_cmp);
+	rep->graph_stacks = calloc(n ? n : 1, sizeof(*rep->graph_stacks));
+	if (!rep->graph_stacks)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct report_stack *st;
+
+		if (i && ids[i] == ids[i - 1])
+			continue;
+		st = &rep->graph_stacks[rep->ngraph_stacks++];
+		st->id = ids[i];
+		if (report_resolve_stack(rep, ids[i], &st->frames, &st->nframes, &st->known))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+const struct report_stack *report_graph_stack(const struct report *rep, uint64_t id)
+{
+	size_t lo = 0, hi = rep->ngraph_stacks;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rep->graph_stacks[mid].id == id)
+			return &rep->graph_stacks[mid];
+		if (rep->graph_stacks[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const char *report_stack_function(const struct report *rep, uint64_t id)
+{
+	const struct report_stack *st = report_graph_stack(rep, id);
+
+	for (size_t i = 0; st && i < st->nframes; i++)
+		if (st->frames[i].function)
+			return st->frames[i].function;
+	return NULL;
+}
+
 static void progress_show(struct report *rep, int *shown, int *last)
 {
 	uint64_t size = reader_file_size(rep->r);
@@ -208,8 +262,43 @@ static void progress_show(struct report *rep, int *shown, int *last)
 	fflush(stderr);
 }
 
+/* What the snapshot analysis keeps from the replay: the blocks live when
+ * the snapshot was taken and their reference counts then. */
+struct capture {
+	struct refcounts *rc; /* NULL: no analysis */
+	const struct reader_snapshot *snap;
+	int taken;
+	struct heap_block *blocks;
+	size_t nblocks;
+	uint8_t *counted;
+	int64_t *balance;
+};
+
+static int capture_take(struct capture *c, const struct heap *h)
+{
+	int rc;
+
+	c->taken = 1;
+	rc = heap_blocks(h, &c->blocks, &c->nblocks);
+	if (rc)
+		return rc;
+	c->counted = calloc(c->nblocks ? c->nblocks : 1, 1);
+	c->balance = calloc(c->nblocks ? c->nblocks : 1, sizeof(*c->balance));
+	if (!c->counted || !c->balance)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nblocks; i++) {
+		struct refcount_object o;
+
+		if (refcounts_lookup(c->rc, c->blocks[i].addr, &o)) {
+			c->counted[i] = 1;
+			c->balance[i] = o.balance;
+		}
+	}
+	return 0;
+}
+
 static int replay(struct report *rep, const struct report_options *opt, struct heap *h,
-		  struct gen_model *gen)
+		  struct gen_model *gen, struct capture *cap)
 {
 	int show = opt->progress && isatty(STDERR_FILENO) &&
 		   reader_file_size(rep->r) > PROGRESS_MIN_BYTES;
@@ -219,6 +308,18 @@ static int replay(struct report *rep, const struct report_options *opt, struct h
 	int rc;
 
 	while ((rc = reader_next(rep->r, &ev)) == 1) {
+		if (cap->rc && !cap->taken) {
+			/* the snapshot sees every event numbered below its seq */
+			if (cap->snap && ev.seq >= cap->snap->seq) {
+				rc = capture_take(cap, h);
+				if (rc)
+					break;
+			} else {
+				rc = refcounts_event(cap->rc, h, &ev);
+				if (rc)
+					break;
+			}
+		}
 		rc = heap_event(h, &ev);
 		if (!rc)
 			rc = gen_event(gen, &ev);
@@ -229,8 +330,171 @@ static int replay(struct report *rep, const struct report_options *opt, struct h
 	}
 	if (shown)
 		fprintf(stderr, "\r%*s\r", (int)strlen(rep->path) + 24, "");
+	if (rc == 0 && cap->rc && cap->snap && !cap->taken)
+		rc = capture_take(cap, h);
 	return rc;
 }
+
+static int choose_snapshot(struct report *rep, const struct report_options *opt)
+{
+	size_t n = reader_nsnapshots(rep->r);
+
+	if (opt->snapshot < 0) {
+		rep->snapshot = n ? reader_snapshot(rep->r, n - 1) : NULL;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct reader_snapshot *s = reader_snapshot(rep->r, i);
+
+		if (s->id == (uint64_t)opt->snapshot) {
+			rep->snapshot = s;
+			return 0;
+		}
+	}
+	return REPORT_NO_SNAPSHOT;
+}
+
+static int blame_add(struct report *rep, const struct refcount_blame *b, size_t *cap)
+{
+	for (size_t i = 0; i < rep->nblame; i++) {
+		if (rep->blame[i].stack == b->stack && rep->blame[i].is_alloc == b->is_alloc) {
+			rep->blame[i].references += b->count;
+			rep->blame[i].objects++;
+			return 0;
+		}
+	}
+	if (rep->nblame == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct report_blame *n = realloc(rep->blame, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		rep->blame = n;
+		*cap = ncap;
+	}
+	rep->blame[rep->nblame++] = (struct report_blame){ b->stack, b->is_alloc, b->count, 1 };
+	return 0;
+}
+
+static int report_blame_cmp(const void *a, const void *b)
+{
+	const struct report_blame *x = a, *y = b;
+
+	if (x->references != y->references)
+		return x->references > y->references ? -1 : 1;
+	if (x->is_alloc != y->is_alloc)
+		return x->is_alloc ? 1 : -1;
+	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+/* The leaked refcounted objects with their blame, and every stack the
+ * analysis shows, resolved. */
+static int analyze_refcounts(struct report *rep, struct refcounts *rc)
+{
+	struct refcount_object *live = NULL;
+	size_t nlive = 0, cap_blame = 0, nids = 0, cap_ids = 0;
+	uint64_t *ids = NULL;
+	const struct graph *g = &rep->graph;
+	int err;
+
+	refcounts_totals(rc, &rep->rc_totals);
+	err = refcounts_apis(rc, &rep->apis, &rep->napis);
+	if (err)
+		return err;
+	err = refcounts_live(rc, &live, &nlive);
+	if (err)
+		return err;
+	rep->refobjs = calloc(nlive ? nlive : 1, sizeof(*rep->refobjs));
+	if (!rep->refobjs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nlive; i++) {
+		struct report_refobj ro = { .o = live[i], .block = UINT32_MAX, .cls = -1 };
+
+		if (rep->have_graph) {
+			uint32_t b = graph_find(g, live[i].addr);
+
+			if (b == UINT32_MAX || g->blocks[b].addr != live[i].addr || !g->counted ||
+			    !g->counted[b])
+				continue;
+			ro.block = b;
+			ro.cls = g->cls[b];
+			ro.count_garbage = !g->count_alive[b];
+			ro.gc_refs = g->gc_refs[b];
+			if (ro.cls == GRAPH_REACHABLE && !ro.count_garbage)
+				continue;
+		} else if (!live[i].allocated) {
+			continue;
+		}
+		err = refcounts_blame(rc, rep->r, live[i].addr, &ro.blame, &ro.nblame);
+		if (err)
+			goto out;
+		rep->refobjs[rep->nrefobjs++] = ro;
+		for (size_t k = 0; k < ro.nblame; k++) {
+			err = blame_add(rep, &ro.blame[k], &cap_blame);
+			if (err)
+				goto out;
+		}
+	}
+	if (rep->blame)
+		qsort(rep->blame, rep->nblame, sizeof(*rep->blame), report_blame_cmp);
+
+	/* every stack shown: cycle members and what hangs off them, leaked
+	 * objects, blame */
+#define PUSH_ID(x)                                                               	do {                                                                     		if (nids == cap_ids) {                                           			size_t nc = cap_ids ? cap_ids * 2 : 64;                  			uint64_t *ni = realloc(ids, nc * sizeof(*ni));           			if (!ni) {                                               				err = -ENOMEM;                                   				goto out;                                        			}                                                        			ids = ni;                                                			cap_ids = nc;                                            		}                                                                		ids[nids++] = (x);                                               	} while (0)
+	for (size_t k = 0; rep->have_graph && k < g->ncycles; k++) {
+		const struct graph_cycle *cy = &g->cycles[k];
+
+		for (size_t i = 0; i < cy->nmembers && i < REPORT_CYCLE_SHOW; i++)
+			PUSH_ID(g->blocks[cy->members[i]].stack);
+		for (size_t i = 0; i < cy->nhanging && i < REPORT_CYCLE_SHOW; i++)
+			PUSH_ID(g->blocks[cy->hanging[i]].stack);
+	}
+	for (size_t i = 0; i < rep->nrefobjs; i++) {
+		PUSH_ID(rep->refobjs[i].o.alloc_stack);
+		for (size_t k = 0; k < rep->refobjs[i].nblame; k++)
+			PUSH_ID(rep->refobjs[i].blame[k].stack);
+	}
+#undef PUSH_ID
+	err = resolve_stacks(rep, ids, nids);
+out:
+	free(ids);
+	free(live);
+	return err;
+}
+
+static int analyze(struct report *rep, struct refcounts *rc, struct capture *cap)
+{
+	int err;
+
+	if (rep->snapshot) {
+		struct reader_word *words = NULL;
+		size_t nwords = 0;
+
+		err = reader_snapshot_words(rep->r, (size_t)(rep->snapshot - reader_snapshot(rep->r, 0)),
+					    &words, &nwords);
+		if (err && err != -EINVAL) {
+			free(words);
+			return err;
+		}
+		/* damage: the graph is built from the words before it */
+		err = graph_build(&rep->graph, rep->snapshot, cap->blocks, cap->nblocks, words, nwords);
+		cap->blocks = NULL;
+		rep->have_graph = 1;
+		free(words);
+		if (err)
+			return err;
+		graph_set_counts(&rep->graph, cap->counted, cap->balance);
+		cap->counted = NULL;
+		cap->balance = NULL;
+		err = graph_analyze(&rep->graph);
+		if (err)
+			return err;
+	}
+	return analyze_refcounts(rep, rc);
+}
+
 
 static int add_warnings(struct report *rep)
 {
@@ -268,6 +532,7 @@ static int add_warnings(struct report *rep)
 
 int report_build(const char *path, const struct report_options *opt, struct report *rep)
 {
+	struct capture cap = { 0 };
 	struct heap *h = NULL;
 	struct gen_model *gen = NULL;
 	struct heap_group *groups = NULL;
@@ -295,7 +560,17 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		rc = report_sites_prepare(rep, gen);
 		if (rc)
 			goto out;
-		rc = replay(rep, opt, h, gen);
+		if (opt->cycles) {
+			rep->analyzed = 1;
+			rc = choose_snapshot(rep, opt);
+			if (rc)
+				goto out;
+			rc = refcounts_new(&cap.rc);
+			if (rc)
+				goto out;
+			cap.snap = rep->snapshot;
+		}
+		rc = replay(rep, opt, h, gen, &cap);
 		if (rc)
 			goto out;
 	}
@@ -339,14 +614,35 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		if (rc)
 			goto out;
 	}
+	if (cap.rc) {
+		/* after add_modules: the analysis symbolizes its stacks */
+		rc = analyze(rep, cap.rc, &cap);
+		if (rc)
+			goto out;
+		e = reader_error(rep->r);
+		if (e && !rep->have_error) {
+			rep->have_error = 1;
+			rep->error = *e;
+		}
+	}
 	rc = report_sites_build(rep, opt, gen);
 	if (rc)
 		goto out;
 	rc = add_warnings(rep);
+	if (!rc && rep->analyzed && !rep->snapshot)
+		rc = warn(rep, "no heap snapshot in the trace: cycles cannot be found, and every refcounted "
+			       "block live at exit counts as leaked");
+	if (!rc && rep->snapshot && !rep->snapshot->complete)
+		rc = warn(rep, "snapshot %" PRIu64 " is incomplete (no SNAPSHOT_END): its graph may miss edges",
+			  rep->snapshot->id);
 out:
 	free(groups);
 	gen_free(gen);
 	heap_free(h);
+	refcounts_free(cap.rc);
+	free(cap.blocks);
+	free(cap.counted);
+	free(cap.balance);
 	return rc;
 }
 
@@ -357,6 +653,16 @@ void report_release(struct report *rep)
 		free(rep->groups[i].frames);
 	free(rep->groups);
 	free(rep->modules);
+	if (rep->have_graph)
+		graph_release(&rep->graph);
+	free(rep->apis);
+	for (size_t i = 0; i < rep->nrefobjs; i++)
+		free(rep->refobjs[i].blame);
+	free(rep->refobjs);
+	free(rep->blame);
+	for (size_t i = 0; i < rep->ngraph_stacks; i++)
+		free(rep->graph_stacks[i].frames);
+	free(rep->graph_stacks);
 	for (size_t i = 0; i < rep->nwarnings; i++)
 		free(rep->warnings[i]);
 	free(rep->warnings);
@@ -371,11 +677,19 @@ void report_release(struct report *rep)
 static void report_usage(FILE *f)
 {
 	fprintf(f, "usage: refscope report [--json | --format FMT] [--generations] [--html FILE]\n"
-		   "                       [--top N] [-o FILE] TRACE\n"
+		   "                       [--top N] [--cycles [--snapshot N]] [-o FILE] TRACE\n"
 		   "Report the blocks a traced program never freed, grouped by allocation stack.\n"
 		   "\n"
 		   "  -j, --json         write JSON (schema: docs/JSON.md) instead of text\n"
 		   "  -n, --top N        show the N biggest groups (default 20; 0: all)\n"
+		   "  -c, --cycles       analyze a heap snapshot: what is unreachable (cycle\n"
+		   "                     member, held by a cycle, plain leak), every leaked\n"
+		   "                     cycle (members, edges closing it, what hangs off it,\n"
+		   "                     found by reachability and/or reference counts), and\n"
+		   "                     refcounted objects: leaked ones with the retain stacks\n"
+		   "                     no release balances, and retains/releases per API\n"
+		   "  -s, --snapshot N   analyze snapshot N (0 is the first taken; default: the\n"
+		   "                     last); implies --cycles\n"
 		   "  -o, --output FILE  write the report to FILE instead of standard output\n"
 		   "  -g, --generations  also show a CPython-like generational model of the heap\n"
 		   "                     (collections, promotions, survival per generation),\n"
@@ -432,6 +746,8 @@ enum cmd_status cmd_report(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "top", required_argument, NULL, 'n' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "cycles", no_argument, NULL, 'c' },
+		{ "snapshot", required_argument, NULL, 's' },
 		{ "generations", no_argument, NULL, 'g' },
 		{ "gen-thresholds", required_argument, NULL, 'T' },
 		{ "format", required_argument, NULL, 'F' },
@@ -440,7 +756,8 @@ enum cmd_status cmd_report(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct report_options opt = { .top = 20, .progress = 1, .symbolize = 1 };
+	struct report_options opt = { .top = 20, .progress = 1, .symbolize = 1, .snapshot = -1 };
+	size_t snap;
 	const char *output = NULL, *html = NULL;
 	int explicit_format = 0;
 	struct report rep;
@@ -450,8 +767,20 @@ enum cmd_status cmd_report(int argc, char **argv)
 	enum cmd_status st = CMD_OK;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+jn:o:gh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jn:o:gcs:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			opt.cycles = 1;
+			break;
+		case 's':
+			if (parse_count(optarg, &snap) || snap > INT64_MAX) {
+				fprintf(stderr, "refscope report: --snapshot wants a snapshot number, not '%s'\n",
+					optarg);
+				return CMD_USAGE;
+			}
+			opt.snapshot = (int64_t)snap;
+			opt.cycles = 1;
+			break;
 		case 'g':
 			opt.generations = 1;
 			break;
@@ -518,6 +847,12 @@ enum cmd_status cmd_report(int argc, char **argv)
 	opt.all_stacks = collapsed;
 	opt.html = html != NULL;
 	rc = report_build(argv[optind], &opt, &rep);
+	if (rc == REPORT_NO_SNAPSHOT) {
+		fprintf(stderr, "refscope report: %s has no snapshot %" PRId64 " (it has %zu)\n", argv[optind],
+			opt.snapshot, reader_nsnapshots(rep.r));
+		report_release(&rep);
+		return CMD_BAD_INPUT;
+	}
 	if (rc) {
 		fprintf(stderr, "refscope report: cannot read %s: %s\n", argv[optind],
 			rc == -EINVAL ? "not a regular file" : strerror(-rc));

@@ -14,12 +14,15 @@
 #ifndef REFSCOPE_REPORT_H
 #define REFSCOPE_REPORT_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "generations.h"
+#include "graph.h"
 #include "heap.h"
 #include "reader.h"
+#include "refcounts.h"
 
 struct symbolizer;
 
@@ -45,6 +48,26 @@ struct report_stack {
 	struct report_frame *frames; /* innermost first, inlined expanded */
 	size_t nframes;
 	int known; /* the trace defined this stack id */
+};
+
+/* A refcounted object that leaked: live at the snapshot (or at exit when
+ * there is none) and unreachable or cyclic garbage (any live one without
+ * a snapshot). */
+struct report_refobj {
+	struct refcount_object o;
+	uint32_t block;	  /* in graph.blocks, or UINT32_MAX */
+	int cls;	  /* enum graph_class, -1 without a snapshot */
+	int count_garbage; /* the count method found it garbage */
+	int64_t gc_refs;
+	struct refcount_blame *blame; /* unbalanced references by stack */
+	size_t nblame;
+};
+
+/* Unbalanced references over all leaked objects, by stack. */
+struct report_blame {
+	uint64_t stack;
+	int is_alloc;
+	uint64_t references, objects;
 };
 
 struct report_module {
@@ -86,6 +109,21 @@ struct report {
 	uint64_t *shot_ids; /* the snapshot ids, in seq order */
 	struct gen_sample *timeline; /* live bytes by generation over the trace */
 	size_t ntimeline;
+
+	/* --cycles: the snapshot analysis and reference counts */
+	int analyzed;
+	const struct reader_snapshot *snapshot; /* NULL: the trace has none */
+	int have_graph;
+	struct graph graph;
+	struct refcount_totals rc_totals;
+	struct refcount_api *apis;
+	size_t napis;
+	struct report_refobj *refobjs; /* by address */
+	size_t nrefobjs;
+	struct report_blame *blame; /* by references descending */
+	size_t nblame;
+	struct report_stack *graph_stacks; /* resolved for the analysis, by id */
+	size_t ngraph_stacks;
 };
 
 struct report_options {
@@ -97,7 +135,15 @@ struct report_options {
 	int html;	 /* 1: resolve the stacks the HTML flame graphs draw */
 	int have_thresholds;
 	uint64_t gen_thresholds[GEN_COUNT]; /* when have_thresholds; else 700, 10, 10 */
+	int cycles;	  /* 1: analyze a heap snapshot and the reference counts */
+	int64_t snapshot; /* the snapshot id to analyze; -1: the last one */
 };
+
+/* Members and hanging blocks shown (and symbolized) per cycle. */
+#define REPORT_CYCLE_SHOW 50
+
+/* report_build's result when opt->snapshot names no snapshot of the trace. */
+#define REPORT_NO_SNAPSHOT (-ESRCH)
 
 /* What --format collapsed weighs a stack by. */
 enum report_weight {
@@ -118,6 +164,10 @@ int report_write_html(const struct report *rep, FILE *out);
 /* Folded stacks for flamegraph.pl and speedscope (report_collapsed.c). */
 int report_write_collapsed(const struct report *rep, enum report_weight by, FILE *out);
 void report_release(struct report *rep);
+/* A stack resolved for the --cycles analysis, or NULL. */
+const struct report_stack *report_graph_stack(const struct report *rep, uint64_t id);
+/* Its first frame with a function name; NULL if none. */
+const char *report_stack_function(const struct report *rep, uint64_t id);
 
 /* "exit", "exit_call", "signal", "abort", "exec"; NULL for unknown values. */
 const char *report_end_how_name(uint64_t how);

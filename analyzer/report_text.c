@@ -82,6 +82,161 @@ static void print_frame(FILE *out, const struct report_frame *f, int first)
 	fputc('\n', out);
 }
 
+static void print_stack(FILE *out, const struct report *rep, uint64_t id, const char *indent)
+{
+	const struct report_stack *st = report_graph_stack(rep, id);
+
+	if (id == 0) {
+		fprintf(out, "%s  (no stack recorded)\n", indent);
+		return;
+	}
+	if (!st || !st->known) {
+		fprintf(out, "%s  (stack %" PRIu64 " is not defined in the trace)\n", indent, id);
+		return;
+	}
+	for (size_t k = 0; k < st->nframes; k++) {
+		fputs(indent, out);
+		print_frame(out, &st->frames[k], k == 0);
+	}
+}
+
+static void print_block(FILE *out, const struct report *rep, uint32_t b, const char *indent)
+{
+	const struct heap_block *blk = &rep->graph.blocks[b];
+
+	fprintf(out, "%s0x%" PRIx64 " (%" PRIu64 " byte%s), stack %" PRIu64 "\n", indent, blk->addr,
+		blk->size, s_if(blk->size), blk->stack);
+}
+
+static void print_cycles(FILE *out, const struct report *rep)
+{
+	const struct graph *g = &rep->graph;
+	const struct reader_snapshot *sn = rep->snapshot;
+	uint64_t unreach_blocks = 0, unreach_bytes = 0;
+
+	fprintf(out, "\nsnapshot:  #%" PRIu64 " (%s) at seq %" PRIu64 "%s: %zu region%s, %" PRIu64
+		     " word%s; %" PRIu32 " live block%s, %zu edge%s, %zu root pointer%s\n",
+		sn->id, reader_trigger_name(sn->trigger), sn->seq, sn->complete ? "" : " (incomplete)",
+		sn->nregions, s_if(sn->nregions), g->words, s_if(g->words), g->nblocks, s_if(g->nblocks),
+		g->nedges, s_if(g->nedges), g->nroots, s_if(g->nroots));
+	for (int c = GRAPH_CYCLE; c <= GRAPH_PLAIN_LEAK; c++) {
+		unreach_blocks += g->totals[c].blocks;
+		unreach_bytes += g->totals[c].bytes;
+	}
+	fprintf(out, "unreachable: %" PRIu64 " bytes in %" PRIu64 " block%s: %" PRIu64 " in cycles (%" PRIu64
+		     " bytes), %" PRIu64 " held by cycles (%" PRIu64 " bytes), %" PRIu64
+		     " plain leaks (%" PRIu64 " bytes)\n",
+		unreach_bytes, unreach_blocks, s_if(unreach_blocks), g->totals[GRAPH_CYCLE].blocks,
+		g->totals[GRAPH_CYCLE].bytes, g->totals[GRAPH_HELD_BY_CYCLE].blocks,
+		g->totals[GRAPH_HELD_BY_CYCLE].bytes, g->totals[GRAPH_PLAIN_LEAK].blocks,
+		g->totals[GRAPH_PLAIN_LEAK].bytes);
+	fprintf(out, "\nleaked cycles: %zu\n", g->ncycles);
+	for (size_t k = 0; k < g->ncycles; k++) {
+		const struct graph_cycle *cy = &g->cycles[k];
+
+		fprintf(out, "\ncycle #%zu: %" PRIu64 " bytes in %zu block%s, found by %s\n", k + 1, cy->bytes,
+			cy->nmembers, s_if(cy->nmembers), graph_methods_name(cy->methods));
+		fprintf(out, "  members:\n");
+		for (size_t i = 0; i < cy->nmembers && i < REPORT_CYCLE_SHOW; i++) {
+			print_block(out, rep, cy->members[i], "    ");
+			print_stack(out, rep, g->blocks[cy->members[i]].stack, "    ");
+		}
+		if (cy->nmembers > REPORT_CYCLE_SHOW)
+			fprintf(out, "    ... and %zu more\n", cy->nmembers - REPORT_CYCLE_SHOW);
+		fprintf(out, "  edges closing it:\n");
+		for (size_t i = 0; i < cy->nclosing && i < REPORT_CYCLE_SHOW; i++) {
+			const struct graph_edge *e = &g->edges[cy->closing[i]];
+
+			fprintf(out, "    block 0x%" PRIx64 " +%" PRIu64 " -> block 0x%" PRIx64, g->blocks[e->src].addr,
+				e->offset, g->blocks[e->dst].addr);
+			if (e->interior)
+				fprintf(out, " (interior: 0x%" PRIx64 " = +%" PRIu64 ")", e->target,
+					e->target - g->blocks[e->dst].addr);
+			fputc('\n', out);
+		}
+		if (cy->nclosing > REPORT_CYCLE_SHOW)
+			fprintf(out, "    ... and %zu more\n", cy->nclosing - REPORT_CYCLE_SHOW);
+		if (!cy->nhanging) {
+			fprintf(out, "  nothing hangs off it\n");
+			continue;
+		}
+		fprintf(out, "  hanging off it: %" PRIu64 " bytes in %zu block%s\n", cy->hanging_bytes,
+			cy->nhanging, s_if(cy->nhanging));
+		for (size_t i = 0; i < cy->nhanging && i < REPORT_CYCLE_SHOW; i++)
+			print_block(out, rep, cy->hanging[i], "    ");
+		if (cy->nhanging > REPORT_CYCLE_SHOW)
+			fprintf(out, "    ... and %zu more\n", cy->nhanging - REPORT_CYCLE_SHOW);
+	}
+}
+
+static void print_fn_counts(FILE *out, char **names, size_t nnames, const uint64_t *counts)
+{
+	for (size_t i = 0; i < REFCOUNTS_FN_MAX; i++) {
+		if (!counts[i] && i >= nnames)
+			continue;
+		if (i < nnames)
+			fprintf(out, " %s %" PRIu64 ";", names[i], counts[i]);
+		else
+			fprintf(out, " fn#%zu %" PRIu64 ";", i, counts[i]);
+	}
+}
+
+static void print_refcounts(FILE *out, const struct report *rep)
+{
+	const struct refcount_totals *t = &rep->rc_totals;
+
+	fprintf(out, "\nrefcounts: %" PRIu64 " retain%s, %" PRIu64 " release%s on %" PRIu64
+		     " object%s (%" PRIu64 " freed, %" PRIu64 " never allocated in the trace)\n",
+		t->retains, s_if(t->retains), t->releases, s_if(t->releases), t->objects, s_if(t->objects),
+		t->freed, t->unallocated);
+	for (size_t i = 0; i < rep->napis; i++) {
+		const struct refcount_api *a = &rep->apis[i];
+		const struct reader_refapi *meta = reader_refapi(rep->r, a->api);
+
+		fprintf(out, "  api %" PRIu64 " (%s): %" PRIu64 " retain%s, %" PRIu64 " release%s:", a->api,
+			meta ? meta->name : "no REFAPI record", a->retains, s_if(a->retains), a->releases,
+			s_if(a->releases));
+		print_fn_counts(out, meta ? meta->retain : NULL, meta ? meta->nretain : 0, a->retain_fn);
+		print_fn_counts(out, meta ? meta->release : NULL, meta ? meta->nrelease : 0, a->release_fn);
+		if (a->other_fn)
+			fprintf(out, " other %" PRIu64 ";", a->other_fn);
+		fputc('\n', out);
+	}
+	fprintf(out, "\nleaked refcounted objects: %zu\n", rep->nrefobjs);
+	for (size_t i = 0; i < rep->nrefobjs; i++) {
+		const struct report_refobj *ro = &rep->refobjs[i];
+
+		fprintf(out, "\n  0x%" PRIx64 " (%" PRIu64 " bytes): %" PRIu64 " retain%s, %" PRIu64
+			     " release%s, balance %" PRId64,
+			ro->o.addr, ro->o.size, ro->o.retains, s_if(ro->o.retains), ro->o.releases,
+			s_if(ro->o.releases), ro->o.balance);
+		if (ro->cls >= 0)
+			fprintf(out, ", %s%s, gc_refs %" PRId64, graph_class_name(ro->cls),
+				ro->count_garbage ? ", cyclic garbage by count" : "", ro->gc_refs);
+		fputc('\n', out);
+		fprintf(out, "    allocated at stack %" PRIu64 "\n", ro->o.alloc_stack);
+		print_stack(out, rep, ro->o.alloc_stack, "    ");
+		for (size_t k = 0; k < ro->nblame; k++) {
+			fprintf(out, "    unbalanced: %" PRIu64 " x %s at stack %" PRIu64 "\n", ro->blame[k].count,
+				ro->blame[k].is_alloc ? "the allocation's reference" : "retain",
+				ro->blame[k].stack);
+			print_stack(out, rep, ro->blame[k].stack, "    ");
+		}
+	}
+	if (rep->nblame) {
+		fprintf(out, "\nunbalanced retains by stack (all leaked objects):\n");
+		for (size_t i = 0; i < rep->nblame; i++) {
+			const struct report_blame *b = &rep->blame[i];
+			const char *fn = report_stack_function(rep, b->stack);
+
+			fprintf(out, "  #%zu: %" PRIu64 " reference%s in %" PRIu64 " object%s, %s, stack %" PRIu64
+				     " (%s)\n",
+				i + 1, b->references, s_if(b->references), b->objects, s_if(b->objects),
+				b->is_alloc ? "allocation" : "retain", b->stack, fn ? fn : "???");
+		}
+	}
+}
+
 int report_write_text(const struct report *rep, FILE *out)
 {
 	const struct reader_process *pr = reader_process(rep->r);
@@ -146,6 +301,10 @@ int report_write_text(const struct report *rep, FILE *out)
 			print_frame(out, &g->frames[k], k == 0);
 	}
 	report_text_sites(rep, out);
+	if (rep->have_graph)
+		print_cycles(out, rep);
+	if (rep->analyzed)
+		print_refcounts(out, rep);
 	if (rep->nwarnings) {
 		fprintf(out, "\nwarnings:\n");
 		for (size_t i = 0; i < rep->nwarnings; i++)

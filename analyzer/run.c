@@ -35,6 +35,7 @@ struct run_opts {
 	const char *dir; /* as given, for display */
 	char *abs_dir;	 /* for the child: it may chdir */
 	const char *depth, *buffer_kb;
+	char *refapi;	 /* --refapi pairs joined with ',' (REFSCOPE_REFAPI) */
 	int no_free_stacks, no_compress, quiet;
 	const char *snap_signal, *snap_interval;
 	int no_snapshot;
@@ -52,6 +53,8 @@ static void run_usage(FILE *f)
 		"      --no-free-stacks   do not record a stack for frees\n"
 		"      --no-compress      write raw chunks instead of zstd\n"
 		"      --buffer-kb N      per-thread buffer of N KiB (default 64)\n"
+		"      --refapi RET:REL   also trace the refcount pair RET/REL (object = first\n"
+		"                         argument); repeatable. GObject and CPython are built in\n"
 		"      --no-snapshot      no heap snapshot at exit (default: one at exit)\n"
 		"      --snapshot-signal SIG  take a heap snapshot whenever PROG gets SIG\n"
 		"                         (a name like USR2 or SIGUSR2, RTMIN+N, or a number)\n"
@@ -76,6 +79,30 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max)
 		return -1;
 	return 0;
 }
+
+/* "retain:release", two non-empty names without ',' or ':' in them. */
+static int valid_pair(const char *s)
+{
+	const char *colon = strchr(s, ':');
+
+	return colon && colon != s && colon[1] && !strchr(colon + 1, ':') && !strchr(s, ',');
+}
+
+static int add_refapi(struct run_opts *o, const char *pair)
+{
+	char *joined;
+
+	if (!o->refapi) {
+		o->refapi = strdup(pair);
+		return o->refapi ? 0 : -1;
+	}
+	if (asprintf(&joined, "%s,%s", o->refapi, pair) < 0)
+		return -1;
+	free(o->refapi);
+	o->refapi = joined;
+	return 0;
+}
+
 
 /*
  * The signal number for a --snapshot-signal value, or 0 when the shim would
@@ -225,6 +252,11 @@ static int child_env(const struct run_opts *o, const char *lib)
 		rc |= setenv("REFSCOPE_BUFFER_KB", o->buffer_kb, 1);
 	if (o->quiet)
 		rc |= setenv("REFSCOPE_QUIET", "1", 1);
+	if (o->refapi)
+		rc |= setenv("REFSCOPE_REFAPI", o->refapi, 1);
+	/* GLib 2.74 takes GObjects from its slice allocator, which the shim
+	 * cannot see; newer GLib ignores the variable */
+	rc |= setenv("G_SLICE", "always-malloc", 0);
 	if (o->no_snapshot)
 		rc |= setenv("REFSCOPE_SNAPSHOT", "0", 1);
 	if (o->snap_signal)
@@ -351,6 +383,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 		{ "no-compress", no_argument, NULL, 'C' },
 		{ "buffer-kb", required_argument, NULL, 'b' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "refapi", required_argument, NULL, 'R' },
 		{ "no-snapshot", no_argument, NULL, 'N' },
 		{ "snapshot-signal", required_argument, NULL, 'S' },
 		{ "snapshot-interval", required_argument, NULL, 'I' },
@@ -376,7 +409,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 			if (parse_uint(optarg, 1, 256)) {
 				fprintf(stderr, "refscope run: --depth wants 1..256, not '%s'\n", optarg);
 				out->status = CMD_USAGE;
-				return;
+				goto done;
 			}
 			o.depth = optarg;
 			break;
@@ -391,12 +424,24 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 				fprintf(stderr, "refscope run: --buffer-kb wants a size in KiB, not '%s'\n",
 					optarg);
 				out->status = CMD_USAGE;
-				return;
+				goto done;
 			}
 			o.buffer_kb = optarg;
 			break;
 		case 'q':
 			o.quiet = 1;
+			break;
+		case 'R':
+			if (!valid_pair(optarg)) {
+				fprintf(stderr, "refscope run: --refapi wants RETAIN:RELEASE, not '%s'\n",
+					optarg);
+				out->status = CMD_USAGE;
+				goto done;
+			}
+			if (add_refapi(&o, optarg) < 0) {
+				out->status = CMD_BAD_INPUT;
+				goto done;
+			}
 			break;
 		case 'N':
 			o.no_snapshot = 1;
@@ -406,7 +451,7 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 				fprintf(stderr, "refscope run: --snapshot-signal wants a signal a program "
 						"can catch (e.g. USR2), not '%s'\n", optarg);
 				out->status = CMD_USAGE;
-				return;
+				goto done;
 			}
 			o.snap_signal = optarg;
 			break;
@@ -415,18 +460,18 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 				fprintf(stderr, "refscope run: --snapshot-interval wants 1..86400 seconds, "
 						"not '%s'\n", optarg);
 				out->status = CMD_USAGE;
-				return;
+				goto done;
 			}
 			o.snap_interval = optarg;
 			break;
 		case 'h':
 			run_usage(stdout);
 			out->status = CMD_HELP;
-			return;
+			goto done;
 		default:
 			run_usage(stderr);
 			out->status = CMD_USAGE;
-			return;
+			goto done;
 		}
 	}
 	if (optind >= argc) {
@@ -550,4 +595,5 @@ done:
 	free(prog);
 	free(lib);
 	free(o.abs_dir);
+	free(o.refapi);
 }

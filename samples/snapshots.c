@@ -10,12 +10,15 @@
  *        wait            write "ready", read stdin until EOF (the caller sends
  *                        the snapshot signal meanwhile), then exit;
  *        sleep MS        sleep MS milliseconds, then exit;
- *        pthread_exit    a helper thread sleeps 300 ms; main calls pthread_exit.
+ *        pthread_exit    a helper thread sleeps 300 ms; main calls pthread_exit;
+ *        fork            the child sleeps 1500 ms, asks for a snapshot
+ *                        ("snapshot 2: RC") and exits; the parent waits for it.
  * Each refscope_snapshot() result is written as "snapshot N: RC" (0 under
  * refscope, -1 without it). No stdio.
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,7 +49,10 @@ static void say(const char *s)
 
 static void report(int n, int rc)
 {
-	say(n == 0 ? "snapshot 0: " : "snapshot 1: ");
+	char what[] = "snapshot N: ";
+
+	what[9] = (char)('0' + n);
+	say(what);
 	say(rc == 0 ? "0\n" : rc == -1 ? "-1\n" : "?\n");
 }
 
@@ -104,6 +110,19 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, NULL, helper, NULL) != 0)
 			return 2;
 		pthread_exit(NULL);
+	} else if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid < 0)
+			return 2;
+		if (pid == 0) {
+			sleep_ms(1500);
+			report(2, refscope_snapshot());
+			exit(0);
+		}
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return 3;
 	}
 	return 0;
 }

@@ -116,6 +116,13 @@ static void *fb_null_mopen(Lmid_t l, const char *f, int m)
 	return NULL;
 }
 
+static void *fb_null_sym(void *h, const char *name)
+{
+	(void)h;
+	(void)name;
+	return NULL;
+}
+
 static int fb_fail_close(void *h)
 {
 	(void)h;
@@ -207,6 +214,7 @@ static void set_fallbacks(void)
 	rs_real.dlopen = fb_null_open;
 	rs_real.dlmopen = fb_null_mopen;
 	rs_real.dlclose = fb_fail_close;
+	rs_real.dlsym = fb_null_sym;
 	rs_real.pthread_create = fb_pthread_create;
 	rs_real.execve = fb_execve;
 	rs_real.execv = fb_execv;
@@ -225,7 +233,7 @@ static void set_fallbacks(void)
 
 #define RESOLVE(field, name, fallback)                                        \
 	do {                                                                  \
-		void *sym_ = dlsym(RTLD_NEXT, name);                          \
+		void *sym_ = rs_real.dlsym(RTLD_NEXT, name);                  \
 		if (sym_)                                                     \
 			memcpy(&rs_real.field, &sym_, sizeof(sym_));          \
 		else                                                          \
@@ -248,6 +256,12 @@ void rs_bootstrap(void)
 	}
 	rs_self.bootstrapping = 1;
 	set_fallbacks();	/* nothing is NULL even while dlsym runs */
+	/* the shim hooks dlsym: find libc's by version, which dlvsym needs */
+	sym = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+	if (!sym)
+		sym = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+	if (sym)
+		memcpy(&rs_real.dlsym, &sym, sizeof(sym));
 	RESOLVE(malloc, "malloc", __libc_malloc);
 	RESOLVE(calloc, "calloc", __libc_calloc);
 	RESOLVE(realloc, "realloc", __libc_realloc);
@@ -275,7 +289,7 @@ void rs_bootstrap(void)
 	RESOLVE(signal, "signal", fb_signal);
 	RESOLVE(sysv_signal, "sysv_signal", fb_signal);
 	RESOLVE(bsd_signal, "bsd_signal", fb_signal);
-	sym = dlsym(RTLD_NEXT, "__libc_start_main");
+	sym = rs_real.dlsym(RTLD_NEXT, "__libc_start_main");
 	if (!sym)
 		sym = dlvsym(RTLD_NEXT, "__libc_start_main", "GLIBC_2.2.5");
 	memcpy(&rs_real.libc_start_main, &sym, sizeof(sym));	/* checked at the call */

@@ -33,6 +33,7 @@ struct rs_real_fns {
 	void *(*dlopen)(const char *, int);
 	void *(*dlmopen)(Lmid_t, const char *, int);
 	int (*dlclose)(void *);
+	void *(*dlsym)(void *, const char *);
 	int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execv)(const char *, char *const[]);

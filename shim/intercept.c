@@ -1,5 +1,5 @@
 /*
- * intercept.c - the malloc family hooks, and nothing else.
+ * intercept.c - the malloc family hooks and the retain/release record path.
  *
  * Each hook: forward at once while the real functions are being found (pool),
  * while nested inside another hook (guard) or while not tracing; else record.
@@ -15,6 +15,7 @@
 
 #include "bootstrap.h"
 #include "guard.h"
+#include "refapi.h"
 #include "refscope_format.h"
 #include "shim.h"
 
@@ -256,3 +257,71 @@ ALIGNED_HOOK(memalign, RS_KIND_MEMALIGN, (size_t align, size_t n), (align, n),
 	     rs_pool_alloc(n, align), n, align)
 ALIGNED_HOOK(valloc, RS_KIND_VALLOC, (size_t n), (n), rs_pool_alloc(n, 4096), n, 0)
 ALIGNED_HOOK(pvalloc, RS_KIND_PVALLOC, (size_t n), (n), rs_pool_alloc(n, 4096), n, 0)
+
+/* ---- retain/release ------------------------------------------------------
+ *
+ * Taken before the real call (the trampoline calls us first): a release may
+ * free the object, and its number must come before that FREE.
+ */
+static void rec_ref(int release, const void *obj, unsigned api, unsigned fn)
+{
+	struct rs_tbuf *tb = tbuf();
+	uint64_t sq, t;
+	uint32_t st;
+
+	if (rs_unlikely(!tb))
+		return;
+	sq = rs_seq_take();
+	t = rs_writer_now();
+	st = rs_shim_stack(tb);
+	rs_ev_ref(tb, release, sq, t, (uintptr_t)obj, st, api, fn);
+}
+
+void rs_shim_refapi_hit(unsigned idx, const void *obj)
+{
+	const struct rs_refapi_fn *f;
+	int e;
+
+	if (rs_self.guard || !rs_shim_ready())
+		return;
+	e = errno;
+	rs_self.guard = 1;
+	f = rs_refapi_tramp_fn(idx);
+	rec_ref(f->release, obj, f->api, f->fn);
+	errno = e;
+	rs_self.guard = 0;
+}
+
+static void annotate(int release, const void *p)
+{
+	int e;
+
+	if (rs_self.guard || !rs_shim_ready())
+		return;
+	e = errno;
+	rs_self.guard = 1;
+	rs_refapi_announce(RS_REFAPI_ANNOTATION);	/* once; before the first event */
+	rec_ref(release, p, RS_REFAPI_ANNOTATION, 0);
+	errno = e;
+	rs_self.guard = 0;
+}
+
+/* include/refscope.h declares these weak for programs; not here. */
+RS_EXPORT void refscope__retain(const void *p);
+RS_EXPORT void refscope__release(const void *p);
+RS_EXPORT int refscope__active(void);
+
+RS_EXPORT void refscope__retain(const void *p)
+{
+	annotate(0, p);
+}
+
+RS_EXPORT void refscope__release(const void *p)
+{
+	annotate(1, p);
+}
+
+RS_EXPORT int refscope__active(void)
+{
+	return atomic_load_explicit(&rs_tracing, memory_order_relaxed) != 0;
+}

@@ -30,6 +30,7 @@
 #include "guard.h"
 #include "modules.h"
 #include "ownmem.h"
+#include "refapi.h"
 #include "refscope_format.h"
 #include "stacks.h"
 #include "unwind.h"
@@ -338,6 +339,9 @@ static void init_locked(void)
 	}
 	rs_modules_scan();
 	main_thread_start();
+	rs_refapi_hit_fn = rs_shim_refapi_hit;
+	rs_refapi_init(getenv("REFSCOPE_REFAPI"));
+	rs_refapi_scan((const void *)&rs_shim_try_init);
 	rs_signals_install();
 	rs_snaptrig_init();
 	atomic_store(&state, ST_READY);
@@ -665,6 +669,7 @@ static void fork_child(void)
 
 		if (err == 0) {
 			rs_modules_scan();
+			rs_refapi_announce_all();	/* before the child's first event */
 			main_thread_start();
 			rs_snaptrig_fork_child();
 		} else {
@@ -685,6 +690,7 @@ static void rescan(void)
 		return;
 	rs_self.guard = 1;
 	rs_modules_scan();
+	rs_refapi_scan((const void *)&rs_shim_try_init);	/* GOTs of the new modules */
 	rs_self.guard = 0;
 	errno = e;
 }
@@ -732,6 +738,60 @@ RS_EXPORT int dlclose(void *h)
 	r = rs_real.dlclose(h);
 	rescan();
 	return r;
+}
+
+/*
+ * dlsym: a traced retain/release name gets the trampoline standing for what
+ * the real dlsym found, so calls through the pointer are recorded too. Any
+ * other lookup is a tail call: glibc resolves RTLD_NEXT and RTLD_DEFAULT
+ * relative to its caller's module (the return address), which must stay the
+ * program's, never the shim's. Modules a tail-called dlopen brought in (a
+ * bare name) get their GOTs patched here, as plugin loaders look up an
+ * entry point right after loading.
+ */
+static __attribute__((noinline)) void *traced_dlsym(void *handle, const char *name, void *caller)
+{
+	void *p;
+	int e;
+
+	rs_self.guard = 1;
+	p = rs_real.dlsym(handle, name);
+	e = errno;
+	if (!p && handle == RTLD_DEFAULT) {
+		/* the caller's own scope, which RTLD_DEFAULT searches after the
+		 * global one (a module dlopen'ed RTLD_LOCAL and its dependencies) */
+		Dl_info di;
+		void *lm = NULL;
+
+		if (dladdr1(caller, &di, &lm, RTLD_DL_LINKMAP) && lm)
+			p = rs_real.dlsym(lm, name);
+	}
+	rs_refapi_scan((const void *)&rs_shim_try_init);
+	p = rs_refapi_redirect(name, p);
+	errno = e;
+	rs_self.guard = 0;
+	return p;
+}
+
+static __attribute__((noinline)) void dlsym_rescan(void)
+{
+	int e = errno;
+
+	rs_self.guard = 1;
+	rs_refapi_scan((const void *)&rs_shim_try_init);
+	rs_self.guard = 0;
+	errno = e;
+}
+
+RS_EXPORT void *dlsym(void *handle, const char *name)
+{
+	rs_bootstrap();
+	if (!rs_self.guard && atomic_load_explicit(&rs_tracing, memory_order_relaxed)) {
+		if (handle != RTLD_NEXT && rs_refapi_wants(name))
+			return traced_dlsym(handle, name, __builtin_return_address(0));
+		dlsym_rescan();
+	}
+	return rs_real.dlsym(handle, name);	/* tail call: see above */
 }
 
 /* ---- exec --------------------------------------------------------------- */

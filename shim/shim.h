@@ -31,6 +31,9 @@ uint32_t rs_shim_stack(struct rs_tbuf *tb);
 /* From the fatal-signal handler: flush what is committed, write END. */
 void rs_shim_fatal(int sig);
 
+/* intercept.c: records a call that came through refapi trampoline idx. */
+void rs_shim_refapi_hit(unsigned idx, const void *obj);
+
 /* signals.c */
 void rs_signals_install(void);
 int rs_signals_take(int sig, void (*fn)(int, siginfo_t *, void *));

@@ -686,11 +686,13 @@ static void scan_region(struct scan *s, const struct cand *c, uintptr_t a, uintp
 /* ---- the snapshot ------------------------------------------------------------ */
 
 static atomic_int busy;
+static atomic_int closed;
 static uint64_t next_id;
 
 void rs_snapshot_reset_after_fork(void)
 {
 	next_id = 0;
+	atomic_store(&closed, 0);
 	atomic_store(&busy, 0);
 }
 
@@ -843,10 +845,14 @@ int rs_snapshot_take(const struct rs_snapshot_req *req, struct rs_snapshot_stats
 	uint64_t t0 = mono(), seq;
 	int rc;
 
-	if (!atomic_load(&rs_tracing))
+	if (!atomic_load(&rs_tracing) || atomic_load(&closed))
 		return -EPIPE;
 	if ((rc = lock_wait(req->wait_ns)) < 0)
 		return rc;
+	if (atomic_load(&closed)) {
+		atomic_store_explicit(&busy, 0, memory_order_release);
+		return -EPIPE;
+	}
 	if ((rc = fixed_init()) < 0)
 		goto out;
 	memset(&s, 0, sizeof(s));
@@ -884,6 +890,18 @@ int rs_snapshot_take(const struct rs_snapshot_req *req, struct rs_snapshot_stats
 		stats->duration_ns = mono() - t0;
 	}
 out:
+	if (req->last)
+		atomic_store(&closed, 1);
 	atomic_store_explicit(&busy, 0, memory_order_release);
 	return rc;
+}
+
+void rs_snapshot_close(uint64_t wait_ns)
+{
+	if (lock_wait(wait_ns) == 0) {
+		atomic_store(&closed, 1);
+		atomic_store_explicit(&busy, 0, memory_order_release);
+	} else {
+		atomic_store(&closed, 1);	/* the scan in progress still ends */
+	}
 }

@@ -58,6 +58,7 @@ struct rs_snapshot_req {
 				 * (the shim's own thread) */
 	int compress;		/* zstd SNAP_WORDS bodies */
 	uint64_t wait_ns;	/* how long to wait for a snapshot in progress */
+	int last;		/* the trace ends after it: no snapshot may follow */
 };
 
 struct rs_snapshot_stats {
@@ -67,6 +68,10 @@ struct rs_snapshot_stats {
 /* Takes one snapshot. 0, -EBUSY (another one still running after wait_ns),
  * -EPIPE (not tracing), -ENOMEM, or the write error. stats may be NULL. */
 int rs_snapshot_take(const struct rs_snapshot_req *req, struct rs_snapshot_stats *stats);
+
+/* No snapshot may start from now on (END follows); waits up to wait_ns for
+ * one in progress. Idempotent. */
+void rs_snapshot_close(uint64_t wait_ns);
 
 /* Fork child: ids restart at 0 (a new trace); the lock is released. */
 void rs_snapshot_reset_after_fork(void);

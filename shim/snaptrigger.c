@@ -55,7 +55,8 @@ static uint32_t gettid_(void)
 }
 
 /* Called with the guard set. stack_lo: see rs_snapshot_req. */
-__attribute__((noinline)) static int take(unsigned trigger, uintptr_t stack_lo, uint64_t wait_ns)
+__attribute__((noinline)) static int take(unsigned trigger, uintptr_t stack_lo, uint64_t wait_ns,
+					  int last)
 {
 	struct rs_snapshot_req req;
 
@@ -66,6 +67,7 @@ __attribute__((noinline)) static int take(unsigned trigger, uintptr_t stack_lo, 
 	req.stack_lo = stack_lo;
 	req.compress = rs_opt.compress;
 	req.wait_ns = wait_ns;
+	req.last = last;
 	return rs_snapshot_take(&req, NULL);
 }
 
@@ -81,7 +83,7 @@ RS_EXPORT int refscope__snapshot(void)
 	getcontext(&uc);
 	if (!rs_self.tb)
 		rs_shim_tbuf();
-	rc = take(RS_SNAP_REQUEST, (uintptr_t)&uc, EXIT_WAIT_NS);
+	rc = take(RS_SNAP_REQUEST, (uintptr_t)&uc, EXIT_WAIT_NS, 0);
 	rs_self.guard = 0;
 	errno = e;
 	return rc == 0 ? 0 : -1;
@@ -91,12 +93,14 @@ void rs_snaptrig_exit(unsigned how)
 {
 	ucontext_t uc;
 
-	if (!rs_opt.snapshot || (how == RS_END_EXIT_CALL && forked))
+	if (!rs_opt.snapshot || (how != RS_END_EXIT && how != RS_END_EXIT_CALL) ||
+	    (how == RS_END_EXIT_CALL && forked)) {
+		/* END follows: a scan of the snapshot thread must not come after it */
+		rs_snapshot_close(EXIT_WAIT_NS);
 		return;
-	if (how != RS_END_EXIT && how != RS_END_EXIT_CALL)
-		return;
+	}
 	getcontext(&uc);
-	take(RS_SNAP_EXIT, (uintptr_t)&uc, EXIT_WAIT_NS);
+	take(RS_SNAP_EXIT, (uintptr_t)&uc, EXIT_WAIT_NS, 1);
 }
 
 /* ---- the snapshot thread ------------------------------------------------ */
@@ -220,7 +224,7 @@ static void *snap_thread(void *arg)
 		if (!atomic_load(&rs_tracing))
 			break;
 		if (trigger) {
-			take(trigger, 0, EXIT_WAIT_NS);
+			take(trigger, 0, EXIT_WAIT_NS, 0);
 			if (interval)
 				due = mono() + interval;
 		} else if (alone(me)) {

@@ -757,6 +757,18 @@ void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
 	event_commit(tb, event_head(tb, RS_EV_THREAD_EXIT, sq, t));
 }
 
+void rs_ev_ref(struct rs_tbuf *tb, int release, uint64_t sq, uint64_t t, uint64_t addr,
+	       uint32_t stack, unsigned api, unsigned fn)
+{
+	uint8_t *p = event_head(tb, release ? RS_EV_RELEASE : RS_EV_RETAIN, sq, t);
+
+	p = put_addr(tb, p, addr);
+	p += rs_put_uvarint(p, stack);
+	p += rs_put_uvarint(p, api);
+	p += rs_put_uvarint(p, fn);
+	event_commit(tb, p);
+}
+
 void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsigned n)
 {
 	/* payload encoded in place after a 3-byte size slot (it is < 2^21),

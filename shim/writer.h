@@ -123,6 +123,10 @@ void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint64_
 			uint32_t stack, unsigned kind, uint64_t old);
 void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint32_t creator);
 void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t seq, uint64_t time);
+/* RETAIN (release == 0) or RELEASE of the object at addr through function
+ * fn of REFAPI api; seq taken before the real call. */
+void rs_ev_ref(struct rs_tbuf *tb, int release, uint64_t seq, uint64_t time, uint64_t addr,
+	       uint32_t stack, unsigned api, unsigned fn);
 void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsigned n);
 
 #endif /* REFSCOPE_WRITER_H */

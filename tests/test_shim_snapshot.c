@@ -704,6 +704,59 @@ Test(shim_snapshot, snapshot_thread_does_not_keep_the_process_alive, .init = set
 	tdec_free(&d);
 }
 
+/* The fork child writes its own trace: ids from 0, its own snapshot thread. */
+Test(shim_snapshot, fork_child_has_its_own_snapshots, .init = setup, .fini = teardown,
+     .timeout = 30)
+{
+	char *argv[] = { (char *)sample("snapshots"), "fork", NULL };
+	const char *env[] = { "REFSCOPE_SNAPSHOT_INTERVAL=1", NULL };
+	char out[128], path[600];
+	struct child c;
+	struct strace t;
+	struct tdec d = { 0 };
+	DIR *dd;
+	struct dirent *e;
+	int children = 0;
+
+	out[0] = 0;
+	start(&c, argv, env, 1);
+	cr_assert_eq(finish(&c, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "snapshot 0: 0\nsnapshot 1: 0\nsnapshot 2: 0\n");
+	dd = opendir(dir);
+	while ((e = readdir(dd)) != NULL) {
+		const struct trec *p;
+
+		if (strncmp(e->d_name, "refscope.", 9) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		memset(&d, 0, sizeof(d));
+		cr_assert_eq(tdec_file(&d, path, NULL), 0);
+		cr_assert_eq(strace_file(&t, path), 0);
+		cr_assert_eq(t.bad, 0);
+		check_complete(&t);
+		p = tdec_nth(&d, RS_REC_PROCESS, 0);
+		if (p->origin == RS_ORIGIN_FORK) {
+			children++;
+			/* 1 s after the fork the child's own thread takes one */
+			cr_assert_eq(t.ns, 3, "child: periodic, request, exit");
+			cr_assert_eq(t.s[0].trigger, RS_SNAP_PERIODIC);
+			cr_assert_neq(t.s[0].tid, p->pid);
+			cr_assert_eq(t.s[1].trigger, RS_SNAP_REQUEST);
+			cr_assert_eq(t.s[1].tid, p->pid);
+			cr_assert_eq(t.s[2].trigger, RS_SNAP_EXIT);
+		} else {
+			cr_assert_geq(t.ns, 3);
+			cr_assert_eq(t.s[0].trigger, RS_SNAP_REQUEST);
+			cr_assert_eq(t.s[1].trigger, RS_SNAP_REQUEST);
+			cr_assert_eq(t.s[t.ns - 1].trigger, RS_SNAP_EXIT);
+		}
+		strace_free(&t);
+		tdec_free(&d);
+	}
+	closedir(dd);
+	cr_assert_eq(children, 1);
+}
+
 Test(shim_snapshot, run_flags, .init = setup, .fini = teardown)
 {
 	char cmd[1024];

@@ -74,6 +74,22 @@ static int dec_body(struct tdec *d, const uint8_t *p, const uint8_t *end, const 
 				prev += (uint64_t)sv;
 				r->ips[i] = prev;
 			}
+		} else if (type == RS_EV_RETAIN || type == RS_EV_RELEASE) {
+			nev++;
+			if (get(&p, rend, &v))
+				return -1;
+			seq += v;
+			if (get(&p, rend, &v))
+				return -1;
+			time += v;
+			r->seq = seq;
+			r->time = time;
+			if (gets(&p, rend, &sv))
+				return -1;
+			addr += (uint64_t)sv;
+			r->addr = addr;
+			if (get(&p, rend, &r->stack) || get(&p, rend, &r->api) || get(&p, rend, &r->fn))
+				return -1;
 		} else if (type >= RS_EV_ALLOC && type <= RS_EV_THREAD_EXIT) {
 			nev++;
 			if (get(&p, rend, &v))
@@ -205,6 +221,36 @@ int tdec_bytes(struct tdec *d, const uint8_t *buf, size_t len)
 			if (get(&p, rend, &r->seq) || get(&p, rend, &r->how) || get(&p, rend, &r->old))
 				return -1;
 			break;
+		case RS_REC_REFAPI: {
+			size_t k = 0;
+
+			if (get(&p, rend, &r->api) || get(&p, rend, &v) || p + v > rend)
+				return -1;
+			memcpy(r->path, p, v < sizeof(r->path) - 1 ? v : sizeof(r->path) - 1);
+			p += v;
+			for (int list = 0; list < 2; list++) {
+				uint64_t cnt;
+
+				if (get(&p, rend, &cnt))
+					return -1;
+				if (list)
+					r->nrelease = cnt;
+				else
+					r->nretain = cnt;
+				for (uint64_t i = 0; i < cnt; i++) {
+					if (get(&p, rend, &v) || p + v > rend)
+						return -1;
+					if (k && k < sizeof(r->names) - 1)
+						r->names[k++] = ' ';
+					for (uint64_t j = 0; j < v && k < sizeof(r->names) - 1; j++)
+						r->names[k++] = (char)p[j];
+					p += v;
+				}
+			}
+			if (get(&p, rend, &r->how))
+				return -1;
+			break;
+		}
 		default:
 			break;
 		}

@@ -27,6 +27,10 @@ struct trec {
 	char path[256];
 	/* END / STOPPED (how doubles as the stop reason, old as errno) */
 	uint64_t how, lost;
+	/* RETAIN / RELEASE (addr, stack too) and REFAPI (api is the id, path
+	 * the name, names the retain then release names, space-separated) */
+	uint64_t api, fn, nretain, nrelease;
+	char names[512];
 	int64_t status;
 };
 

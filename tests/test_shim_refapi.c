@@ -1,0 +1,477 @@
+/*
+ * test_shim_refapi.c - retain/release tracing under LD_PRELOAD on the
+ * samples whose truth is known (see each sample's header): the counts per
+ * object, API id and function index, the stacks, the REFAPI records, and
+ * the programs' output and exit status unchanged. Plus the engine's spec
+ * parsing and REFAPI encoding, without LD_PRELOAD.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "refapi.h"
+#include "refscope_format.h"
+#include "test_shim_util.h"
+
+#define SAMPLES RS_BUILD_DIR "/samples/"
+#define REFOBJ_SPEC "REFSCOPE_REFAPI=refobj_retain:refobj_release"
+
+static char dir[] = "/tmp/refscope-test-refapi-XXXXXX";
+
+static void setup(void)
+{
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/*
+ * Runs argv (preloaded unless plain) with up to three extra environment
+ * entries; stdout into out, stderr into err. Returns the wait status.
+ */
+static int run(char *const argv[], int plain, const char *const env[3], char *out, size_t ocap,
+	       char *err, size_t ecap)
+{
+	char epath[512];
+	int pfd[2], st = 0, efd;
+	pid_t pid;
+	ssize_t n, got = 0;
+
+	snprintf(epath, sizeof(epath), "%s/stderr.txt", dir);
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		efd = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(pfd[1], 1);
+		dup2(efd, 2);
+		close(pfd[0]);
+		unsetenv("REFSCOPE_DISABLE");
+		unsetenv("REFSCOPE_REFAPI");
+		unsetenv("LD_BIND_NOW");
+		setenv("G_SLICE", "always-malloc", 1);
+		if (!plain) {
+			setenv("LD_PRELOAD", RS_BUILD_DIR "/librefscope.so", 1);
+			setenv("REFSCOPE_OUTPUT_DIR", dir, 1);
+		}
+		for (int i = 0; env && i < 3 && env[i]; i++)
+			putenv((char *)env[i]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while ((size_t)got < ocap - 1 && (n = read(pfd[0], out + got, ocap - 1 - (size_t)got)) > 0)
+		got += n;
+	out[got] = 0;
+	close(pfd[0]);
+	waitpid(pid, &st, 0);
+	if (err) {
+		FILE *f = fopen(epath, "r");
+		size_t k = f ? fread(err, 1, ecap - 1, f) : 0;
+
+		err[k] = 0;
+		if (f)
+			fclose(f);
+		unlink(epath);
+	}
+	return st;
+}
+
+/* Decodes the only trace in dir whose name starts with prefix. */
+static void only_trace(const char *prefix, struct tdec *d)
+{
+	DIR *dd = opendir(dir);
+	struct dirent *e;
+	char path[512];
+	int found = 0;
+
+	cr_assert_not_null(dd);
+	while ((e = readdir(dd)) != NULL) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		found++;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		cr_assert_eq(tdec_file(d, path, NULL), 0, "%s does not decode", path);
+	}
+	closedir(dd);
+	cr_assert_eq(found, 1, "one trace named %s*", prefix);
+}
+
+/* The address the sample printed as "<tag>: NAME 0x..." on stderr. */
+static uint64_t addr_of(const char *err, const char *tag, const char *name)
+{
+	char key[96];
+	const char *p;
+
+	snprintf(key, sizeof(key), "%s: %s 0x", tag, name);
+	p = strstr(err, key);
+	cr_assert_not_null(p, "no '%s' in the sample's stderr:\n%s", key, err);
+	return strtoull(p + strlen(key), NULL, 16);
+}
+
+/* Events of type on addr (0: any) through api, fn (-1: any). */
+static size_t count(const struct tdec *d, uint8_t type, uint64_t addr, uint64_t api, int fn)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		const struct trec *r = &d->r[i];
+
+		if (r->type == type && (!addr || r->addr == addr) && r->api == api &&
+		    (fn < 0 || r->fn == (uint64_t)fn))
+			n++;
+	}
+	return n;
+}
+
+static const struct trec *refapi_rec(const struct tdec *d, uint64_t api, size_t *index)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->r[i].type == RS_REC_REFAPI && d->r[i].api == api) {
+			if (index)
+				*index = i;
+			return &d->r[i];
+		}
+	return NULL;
+}
+
+static const struct trec *stack_rec(const struct tdec *d, uint64_t id)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->r[i].type == RS_REC_STACK && d->r[i].id == id)
+			return &d->r[i];
+	return NULL;
+}
+
+/* Every event of api has a known stack; its REFAPI record comes first. */
+static void check_api_records(const struct tdec *d, uint64_t api, const char *name,
+			      const char *names, uint64_t how)
+{
+	size_t at = 0;
+	const struct trec *a = refapi_rec(d, api, &at);
+
+	cr_assert_not_null(a, "REFAPI %lu written", (unsigned long)api);
+	cr_assert_str_eq(a->path, name);
+	cr_assert_str_eq(a->names, names);
+	cr_assert_eq(a->how, how);
+	for (size_t i = 0; i < d->n; i++) {
+		const struct trec *r = &d->r[i];
+
+		if ((r->type != RS_EV_RETAIN && r->type != RS_EV_RELEASE) || r->api != api)
+			continue;
+		cr_assert_gt(i, at, "the REFAPI record precedes its events");
+		cr_assert_neq(r->stack, 0, "event seq %lu has a stack", (unsigned long)r->seq);
+		cr_assert_not_null(stack_rec(d, r->stack));
+	}
+}
+
+static void check_refobj_leaks(const struct tdec *d, const char *err)
+{
+	static const char *const ring[] = { "R2a", "R2b", "R3a", "R3b", "R3c",
+					    "R5a", "R5b", "R5c", "R5d", "R5e" };
+	uint64_t x = addr_of(err, "refobj", "X");
+	uint64_t fn = addr_of(err, "refobj", "fn cache_lookup_forgets_release");
+	const struct trec *st = NULL;
+
+	check_api_records(d, 4, "user", "refobj_retain refobj_release", RS_REFAPI_HOW_GOT);
+	for (size_t i = 0; i < sizeof(ring) / sizeof(ring[0]); i++) {
+		uint64_t a = addr_of(err, "refobj", ring[i]);
+
+		cr_assert_eq(count(d, RS_EV_RETAIN, a, 4, 0), 1, "%s retained once", ring[i]);
+		cr_assert_eq(count(d, RS_EV_RELEASE, a, 4, 0), 1, "%s released once", ring[i]);
+	}
+	cr_assert_eq(count(d, RS_EV_RETAIN, x, 4, 0), 1);
+	cr_assert_eq(count(d, RS_EV_RELEASE, x, 4, 0), 1);
+	cr_assert_eq(count(d, RS_EV_RETAIN, 0, 4, -1), 16, "16 retains in all");
+	cr_assert_eq(count(d, RS_EV_RELEASE, 0, 4, -1), 21, "21 releases, the cascade included");
+	for (size_t i = 0; i < d->n; i++)
+		if (d->r[i].type == RS_EV_RETAIN && d->r[i].addr == x)
+			st = stack_rec(d, d->r[i].stack);
+	cr_assert_not_null(st);
+	cr_assert_geq(st->nframes, 2);
+	cr_assert(st->ips[0] >= fn && st->ips[0] < fn + 64,
+		  "X's retain is inside cache_lookup_forgets_release (ip 0x%lx, fn 0x%lx)",
+		  (unsigned long)st->ips[0], (unsigned long)fn);
+}
+
+Test(shim_refapi, user_pair_linked_normally, .init = setup, .fini = teardown)
+{
+	char *argv[] = { SAMPLES "refobj_leaks", NULL };
+	const char *env[3] = { REFOBJ_SPEC, NULL, NULL };
+	char plain[128], out[128], err[4096];
+	struct tdec d = { 0 };
+
+	cr_assert_eq(run(argv, 1, NULL, plain, sizeof(plain), NULL, 0), 0);
+	cr_assert_str_eq(plain, "refobj_leaks: 11 objects leaked\n");
+	cr_assert_eq(run(argv, 0, env, out, sizeof(out), err, sizeof(err)), 0);
+	cr_assert_str_eq(out, plain, "output unchanged under the shim");
+	only_trace("refscope.refobj_leaks.", &d);
+	check_refobj_leaks(&d, err);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, 0, 1, -1) + count(&d, RS_EV_RETAIN, 0, 3, -1), 0);
+	tdec_free(&d);
+}
+
+Test(shim_refapi, user_pair_bound_now_and_with_registry, .init = setup, .fini = teardown)
+{
+	char *argv[] = { SAMPLES "refobj_leaks", "registry", NULL };
+	const char *env[3] = { REFOBJ_SPEC, "LD_BIND_NOW=1", NULL };
+	char out[128], err[4096];
+	struct tdec d = { 0 };
+
+	cr_assert_eq(run(argv, 0, env, out, sizeof(out), err, sizeof(err)), 0);
+	cr_assert_str_eq(out, "refobj_leaks: 11 objects leaked, all on the list of instances\n");
+	only_trace("refscope.refobj_leaks.", &d);
+	check_refobj_leaks(&d, err);
+	tdec_free(&d);
+}
+
+Test(shim_refapi, rtld_local_plugins_and_dlsym, .init = setup, .fini = teardown)
+{
+	char *argv[] = { SAMPLES "refobj_plugin", NULL };
+	const char *env[3] = { REFOBJ_SPEC, NULL, NULL };
+	static const char *const linked[] = { "linked L1", "linked L2", "linked L3" };
+	char plain[128], out[128], err[4096];
+	struct tdec d = { 0 };
+	uint64_t p1, p2;
+
+	cr_assert_eq(run(argv, 1, NULL, plain, sizeof(plain), NULL, 0), 0);
+	cr_assert_eq(run(argv, 0, env, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(out, plain);
+	cr_assert_str_eq(out, "refobj_plugin: plugin 2, linked plugin 3\n");
+	only_trace("refscope.refobj_plugin.", &d);
+	check_api_records(&d, 4, "user", "refobj_retain refobj_release", RS_REFAPI_HOW_GOT);
+	p1 = addr_of(err, "refobj", "plugin P1");
+	p2 = addr_of(err, "refobj", "plugin P2");
+	cr_assert_eq(count(&d, RS_EV_RETAIN, p1, 4, 0), 2, "link + the dlsym'd retain");
+	cr_assert_eq(count(&d, RS_EV_RELEASE, p1, 4, 0), 2);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, p2, 4, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, p2, 4, 0), 1);
+	for (int i = 0; i < 3; i++) {
+		uint64_t a = addr_of(err, "refobj", linked[i]);
+
+		cr_assert_eq(count(&d, RS_EV_RETAIN, a, 4, 0), 1, "%s", linked[i]);
+		cr_assert_eq(count(&d, RS_EV_RELEASE, a, 4, 0), 1, "%s", linked[i]);
+	}
+	cr_assert_eq(count(&d, RS_EV_RETAIN, 0, 4, -1), 6);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, 0, 4, -1), 6);
+	tdec_free(&d);
+}
+
+Test(shim_refapi, unknown_names_change_nothing, .init = setup, .fini = teardown)
+{
+	char *argv[] = { SAMPLES "refobj_leaks", NULL };
+	const char *env[3] = { "REFSCOPE_REFAPI=no_such_retain:no_such_release,garbage,:x,a:", NULL,
+			       NULL };
+	char out[128];
+	struct tdec d = { 0 };
+
+	cr_assert_eq(run(argv, 0, env, out, sizeof(out), NULL, 0), 0);
+	cr_assert_str_eq(out, "refobj_leaks: 11 objects leaked\n");
+	only_trace("refscope.refobj_leaks.", &d);
+	cr_assert_eq(tdec_count(&d, RS_EV_RETAIN) + tdec_count(&d, RS_EV_RELEASE), 0);
+	cr_assert_eq(tdec_count(&d, RS_REC_REFAPI), 0, "no API was found, none is described");
+	cr_assert_eq(tdec_count(&d, RS_REC_END), 1);
+	tdec_free(&d);
+}
+
+Test(shim_refapi, gobject_refs_seen, .init = setup, .fini = teardown)
+{
+	char *argv[] = { SAMPLES "gobject_cycle", NULL };
+	char out[128], err[4096];
+	struct tdec d = { 0 };
+	uint64_t a, b, c;
+
+	cr_assert_eq(run(argv, 0, NULL, out, sizeof(out), err, sizeof(err)), 0);
+	cr_assert_str_eq(out, "gobject_cycle: 2 objects left in a reference cycle\n");
+	only_trace("refscope.gobject_cycle.", &d);
+	check_api_records(&d, 1, "gobject", "g_object_ref g_object_ref_sink g_object_unref",
+			  RS_REFAPI_HOW_GOT);
+	a = addr_of(err, "gobject", "A");
+	b = addr_of(err, "gobject", "B");
+	c = addr_of(err, "gobject", "C");
+	cr_assert_eq(count(&d, RS_EV_RETAIN, a, 1, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, a, 1, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, b, 1, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, b, 1, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, c, 1, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, c, 1, 0), 2);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, 0, 1, -1), 3);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, 0, 1, -1), 4);
+	tdec_free(&d);
+}
+
+Test(shim_refapi, annotation_api, .init = setup, .fini = teardown)
+{
+	char *argv[] = { SAMPLES "refapi_annotate", NULL };
+	char out[128], err[4096];
+	struct tdec d = { 0 };
+	uint64_t k, f;
+
+	cr_assert_eq(run(argv, 1, NULL, out, sizeof(out), NULL, 0), 0);
+	cr_assert_str_eq(out, "refapi_annotate: active 0\n", "runs without refscope");
+	cr_assert_eq(run(argv, 0, NULL, out, sizeof(out), err, sizeof(err)), 0);
+	cr_assert_str_eq(out, "refapi_annotate: active 1\n");
+	only_trace("refscope.refapi_annotate.", &d);
+	check_api_records(&d, 3, "annotation", "refscope_retain refscope_release",
+			  RS_REFAPI_HOW_ANNOTATION);
+	k = addr_of(err, "annotate", "K");
+	f = addr_of(err, "annotate", "F");
+	cr_assert_eq(count(&d, RS_EV_RETAIN, k, 3, 0), 2);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, k, 3, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, f, 3, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, f, 3, 0), 2);
+	cr_assert_eq(tdec_count(&d, RS_REC_REFAPI), 1);
+	tdec_free(&d);
+}
+
+Test(shim_refapi, cpython_incref_through_ctypes, .init = setup, .fini = teardown)
+{
+	char *argv[] = { "/usr/bin/python3", "-c",
+			 "import ctypes\n"
+			 "o = object(); api = ctypes.pythonapi; p = ctypes.py_object(o)\n"
+			 "for _ in range(3): api.Py_IncRef(p)\n"
+			 "for _ in range(3): api.Py_DecRef(p)\n"
+			 "import sys; sys.stderr.write('py: O %s\\n' % hex(id(o)))\n"
+			 "print('refcount ok', sys.getrefcount(o) < 10)\n",
+			 NULL };
+	char *pass[] = { "/usr/bin/python3", "-c", "pass", NULL };
+	char out[128], err[4096], cmd[128];
+	struct tdec d = { 0 };
+	uint64_t o;
+
+	if (access(argv[0], X_OK) != 0)
+		cr_skip_test("no /usr/bin/python3");
+	cr_assert_eq(run(pass, 0, NULL, out, sizeof(out), NULL, 0), 0);
+	cr_assert_str_eq(out, "");
+	snprintf(cmd, sizeof(cmd), "rm -f %s/refscope.*", dir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(run(argv, 0, NULL, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(out, "refcount ok True\n");
+	only_trace("refscope.python3", &d);
+	o = addr_of(err, "py", "O");
+	check_api_records(&d, 2, "cpython", "Py_IncRef _Py_IncRef Py_DecRef _Py_DecRef",
+			  RS_REFAPI_HOW_GOT);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, o, 2, 0), 3);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, o, 2, 0), 3);
+	tdec_free(&d);
+}
+
+Test(shim_refapi, run_flag_sets_the_child_environment, .init = setup, .fini = teardown)
+{
+	char cmd[1024], line[256];
+	FILE *p;
+	int slice = 0, spec = 0;
+
+	snprintf(cmd, sizeof(cmd),
+		 "env -u G_SLICE %s/refscope run -q -o %s --refapi a_ref:a_unref --refapi b_ref:b_unref"
+		 " -- /usr/bin/env",
+		 RS_BUILD_DIR, dir);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		slice += strcmp(line, "G_SLICE=always-malloc\n") == 0;
+		spec += strcmp(line, "REFSCOPE_REFAPI=a_ref:a_unref,b_ref:b_unref\n") == 0;
+	}
+	cr_assert_eq(pclose(p), 0);
+	cr_assert_eq(slice, 1);
+	cr_assert_eq(spec, 1);
+	snprintf(cmd, sizeof(cmd), "G_SLICE=debug-blocks %s/refscope run -q -o %s -- /usr/bin/env",
+		 RS_BUILD_DIR, dir);
+	p = popen(cmd, "r");
+	slice = 0;
+	while (fgets(line, sizeof(line), p))
+		slice += strcmp(line, "G_SLICE=debug-blocks\n") == 0;
+	cr_assert_eq(pclose(p), 0);
+	cr_assert_eq(slice, 1, "the user's G_SLICE is kept");
+}
+
+Test(shim_refapi, run_flag_traces_the_sample, .init = setup, .fini = teardown)
+{
+	char cmd[1024];
+	struct tdec d = { 0 };
+
+	snprintf(cmd, sizeof(cmd),
+		 "%s/refscope run -q -o %s --refapi refobj_retain:refobj_release -- %s >/dev/null 2>&1",
+		 RS_BUILD_DIR, dir, SAMPLES "refobj_leaks");
+	cr_assert_eq(system(cmd), 0);
+	only_trace("refscope.refobj_leaks.", &d);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, 0, 4, 0), 16);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, 0, 4, 0), 21);
+	tdec_free(&d);
+}
+
+/* ---- the engine, in this process ----------------------------------------- */
+
+Test(shim_refapi, spec_parsing_and_refapi_record)
+{
+	uint8_t rec[1024];
+	struct tdec d = { 0 };
+	size_t n;
+
+	cr_assert_eq(rs_refapi_init("mylib_retain:mylib_release,bad,:x,y:,"
+				    "other_ref:other_unref"),
+		     2);
+	cr_assert_eq(rs_refapi_count(), 5);
+	cr_assert(rs_refapi_wants("g_object_ref_sink"));
+	cr_assert(rs_refapi_wants("_Py_DecRef"));
+	cr_assert(rs_refapi_wants("other_unref"));
+	cr_assert_not(rs_refapi_wants("refscope_retain"), "the annotation is exported, not patched");
+	cr_assert_not(rs_refapi_wants("bad"));
+	n = rs_refapi_record(5, rec, sizeof(rec));
+	cr_assert_gt(n, 0);
+	cr_assert_eq(tdec_bytes(&d, rec, n), 0);
+	cr_assert_eq(d.n, 1);
+	cr_assert_eq(d.r[0].type, RS_REC_REFAPI);
+	cr_assert_eq(d.r[0].api, 5);
+	cr_assert_str_eq(d.r[0].path, "user");
+	cr_assert_eq(d.r[0].nretain, 1);
+	cr_assert_eq(d.r[0].nrelease, 1);
+	cr_assert_str_eq(d.r[0].names, "other_ref other_unref");
+	cr_assert_eq(d.r[0].how, RS_REFAPI_HOW_GOT);
+	cr_assert_eq(rs_refapi_record(6, rec, sizeof(rec)), 0);
+	cr_assert_eq(rs_refapi_record(0, rec, sizeof(rec)), 0);
+	tdec_free(&d);
+}
+
+/* PyGObject loads libgobject RTLD_LOCAL behind Python's back: the case where
+ * a preloaded g_object_ref with dlsym(RTLD_NEXT) finds NULL and crashes. */
+Test(shim_refapi, python_gi_runs_and_its_refs_are_seen, .init = setup, .fini = teardown)
+{
+	char *argv[] = { "/usr/bin/python3", "-c",
+			 "import sys, re\n"
+			 "from gi.repository import GObject\n"
+			 "objs = [GObject.Object() for _ in range(5)]\n"
+			 "m = re.search(r'GObject at (0x[0-9a-f]+)', repr(objs[0]))\n"
+			 "sys.stderr.write('gi: O %s\\n' % m.group(1))\n"
+			 "print('gi ok', len(objs))\n",
+			 NULL };
+	char out[128], err[4096];
+	struct tdec d = { 0 };
+	uint64_t o;
+
+	if (system("/usr/bin/python3 -c 'from gi.repository import GObject' 2>/dev/null") != 0)
+		cr_skip_test("no python3-gi");
+	cr_assert_eq(run(argv, 0, NULL, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(out, "gi ok 5\n");
+	only_trace("refscope.python3", &d);
+	o = addr_of(err, "gi", "O");
+	check_api_records(&d, 1, "gobject", "g_object_ref g_object_ref_sink g_object_unref",
+			  RS_REFAPI_HOW_GOT);
+	/* PyGObject holds the object's one reference (its toggle ref is taken
+	 * inside libgobject, unseen) and drops it when the wrapper dies at exit */
+	cr_assert_eq(count(&d, RS_EV_RETAIN, o, 1, -1), 0);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, o, 1, 0), 1, "the wrapper's g_object_unref is seen");
+	cr_assert_gt(count(&d, RS_EV_RETAIN, 0, 1, 0), 100, "and PyGObject's other refs");
+	tdec_free(&d);
+}

@@ -573,11 +573,6 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		rc = replay(rep, opt, h, gen, &cap);
 		if (rc)
 			goto out;
-		if (opt->cycles) {
-			rc = analyze(rep, cap.rc, &cap);
-			if (rc)
-				goto out;
-		}
 	}
 	heap_finish(h);
 	heap_totals(h, &rep->totals);
@@ -618,6 +613,17 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		rc = resolve_group(rep, &rep->groups[i]);
 		if (rc)
 			goto out;
+	}
+	if (cap.rc) {
+		/* after add_modules: the analysis symbolizes its stacks */
+		rc = analyze(rep, cap.rc, &cap);
+		if (rc)
+			goto out;
+		e = reader_error(rep->r);
+		if (e && !rep->have_error) {
+			rep->have_error = 1;
+			rep->error = *e;
+		}
 	}
 	rc = report_sites_build(rep, opt, gen);
 	if (rc)

@@ -15,6 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+void e2e_need_plain_samples(void)
+{
+#ifdef E2E_ASAN_SAMPLES
+	cr_skip_test("samples built with AddressSanitizer cannot be traced or run under valgrind");
+#endif
+}
+
 static char *slurp(const char *path, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

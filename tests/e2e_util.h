@@ -14,6 +14,22 @@
 #define E2E_REFSCOPE RS_BUILD_DIR "/refscope"
 #define E2E_SAMPLE(name) RS_BUILD_DIR "/samples/" name
 
+/*
+ * Samples built with AddressSanitizer (make SANITIZE=address) can run
+ * neither under LD_PRELOAD=librefscope.so (ASan's runtime must be the first
+ * library) nor under Valgrind; tests of the samples call
+ * e2e_need_plain_samples() first, which skips them in such a build (the
+ * tests are built with the samples' sanitizer flags).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define E2E_ASAN_SAMPLES 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define E2E_ASAN_SAMPLES 1
+#endif
+#endif
+void e2e_need_plain_samples(void);
+
 struct e2e_proc {
 	int status;	/* from waitpid */
 	char *out, *err;	/* everything written, NUL-terminated */

@@ -443,3 +443,35 @@ Test(shim_refapi, spec_parsing_and_refapi_record)
 	cr_assert_eq(rs_refapi_record(0, rec, sizeof(rec)), 0);
 	tdec_free(&d);
 }
+
+/* PyGObject loads libgobject RTLD_LOCAL behind Python's back: the case where
+ * a preloaded g_object_ref with dlsym(RTLD_NEXT) finds NULL and crashes. */
+Test(shim_refapi, python_gi_runs_and_its_refs_are_seen, .init = setup, .fini = teardown)
+{
+	char *argv[] = { "/usr/bin/python3", "-c",
+			 "import sys, re\n"
+			 "from gi.repository import GObject\n"
+			 "objs = [GObject.Object() for _ in range(5)]\n"
+			 "m = re.search(r'GObject at (0x[0-9a-f]+)', repr(objs[0]))\n"
+			 "sys.stderr.write('gi: O %s\\n' % m.group(1))\n"
+			 "print('gi ok', len(objs))\n",
+			 NULL };
+	char out[128], err[4096];
+	struct tdec d = { 0 };
+	uint64_t o;
+
+	if (system("/usr/bin/python3 -c 'from gi.repository import GObject' 2>/dev/null") != 0)
+		cr_skip_test("no python3-gi");
+	cr_assert_eq(run(argv, 0, NULL, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(out, "gi ok 5\n");
+	only_trace("refscope.python3", &d);
+	o = addr_of(err, "gi", "O");
+	check_api_records(&d, 1, "gobject", "g_object_ref g_object_ref_sink g_object_unref",
+			  RS_REFAPI_HOW_GOT);
+	/* PyGObject holds the object's one reference (its toggle ref is taken
+	 * inside libgobject, unseen) and drops it when the wrapper dies at exit */
+	cr_assert_eq(count(&d, RS_EV_RETAIN, o, 1, -1), 0);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, o, 1, 0), 1, "the wrapper's g_object_unref is seen");
+	cr_assert_gt(count(&d, RS_EV_RETAIN, 0, 1, 0), 100, "and PyGObject's other refs");
+	tdec_free(&d);
+}

@@ -20,13 +20,16 @@ static char *dir;
 
 static void setup(void)
 {
+	e2e_need_plain_samples();
 	dir = e2e_tmpdir();
 }
 
 static void teardown(void)
 {
-	e2e_rmtree(dir);
+	if (dir)
+		e2e_rmtree(dir);
 	free(dir);
+	dir = NULL;
 }
 
 struct vg {

@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,12 +425,15 @@ static unsigned nseen;
 static uint32_t seen_gen;
 static uintptr_t skip_lo, skip_hi;
 static int scan_done;
+static int scan_pending;		/* a module was not relocated yet */
+static unsigned long long last_adds = ~0ull, last_subs;
 
 void rs_refapi_forget_modules(void)
 {
 	while (atomic_exchange_explicit(&scan_lock, 1, memory_order_acquire))
 		__builtin_ia32_pause();
 	nseen = 0;
+	last_adds = ~0ull;
 	atomic_store_explicit(&scan_lock, 0, memory_order_release);
 }
 
@@ -609,7 +613,10 @@ static int patch_module(const struct mod *m)
 			void *target;
 			int f, k;
 
-			if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT)
+			/* PLT and GOT slots, and function pointers in data (a static
+			 * initializer): all hold the function's address */
+			if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT &&
+			    !(type == R_X86_64_64 && r->r_addend == 0))
 				continue;
 			if (ELF64_R_SYM(r->r_info) == 0)
 				continue;
@@ -662,8 +669,10 @@ static int patch_cb(struct dl_phdr_info *info, size_t size, void *data)
 			return 0;
 		}
 	}
-	if (_dl_find_object((void *)m.dyn, &fo) != 0)
-		return 0;	/* still being relocated by another thread's dlopen */
+	if (_dl_find_object((void *)m.dyn, &fo) != 0) {
+		scan_pending = 1;	/* still being relocated by another thread's dlopen */
+		return 0;
+	}
 	if (nseen < MAX_SEEN) {
 		seen[nseen].base = m.base;
 		seen[nseen].dyn = m.dyn;
@@ -672,6 +681,17 @@ static int patch_cb(struct dl_phdr_info *info, size_t size, void *data)
 	}
 	scan_done += patch_module(&m);
 	return 0;
+}
+
+static int counters_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	unsigned long long *c = data;
+
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+		c[0] = info->dlpi_adds;
+		c[1] = info->dlpi_subs;
+	}
+	return 1;	/* the same in every entry */
 }
 
 static int self_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -715,8 +735,17 @@ int rs_refapi_scan(const void *self_addr)
 		if (self_addr && !skip_hi)
 			dl_iterate_phdr(self_cb, (void *)(uintptr_t)self_addr);
 		while (atomic_exchange(&scan_again, 0)) {
+			unsigned long long c[2] = { 0, 0 };
 			unsigned j = 0;
 
+			/* nothing loaded or unloaded since the last pass: done (dlsym
+			 * calls this often) */
+			dl_iterate_phdr(counters_cb, c);
+			if (c[0] == last_adds && c[1] == last_subs && !scan_pending)
+				continue;
+			last_adds = c[0];
+			last_subs = c[1];
+			scan_pending = 0;
 			seen_gen++;
 			scan_done = 0;
 			dl_iterate_phdr(patch_cb, NULL);

@@ -640,10 +640,12 @@ RS_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 static void fork_prepare(void)
 {
 	rs_modules_lock();	/* the child must not inherit it held mid-scan */
+	rs_unwind_fork_prepare();	/* nor libunwind's locks held mid-unwind */
 }
 
 static void fork_parent(void)
 {
+	rs_unwind_fork_parent();
 	rs_modules_unlock();
 }
 
@@ -654,6 +656,7 @@ static void fork_child(void)
 
 	s->tid = 0;
 	s->tid = my_tid();
+	rs_unwind_fork_child();
 	atomic_store(&node_lock, 0);	/* another thread may have held it at fork */
 	if (atomic_load(&state) != ST_READY) {
 		rs_modules_unlock();

@@ -14,6 +14,9 @@
 #include <fcntl.h>
 #include <link.h>
 #include <libunwind.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "writer.h"
@@ -99,12 +102,145 @@ int rs_unwind_init(void)
 	return 0;
 }
 
+/*
+ * fork. A thread inside libunwind may hold libunwind's own mutex (taken
+ * around its DWARF lookups) or the loader's dl_iterate_phdr lock (glibc does
+ * not reset that one in a fork child). The child gets them locked by a thread
+ * that does not exist there, and its first unwind would wait for ever. So
+ * fork's prepare handler closes a gate, waits until no thread is inside
+ * unw_backtrace, and keeps new unwinds out until the parent and child
+ * handlers open it again.
+ *
+ * Threads count themselves in and out on one of NSHARD padded counters (so
+ * events of different threads do not share one contended cache line). The
+ * count and the gate are both seq_cst: either the entering thread sees the
+ * gate closed, or the forking thread sees it counted (Dekker).
+ *
+ * Never wait for ever: a thread kept at the gate longer than GATE_WAIT_NS
+ * records its event with no stack; a fork that cannot see the unwinder empty
+ * within that time goes ahead, and its child never unwinds (no stacks).
+ */
+#define NSHARD 16
+#define GATE_WAIT_NS 1000000000ull
+
+static struct {
+	_Alignas(64) atomic_int n;
+	char pad[60];
+} inside[NSHARD];
+static atomic_int gate;		/* 1 while a fork is in progress */
+static atomic_int next_shard;
+static int fork_unsafe;		/* the prepare wait timed out */
+static int no_unwind;		/* this process is a child of such a fork */
+static __thread int my_shard = -1;
+static __thread int my_depth;	/* this thread inside unw_backtrace (0 or 1) */
+static __thread int my_gate;	/* this thread closed the gate */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void pause_a_little(unsigned round)
+{
+	if (round < 64) {
+		__builtin_ia32_pause();
+	} else if (round < 1024) {
+		sched_yield();
+	} else {
+		struct timespec ts = { 0, 50000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* 1: counted in, may unwind; 0: the gate stayed closed too long. */
+static int unwind_enter(void)
+{
+	uint64_t deadline = 0;
+
+	if (__builtin_expect(my_shard < 0, 0))
+		my_shard = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % NSHARD;
+	for (unsigned round = 0;; round++) {
+		atomic_fetch_add(&inside[my_shard].n, 1);
+		if (__builtin_expect(!atomic_load(&gate), 1) || my_gate)
+			break;
+		atomic_fetch_sub(&inside[my_shard].n, 1);
+		if (!deadline)
+			deadline = now_ns() + GATE_WAIT_NS;
+		else if (now_ns() > deadline)
+			return 0;
+		pause_a_little(round);
+	}
+	my_depth++;
+	return 1;
+}
+
+static void unwind_leave(void)
+{
+	my_depth--;
+	atomic_fetch_sub_explicit(&inside[my_shard].n, 1, memory_order_release);
+}
+
+void rs_unwind_fork_prepare(void)
+{
+	uint64_t deadline = 0;
+	int e = errno;
+
+	my_gate = 1;
+	atomic_store(&gate, 1);
+	for (unsigned round = 0;; round++) {
+		int busy = 0;
+
+		for (int i = 0; i < NSHARD; i++)
+			busy += atomic_load(&inside[i].n);
+		busy -= my_depth;	/* fork from a signal handler that interrupted our own unwind */
+		if (busy <= 0)
+			break;
+		if (!deadline) {
+			deadline = now_ns() + GATE_WAIT_NS;
+		} else if (now_ns() > deadline) {
+			fork_unsafe = 1;
+			break;
+		}
+		pause_a_little(round);
+	}
+	errno = e;
+}
+
+void rs_unwind_fork_parent(void)
+{
+	fork_unsafe = 0;
+	my_gate = 0;
+	atomic_store(&gate, 0);
+}
+
+void rs_unwind_fork_child(void)
+{
+	/* the other threads, and their counts, do not exist here */
+	for (int i = 0; i < NSHARD; i++)
+		atomic_store(&inside[i].n, 0);
+	if (my_depth)
+		atomic_store(&inside[my_shard].n, my_depth);
+	no_unwind = fork_unsafe;
+	fork_unsafe = 0;
+	my_gate = 0;
+	atomic_store(&gate, 0);
+}
+
 unsigned rs_unwind_capture(uintptr_t *ips, unsigned max)
 {
+	int n;
+	unsigned k = 0;
+
+	if (__builtin_expect(no_unwind, 0) || !unwind_enter())
+		return 0;
 	/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then squeeze
 	 * out our own frames (one buffer: hooks may run on small thread stacks) */
-	int n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
-	unsigned k = 0;
+	n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
+	unwind_leave();
 
 	for (int i = 0; i < n && k < max; i++) {
 		uintptr_t ip = ips[i];

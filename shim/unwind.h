@@ -21,4 +21,15 @@ int rs_unwind_init(void);
  * max + RS_UNWIND_SLACK entries. */
 unsigned rs_unwind_capture(uintptr_t *ips, unsigned max);
 
+/*
+ * fork handlers (call from pthread_atfork's, prepare last, parent and child
+ * first): prepare waits (bounded) until no thread is inside libunwind and
+ * keeps new unwinds out until parent/child; so a child never inherits
+ * libunwind's or the loader's locks held. A child of a fork whose wait timed
+ * out captures no stacks at all.
+ */
+void rs_unwind_fork_prepare(void);
+void rs_unwind_fork_parent(void);
+void rs_unwind_fork_child(void);
+
 #endif /* REFSCOPE_UNWIND_H */

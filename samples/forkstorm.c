@@ -1,0 +1,122 @@
+/*
+ * forkstorm - forks again and again while four threads allocate, so a fork
+ * lands while another thread is inside the unwinder (libunwind's locks, the
+ * loader's dl_iterate_phdr lock). The threads call malloc through a stub in
+ * an anonymous executable mapping, as JIT-compiled code does: an address in
+ * no module, which libunwind looks up (dl_iterate_phdr) on every unwind
+ * because a failed lookup is never cached. Each child allocates through
+ * call paths new to it and exits; the parent waits for it.
+ *
+ * usage: forkstorm [FORKS]   (default 200). Prints "forks N ok" and exits 0.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static atomic_int stop;
+
+typedef void *(*stub_fn)(void *(*fn)(size_t), size_t n);
+
+/* push rbp; mov rbp,rsp; mov rax,rdi; mov rdi,rsi; call rax; pop rbp; ret */
+static const unsigned char stub_code[] = { 0x55, 0x48, 0x89, 0xe5, 0x48, 0x89, 0xf8, 0x48,
+					   0x89, 0xf7, 0xff, 0xd0, 0x5d, 0xc3 };
+
+#define JIT_SPAN (64u << 20)
+#define STUB_STEP 16
+/* libunwind reads 16 bytes at a return address (signal frame check): keep
+ * every stub well inside its page, away from the unreadable next one */
+#define STUBS_PER_PAGE ((4096 - 64) / STUB_STEP)
+
+/* A thread's code area: every stub it calls sits at a new address, so each
+ * unwind through one is a lookup libunwind has never cached. */
+struct jit {
+	unsigned char *base;
+	size_t page, slot;	/* current page offset, next slot in it */
+};
+
+static stub_fn jit_next(struct jit *j)
+{
+	if (!j->base || j->slot == STUBS_PER_PAGE) {
+		if (!j->base || j->page + 4096 >= JIT_SPAN) {
+			if (j->base)
+				munmap(j->base, JIT_SPAN);
+			j->base = mmap(NULL, JIT_SPAN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				       -1, 0);
+			if (j->base == MAP_FAILED)
+				abort();
+			j->page = 0;
+		} else {
+			j->page += 4096;
+		}
+		mprotect(j->base + j->page, 4096, PROT_READ | PROT_WRITE);
+		for (size_t i = 0; i < STUBS_PER_PAGE; i++)
+			memcpy(j->base + j->page + i * STUB_STEP, stub_code, sizeof(stub_code));
+		mprotect(j->base + j->page, 4096, PROT_READ | PROT_EXEC);
+		j->slot = 0;
+	}
+	return (stub_fn)(void *)(j->base + j->page + STUB_STEP * j->slot++);
+}
+
+__attribute__((noinline)) static void *deep(int n, size_t sz)
+{
+	void *p;
+
+	if (n > 0) {
+		p = deep(n - 1, sz + 1);
+		__asm__ volatile("" ::: "memory");	/* no tail call: a new stack each depth */
+		return p;
+	}
+	return malloc(sz);
+}
+
+static void *worker(void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	struct jit j = { 0 };
+
+	while (!atomic_load(&stop)) {
+		/* many distinct depths: stack cache misses keep the unwinder busy */
+		free(deep((int)(i++ % 40), 16));
+		free(jit_next(&j)(malloc, 24));
+	}
+	return NULL;
+}
+
+__attribute__((noinline)) static void child_work(int k)
+{
+	for (int j = 0; j < 20; j++)
+		free(deep((k + j) % 30, 32));
+}
+
+int main(int argc, char **argv)
+{
+	int forks = argc > 1 ? atoi(argv[1]) : 200;
+	pthread_t t[4];
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i * 7));
+	for (int k = 0; k < forks; k++) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			child_work(k);
+			_exit(0);
+		}
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return 2;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	printf("forks %d ok\n", forks);
+	return 0;
+}

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "options.h"
 #include "ownmem.h"
 #include "refscope_format.h"
 #include "snapshot.h"
@@ -777,6 +778,28 @@ Test(shim_snapshot, run_flags, .init = setup, .fini = teardown)
 	snprintf(cmd, sizeof(cmd), "%s/refscope run -q -o %s --snapshot-signal SIGUSR2 "
 		 "--snapshot-interval 30 -- %s >/dev/null", RS_BUILD_DIR, dir, sample("snapshots"));
 	cr_assert_eq(system(cmd), 0);
+}
+
+Test(shim_snapshot, signal_names)
+{
+	cr_assert_eq(rs_options_signal("USR2"), SIGUSR2);
+	cr_assert_eq(rs_options_signal("SIGUSR1"), SIGUSR1);
+	cr_assert_eq(rs_options_signal("12"), 12);
+	cr_assert_eq(rs_options_signal("HUP"), SIGHUP);
+	cr_assert_eq(rs_options_signal("RTMIN"), SIGRTMIN);
+	cr_assert_eq(rs_options_signal("RTMIN+3"), SIGRTMIN + 3);
+	cr_assert_eq(rs_options_signal("SIGRTMAX-1"), SIGRTMAX - 1);
+	cr_assert_eq(rs_options_signal("RTMIN+99"), 0);
+	cr_assert_eq(rs_options_signal("RTMIN3"), 0);
+	cr_assert_eq(rs_options_signal("KILL"), 0);
+	cr_assert_eq(rs_options_signal("STOP"), 0);
+	cr_assert_eq(rs_options_signal("SEGV"), 0);
+	cr_assert_eq(rs_options_signal("9"), 0);
+	cr_assert_eq(rs_options_signal("32"), 0, "glibc's own");
+	cr_assert_eq(rs_options_signal("65"), 0);
+	cr_assert_eq(rs_options_signal("usr2"), 0);
+	cr_assert_eq(rs_options_signal(""), 0);
+	cr_assert_eq(rs_options_signal(NULL), 0);
 }
 
 /* ---- the engine, without LD_PRELOAD ------------------------------------------ */

@@ -13,6 +13,8 @@ enum cmd_status {
 	CMD_BAD_INPUT = 2,  /* exit 2: unreadable/corrupt trace (partial report may have been printed) */
 	CMD_USAGE = 3,      /* exit 2 after printing usage: bad flags */
 	CMD_HELP = 4,       /* exit 0: --help was printed */
+	CMD_INCOMPLETE = 5, /* exit 0: trace cut short by a kill -9 or a full disk (its last
+			     * record cut at the end of the file), reported up to the cut */
 };
 
 /* `refscope run`: what happened to the traced program. */

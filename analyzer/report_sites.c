@@ -97,6 +97,60 @@ int report_sites_prepare(struct report *rep, struct gen_model *gen)
 	return rc;
 }
 
+static int copy_timeline(struct report *rep, struct gen_model *gen)
+{
+	size_t n;
+	const struct gen_sample *t = gen_timeline(gen, &n);
+
+	rep->timeline = malloc((n ? n : 1) * sizeof(*t));
+	if (!rep->timeline)
+		return -ENOMEM;
+	memcpy(rep->timeline, t, n * sizeof(*t));
+	rep->ntimeline = n;
+	return 0;
+}
+
+static int bytes_cmp(const void *a, const void *b)
+{
+	const struct gen_site *x = *(const struct gen_site *const *)a;
+	const struct gen_site *y = *(const struct gen_site *const *)b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes > y->bytes ? -1 : 1;
+	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+static int leaked_cmp(const void *a, const void *b)
+{
+	const struct gen_site *x = *(const struct gen_site *const *)a;
+	const struct gen_site *y = *(const struct gen_site *const *)b;
+
+	if (x->live_bytes != y->live_bytes)
+		return x->live_bytes > y->live_bytes ? -1 : 1;
+	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+/* Adds the stacks of the REPORT_HTML_STACKS biggest sites by bytes and by
+ * leaked bytes to ids. */
+static int html_ids(const struct report *rep, uint64_t *ids, size_t *nids)
+{
+	const struct gen_site **arr = malloc((rep->nsites ? rep->nsites : 1) * sizeof(*arr));
+	size_t k = rep->nsites < REPORT_HTML_STACKS ? rep->nsites : REPORT_HTML_STACKS;
+
+	if (!arr)
+		return -ENOMEM;
+	for (size_t i = 0; i < rep->nsites; i++)
+		arr[i] = &rep->sites[i];
+	qsort(arr, rep->nsites, sizeof(*arr), bytes_cmp);
+	for (size_t i = 0; i < k; i++)
+		ids[(*nids)++] = arr[i]->stack;
+	qsort(arr, rep->nsites, sizeof(*arr), leaked_cmp);
+	for (size_t i = 0; i < k && arr[i]->live_bytes; i++)
+		ids[(*nids)++] = arr[i]->stack;
+	free(arr);
+	return 0;
+}
+
 static int copy_shots(struct report *rep, struct gen_model *gen)
 {
 	size_t n;
@@ -141,9 +195,11 @@ int report_sites_build(struct report *rep, const struct report_options *opt, str
 		return rc;
 	rep->top_sites = opt->top && opt->top < rep->nsites ? opt->top : rep->nsites;
 	rc = copy_shots(rep, gen);
+	if (!rc)
+		rc = copy_timeline(rep, gen);
 	if (rc)
 		return rc;
-	n = 2 * rep->nsites + 1;
+	n = 4 * rep->nsites + 1;
 	for (size_t i = 0; i < rep->nshots; i++)
 		n += rep->shots[i].nsites;
 	peak = by_peak(rep);
@@ -160,6 +216,11 @@ int report_sites_build(struct report *rep, const struct report_options *opt, str
 	for (size_t i = 0; i < rep->nshots; i++)
 		for (size_t j = 0; j < shot_shown(rep, &rep->shots[i]); j++)
 			ids[nids++] = rep->shots[i].sites[j].stack;
+	if (opt->html) {
+		rc = html_ids(rep, ids, &nids);
+		if (rc)
+			goto out;
+	}
 	qsort(ids, nids, sizeof(*ids), u64_cmp);
 	for (size_t i = k = 0; i < nids; i++)
 		if (i == 0 || ids[i] != ids[k - 1])
@@ -195,6 +256,9 @@ void report_sites_release(struct report *rep)
 		free(rep->shots[i].sites);
 	free(rep->shots);
 	free(rep->shot_ids);
+	free(rep->timeline);
+	rep->timeline = NULL;
+	rep->ntimeline = 0;
 	rep->shots = NULL;
 	rep->shot_ids = NULL;
 	rep->nshots = 0;

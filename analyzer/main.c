@@ -23,6 +23,7 @@ static void usage(FILE *f)
 		"  run [OPTIONS] -- PROG [ARGS...]   run PROG with allocation tracing\n"
 		"  report [OPTIONS] TRACE            report what was still live at exit\n"
 		"  dump TRACE                        print every record of a trace\n"
+		"  graph [OPTIONS] TRACE             leaked cycles of a heap snapshot as Graphviz DOT/SVG\n"
 		"\n"
 		"  refscope COMMAND --help   options of a command\n"
 		"  refscope --version        print the version\n");
@@ -95,6 +96,8 @@ int main(int argc, char **argv)
 		return status_exit(cmd_report(argc - 1, argv + 1));
 	if (!strcmp(cmd, "dump"))
 		return status_exit(cmd_dump(argc - 1, argv + 1));
+	if (!strcmp(cmd, "graph"))
+		return status_exit(cmd_graph(argc - 1, argv + 1));
 	fprintf(stderr, "refscope: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

@@ -176,6 +176,12 @@ void report_release(struct report *rep);
 const struct report_stack *report_graph_stack(const struct report *rep, uint64_t id);
 /* Its first frame with a function name; NULL if none. */
 const char *report_stack_function(const struct report *rep, uint64_t id);
+/* report_json_graph.c: the --cycles members of the JSON report. */
+struct jsonw;
+void report_json_graph(const struct report *rep, struct jsonw *w);
+/* report_dot.c: the leaked cycles as Graphviz DOT; which: 0 for all, else
+ * the 1-based cycle number. */
+int report_write_dot(const struct report *rep, size_t which, FILE *out);
 
 /* "exit", "exit_call", "signal", "abort", "exec"; NULL for unknown values. */
 const char *report_end_how_name(uint64_t how);

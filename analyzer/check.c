@@ -160,6 +160,7 @@ static int add_leaks(struct check_set *set, const struct report *rep, size_t fir
 		}
 		f->blocks += g->g.blocks;
 		f->bytes += g->g.bytes;
+		f->count++;
 	}
 	return 0;
 }
@@ -221,6 +222,7 @@ static int add_cycles(struct check_set *set, const struct report *rep, size_t fi
 		}
 		f->blocks += cy->nmembers;
 		f->bytes += cy->bytes;
+		f->count++;
 	}
 	return 0;
 }
@@ -261,6 +263,7 @@ static int add_refcounts(struct check_set *set, const struct report *rep, size_t
 		}
 		f->blocks += b->references;
 		f->bytes += b->objects;
+		f->count++;
 	}
 	return 0;
 }
@@ -375,6 +378,21 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Trace names in the order processes were born: pids as numbers, and
+ * refscope.P.PID.trace before refscope.P.PID.1.trace (what the same pid
+ * exec'd next). */
+static int trace_cmp(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	size_t lx = strlen(x), ly = strlen(y);
+	char *sx = strndup(x, lx > 6 ? lx - 6 : lx), *sy = strndup(y, ly > 6 ? ly - 6 : ly);
+	int c = sx && sy ? strverscmp(sx, sy) : strcmp(x, y);
+
+	free(sx);
+	free(sy);
+	return c;
+}
+
 static int push_path(char ***v, size_t *n, char *s)
 {
 	char **nv;
@@ -418,7 +436,7 @@ static int list_dir(const char *dir, char ***v, size_t *n, char *err, size_t err
 		snprintf(err, errlen, "no refscope.*.trace files in %s", dir);
 		return -EINVAL;
 	}
-	qsort(*v + first, *n - first, sizeof(char *), str_cmp);
+	qsort(*v + first, *n - first, sizeof(char *), trace_cmp);
 	return 0;
 }
 
@@ -505,7 +523,7 @@ void check_judge(struct check_set *set, const struct check_policy *pol, struct s
 
 			if (f->proc != k || f->state != CHECK_NEW)
 				continue;
-			p->new_findings[f->rule]++;
+			p->new_findings[f->rule] += f->rule == CHECK_CYCLES ? f->count : 1;
 			p->new_blocks[f->rule] += f->blocks;
 			p->new_bytes[f->rule] += f->bytes;
 		}
@@ -585,7 +603,7 @@ static void print_amount(FILE *out, const struct check_finding *f, uint64_t bloc
 		fprintf(out, "%" PRIu64 " bytes in %" PRIu64 " block%s", bytes, blocks, s_if(blocks));
 		break;
 	case CHECK_CYCLES:
-		fprintf(out, "cycle of %" PRIu64 " block%s, %" PRIu64 " bytes", blocks, s_if(blocks), bytes);
+		fprintf(out, "%" PRIu64 " bytes in %" PRIu64 " block%s of cycles", bytes, blocks, s_if(blocks));
 		break;
 	default:
 		fprintf(out, "%" PRIu64 " unbalanced reference%s in %" PRIu64 " object%s", blocks, s_if(blocks),
@@ -672,7 +690,7 @@ static void print_proc_line(FILE *out, const struct check_set *set, const struct
 		for (size_t i = 0; i < set->nfindings; i++) {
 			if (&set->procs[set->findings[i].proc] != p)
 				continue;
-			cyc += set->findings[i].rule == CHECK_CYCLES;
+			cyc += set->findings[i].rule == CHECK_CYCLES ? set->findings[i].count : 0;
 			rc += set->findings[i].rule == CHECK_REFCOUNT ? set->findings[i].blocks : 0;
 		}
 		if (p->snapshot)
@@ -693,14 +711,14 @@ static void print_proc_line(FILE *out, const struct check_set *set, const struct
 }
 
 static void print_sites(FILE *out, const struct check_set *set, enum check_rule r, int state,
-			const char *title)
+			const char *title, size_t limit)
 {
 	struct combined *c;
 	size_t n = combine(set, r, state, &c);
 
 	if (n)
 		fprintf(out, "%s (%zu):\n", title, n);
-	for (size_t i = 0; i < n && i < SITES_SHOWN; i++) {
+	for (size_t i = 0; i < n && (!limit || i < limit); i++) {
 		fprintf(out, "  ");
 		print_amount(out, c[i].first, c[i].blocks, c[i].bytes);
 		if (set->nprocs > 1)
@@ -711,8 +729,8 @@ static void print_sites(FILE *out, const struct check_set *set, enum check_rule 
 		print_site(out, c[i].first);
 		fputc('\n', out);
 	}
-	if (n > SITES_SHOWN)
-		fprintf(out, "  ... and %zu more\n", n - SITES_SHOWN);
+	if (limit && n > limit)
+		fprintf(out, "  ... and %zu more\n", n - limit);
 	free(c);
 }
 
@@ -736,17 +754,17 @@ void check_write_summary(const struct check_set *set, const struct check_policy 
 	}
 	for (unsigned r = 0; r < CHECK_NRULES; r++) {
 		char title[96];
-		const char *what = r == CHECK_LEAKS ? "leak sites" : r == CHECK_CYCLES ? "leaked cycles" :
+		const char *what = r == CHECK_LEAKS ? "leak sites" : r == CHECK_CYCLES ? "leaked cycles by site" :
 							   "unbalanced retains";
 
 		if (!(pol->fail_on & CHECK_RULE_BIT(r)) && r != CHECK_LEAKS)
 			continue;
 		snprintf(title, sizeof(title), "%s", what);
-		print_sites(out, set, (enum check_rule)r, CHECK_NEW, title);
+		print_sites(out, set, (enum check_rule)r, CHECK_NEW, title, SITES_SHOWN);
 		snprintf(title, sizeof(title), "%s suppressed", what);
-		print_sites(out, set, (enum check_rule)r, CHECK_SUPPRESSED, title);
+		print_sites(out, set, (enum check_rule)r, CHECK_SUPPRESSED, title, SITES_SHOWN);
 		snprintf(title, sizeof(title), "%s in the baseline", what);
-		print_sites(out, set, (enum check_rule)r, CHECK_BASELINE, title);
+		print_sites(out, set, (enum check_rule)r, CHECK_BASELINE, title, SITES_SHOWN);
 	}
 	if (s && s->n) {
 		fprintf(out, "suppressions used (%s):", s->path ? s->path : "");
@@ -772,7 +790,7 @@ void check_write_summary(const struct check_set *set, const struct check_policy 
 		set->counts[CHECK_LEAKS][CHECK_BASELINE]);
 }
 
-void check_write_aggregate(const struct check_set *set, FILE *out)
+void check_write_aggregate(const struct check_set *set, size_t top, FILE *out)
 {
 	uint64_t blocks = 0, bytes = 0;
 
@@ -784,10 +802,10 @@ void check_write_aggregate(const struct check_set *set, FILE *out)
 		set->nprocs, set->nprocs == 1 ? "" : "es", bytes, blocks, s_if(blocks));
 	for (size_t i = 0; i < set->nprocs; i++)
 		print_proc_line(out, set, &set->procs[i], NULL);
-	print_sites(out, set, CHECK_LEAKS, -1, "\nleak sites, all processes combined");
+	print_sites(out, set, CHECK_LEAKS, -1, "\nleak sites, all processes combined", top);
 	if (set->analyze) {
-		print_sites(out, set, CHECK_CYCLES, -1, "\nleaked cycles");
-		print_sites(out, set, CHECK_REFCOUNT, -1, "\nunbalanced retains");
+		print_sites(out, set, CHECK_CYCLES, -1, "\nleaked cycles by site", top);
+		print_sites(out, set, CHECK_REFCOUNT, -1, "\nunbalanced retains", top);
 	}
 }
 
@@ -1219,7 +1237,7 @@ int check_report_dir(const char *dir, const struct report_options *opt, int json
 			}
 		}
 		if (st == CMD_OK)
-			check_write_aggregate(&set, out);
+			check_write_aggregate(&set, opt->top, out);
 		for (size_t i = 0; i < set.nprocs; i++)
 			if (set.procs[i].damage)
 				st = CMD_BAD_INPUT;

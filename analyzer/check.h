@@ -144,6 +144,7 @@ struct check_finding {
 	size_t nframes;
 	uint64_t blocks, bytes; /* leaks: blocks and bytes; cycles: members and bytes;
 				 * refcount: references and objects */
+	uint64_t count;		/* leak groups, cycles, blame stacks folded into this key */
 	enum check_state state;
 	const struct suppression *by; /* when suppressed */
 };
@@ -192,8 +193,9 @@ void check_judge(struct check_set *set, const struct check_policy *p, struct sup
 void check_write_summary(const struct check_set *set, const struct check_policy *p,
 			 const struct suppressions *s, FILE *out);
 void check_write_gen_suppressions(const struct check_set *set, FILE *out);
-/* The text of `report DIR`: a line per process and the combined leak sites. */
-void check_write_aggregate(const struct check_set *set, FILE *out);
+/* The text of `report DIR`: a line per process and the combined leak sites
+ * (the top largest; 0: all). */
+void check_write_aggregate(const struct check_set *set, size_t top, FILE *out);
 void check_set_release(struct check_set *set);
 /* The innermost frame with a source file and line, or NULL. */
 const struct check_frame *check_location(const struct check_finding *f);

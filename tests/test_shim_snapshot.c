@@ -818,7 +818,7 @@ Test(shim_snapshot, engine_skips_registered_memory, .init = setup, .fini = teard
 	struct rs_snapshot_req req = { 0 };
 	struct rs_snapshot_stats st;
 	size_t len = 8 * 4096;
-	uintptr_t *mine, *prog;
+	uintptr_t *mine, *prog, *sparse;
 	struct strace t;
 	int fd;
 
@@ -844,6 +844,11 @@ Test(shim_snapshot, engine_skips_registered_memory, .init = setup, .fini = teard
 	prog[7] = (uintptr_t)dir;		/* dropped: a file's data, not anonymous */
 	for (int i = 0; i < 2000; i++)		/* enough words to be compressed */
 		prog[400 + i] = (uintptr_t)&prog[i % 300];
+	/* 256 MiB never touched but one page: only that page is read */
+	sparse = mmap(NULL, 256u << 20, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	cr_assert_neq(sparse, MAP_FAILED);
+	sparse[(100u << 20) / 8 + 1] = (uintptr_t)&prog[9];
 
 	req.trigger = RS_SNAP_REQUEST;
 	req.tid = (uint32_t)syscall(SYS_gettid);
@@ -851,6 +856,8 @@ Test(shim_snapshot, engine_skips_registered_memory, .init = setup, .fini = teard
 	cr_assert_eq(rs_snapshot_take(&req, &st), 0);
 	cr_assert_eq(rs_snapshot_take(&req, &st), 0);
 	cr_assert_eq(st.id, 1);
+	cr_assert_lt(st.bytes, 128u << 20, "untouched pages are not read (%lu bytes)",
+		     (unsigned long)st.bytes);
 
 	cr_assert_eq(strace_file(&t, path), 0);
 	cr_assert_eq(t.bad, 0);
@@ -869,6 +876,8 @@ Test(shim_snapshot, engine_skips_registered_memory, .init = setup, .fini = teard
 		cr_assert_not_null(has_word(&t, s, (uintptr_t)&prog[5], (uintptr_t)&prog[200]));
 		cr_assert_null(has_word(&t, s, (uintptr_t)&prog[6], (uintptr_t)&mine[7]));
 		cr_assert_null(has_word(&t, s, (uintptr_t)&prog[7], (uintptr_t)dir));
+		cr_assert_not_null(has_word(&t, s, (uintptr_t)&sparse[(100u << 20) / 8 + 1],
+					    (uintptr_t)&prog[9]));
 		for (int i = 0; i < 2000; i++)
 			cr_assert_not_null(has_word(&t, s, (uintptr_t)&prog[400 + i],
 						    (uintptr_t)&prog[i % 300]));

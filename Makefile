@@ -70,6 +70,7 @@ SAMPLE_LIB_SRCS := $(wildcard samples/lib/*.c)
 SAMPLE_LIBS := $(SAMPLE_LIB_SRCS:samples/lib/%.c=$(B)/samples/lib%.so)
 SAMPLE_REFOBJ := -L$(B)/samples -lrefobj -Wl,-rpath,'$$ORIGIN'
 SAMPLE_LDFLAGS_refobj_leaks := $(SAMPLE_REFOBJ)
+SAMPLE_LDFLAGS_refobj_threads := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_linked_plugin := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
 SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
@@ -147,7 +148,8 @@ $(B)/samples/lib%.so: samples/lib/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAMPLE_CFLAGS_$*) -fPIC -shared -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
 
-$(B)/samples/refobj_leaks $(B)/samples/refobj_plugin $(B)/samples/librefobj_linked_plugin.so \
+$(B)/samples/refobj_leaks $(B)/samples/refobj_plugin $(B)/samples/refobj_threads \
+	$(B)/samples/librefobj_linked_plugin.so \
 	$(B)/samples/librefobj_plugin.so: $(B)/samples/librefobj.so
 
 $(B)/bench/%: bench/%.c

@@ -549,3 +549,25 @@ Test(shim_refapi, fork_child_describes_the_api_again, .init = setup, .fini = tea
 	closedir(dd);
 	cr_assert_eq(traces, 2);
 }
+
+/* Traced calls on 4 threads while the main thread loads and unloads a
+ * plugin 20 times (scans and patches run meanwhile): no event lost. */
+Test(shim_refapi, threads_while_modules_come_and_go, .init = setup, .fini = teardown)
+{
+	char *argv[] = { SAMPLES "refobj_threads", NULL };
+	const char *env[3] = { REFOBJ_SPEC, NULL, NULL };
+	char out[128];
+	struct tdec d = { 0 };
+	size_t threads = 0;
+
+	cr_assert_eq(run(argv, 0, env, out, sizeof(out), NULL, 0), 0);
+	cr_assert_str_eq(out, "refobj_threads: 4 threads done, 20 loads, 0 live\n");
+	only_trace("refscope.refobj_threads.", &d);
+	check_api_records(&d, 4, "user", "refobj_retain refobj_release", RS_REFAPI_HOW_GOT);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, 0, 4, 0), 40000);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, 0, 4, 0), 40004);
+	for (size_t i = 0; i < d.n; i++)
+		threads += d.r[i].type == RS_EV_THREAD_START && d.r[i].creator != 0;
+	cr_assert_eq(threads, 4);
+	tdec_free(&d);
+}

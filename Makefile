@@ -8,8 +8,9 @@
 #   make install PREFIX=/usr/local
 #
 #   WERROR=0                   do not turn warnings into errors
-#   SANITIZE=address,undefined build the analyzer, tests and samples with
-#                              sanitizers (never the preloaded library)
+#   SANITIZE=address,undefined build the analyzer and tests with sanitizers
+#                              (never the preloaded library, nor the samples
+#                              it is preloaded into)
 
 CC ?= cc
 PREFIX ?= /usr/local
@@ -69,6 +70,7 @@ SAMPLE_LIB_SRCS := $(wildcard samples/lib/*.c)
 SAMPLE_LIBS := $(SAMPLE_LIB_SRCS:samples/lib/%.c=$(B)/samples/lib%.so)
 SAMPLE_REFOBJ := -L$(B)/samples -lrefobj -Wl,-rpath,'$$ORIGIN'
 SAMPLE_LDFLAGS_refobj_leaks := $(SAMPLE_REFOBJ)
+SAMPLE_LDFLAGS_refobj_threads := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_linked_plugin := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
 SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
@@ -79,10 +81,10 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev libxml2-utils
+	xz-utils libglib2.0-dev chromium libxml2-utils
 BENCH_DEPS := heaptrack hyperfine
 
-.PHONY: all deps test demo bench install clean samples check-deps FORCE
+.PHONY: all deps test demo bench install clean samples check-deps
 all: $(B)/librefscope.so $(B)/refscope
 
 # -MMD -MP: every object gets a .d file listing the headers it included, so
@@ -106,13 +108,22 @@ $(B)/obj/tests/%.o: tests/%.c
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(SAN_FLAGS) -Ianalyzer -Ishim -Wno-missing-prototypes \
 		-DRS_BUILD_DIR='"$(abspath $(B))"' -DRS_SOURCE_DIR='"$(abspath .)"' -c $< -o $@
 
-# run.c has LIBDIR compiled in (where the installed refscope finds its
-# library): rebuild it when LIBDIR changes, e.g. for make install PREFIX=...
-$(B)/libdir.txt: FORCE
-	@mkdir -p $(B)
-	@echo '$(LIBDIR)' | cmp -s - $@ || echo '$(LIBDIR)' > $@
+# Objects are rebuilt when the flags they were built with change (SANITIZE=,
+# WERROR=, CFLAGS=, CC=): build/flags.txt holds the last ones, rewritten
+# while the Makefile is read. run.c has LIBDIR compiled in (where the
+# installed refscope finds its library): build/libdir.txt, for make install
+# PREFIX=...
+BUILD_FLAGS := $(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(SAMPLE_CFLAGS)
+ifneq ($(BUILD_FLAGS),$(file <$(B)/flags.txt))
+$(shell mkdir -p $(B))
+$(file >$(B)/flags.txt,$(BUILD_FLAGS))
+endif
+ifneq ($(LIBDIR),$(file <$(B)/libdir.txt))
+$(shell mkdir -p $(B))
+$(file >$(B)/libdir.txt,$(LIBDIR))
+endif
+$(SHIM_OBJS) $(ANALYZER_OBJS) $(TEST_OBJS) $(TEST_SHIM_OBJS) $(SAMPLE_BINS) $(SAMPLE_LIBS): $(B)/flags.txt
 $(B)/obj/analyzer/run.o: $(B)/libdir.txt
-FORCE:
 
 -include $(wildcard $(B)/obj/*/*.d $(B)/testobj/*/*.d $(B)/samples/*.d)
 
@@ -125,15 +136,20 @@ $(B)/refscope: $(ANALYZER_OBJS)
 $(TEST_BIN): $(TEST_OBJS) $(ANALYZER_LIB_OBJS) $(TEST_SHIM_OBJS)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion -ljansson $(ANALYZER_LIBS) $(SHIM_LIBS)
 
+# Samples are never sanitized: they are the programs the shim is preloaded
+# into, and ASan refuses to start unless its runtime is the first library
+# (LD_PRELOAD puts the shim first); its leak check would also change the
+# exit status the tests compare.
 $(B)/samples/%: samples/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAN_FLAGS) $(SAMPLE_CFLAGS_$*) -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
+	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAMPLE_CFLAGS_$*) -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
 
 $(B)/samples/lib%.so: samples/lib/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAN_FLAGS) $(SAMPLE_CFLAGS_$*) -fPIC -shared -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
+	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAMPLE_CFLAGS_$*) -fPIC -shared -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
 
-$(B)/samples/refobj_leaks $(B)/samples/refobj_plugin $(B)/samples/librefobj_linked_plugin.so \
+$(B)/samples/refobj_leaks $(B)/samples/refobj_plugin $(B)/samples/refobj_threads \
+	$(B)/samples/librefobj_linked_plugin.so \
 	$(B)/samples/librefobj_plugin.so: $(B)/samples/librefobj.so
 
 $(B)/bench/%: bench/%.c

@@ -28,6 +28,7 @@ struct run_result {
 void cmd_run(int argc, char **argv, struct run_result *out); /* run.c */
 enum cmd_status cmd_report(int argc, char **argv);          /* report.c */
 enum cmd_status cmd_dump(int argc, char **argv);            /* dump.c */
+enum cmd_status cmd_graph(int argc, char **argv);           /* report_dot.c */
 enum cmd_status cmd_check(int argc, char **argv);           /* check.c */
 /* 1: `run` was given --check among its options (before the program) */
 int run_check_requested(int argc, char **argv);              /* check.c */

@@ -70,6 +70,13 @@ struct gen_model {
 	size_t nsnaps;
 	int captured; /* the live set was grouped at the last snapshot */
 	struct gen_heapshot *shots;
+	/* the timeline */
+	uint64_t live_bytes[GEN_COUNT]; /* now */
+	struct gen_sample samples[GEN_SAMPLES];
+	size_t nsamples;
+	uint64_t stride, in_interval;
+	int have_best;
+	struct gen_sample best; /* the highest state of the current interval */
 };
 
 unsigned gen_bucket(uint64_t v)
@@ -284,6 +291,8 @@ static void promote_all(struct gen_model *m, unsigned from, unsigned to)
 		struct node *n = &m->nodes[i];
 
 		n->gen = (uint8_t)to;
+		m->live_bytes[from] -= n->size;
+		m->live_bytes[to] += n->size;
 		gf->promoted++;
 		gf->promoted_bytes += n->size;
 		gt->entered++;
@@ -373,6 +382,7 @@ static int die(struct gen_model *m, uint32_t i, uint64_t clock, uint64_t time, i
 
 	g->died++;
 	g->died_bytes += n->size;
+	m->live_bytes[n->gen] -= n->size;
 	m->st.freed++;
 	m->st.hist_allocs[gen_bucket(life)]++;
 	m->st.hist_ns[gen_bucket(ns)]++;
@@ -426,6 +436,7 @@ static int on_alloc(struct gen_model *m, const struct reader_event *ev)
 	list_append(m, 0, i);
 	m->st.gen[0].entered++;
 	m->st.gen[0].entered_bytes += ev->size;
+	m->live_bytes[0] += ev->size;
 	s->s.allocations++;
 	s->s.bytes += ev->size;
 	s->cur_bytes += ev->size;
@@ -574,7 +585,69 @@ const struct gen_heapshot *gen_heapshots(const struct gen_model *m, size_t *n)
 	return m->shots;
 }
 
+static uint64_t sample_total(const struct gen_sample *s)
+{
+	uint64_t t = 0;
+
+	for (unsigned g = 0; g < GEN_COUNT; g++)
+		t += s->bytes[g];
+	return t;
+}
+
+static void sample_push(struct gen_model *m)
+{
+	if (m->nsamples == GEN_SAMPLES) {
+		for (size_t i = 0; i < GEN_SAMPLES / 2; i++) {
+			const struct gen_sample *a = &m->samples[2 * i], *b = &m->samples[2 * i + 1];
+
+			m->samples[i] = sample_total(b) > sample_total(a) ? *b : *a;
+		}
+		m->nsamples = GEN_SAMPLES / 2;
+		m->stride *= 2;
+	}
+	m->samples[m->nsamples++] = m->best;
+	m->have_best = 0;
+	m->in_interval = 0;
+}
+
+static void sample_note(struct gen_model *m, const struct reader_event *ev)
+{
+	struct gen_sample now = { .time = ev->time, .clock = m->st.clock, .seq = ev->seq };
+
+	memcpy(now.bytes, m->live_bytes, sizeof(now.bytes));
+	if (!m->have_best || sample_total(&now) > sample_total(&m->best)) {
+		m->best = now;
+		m->have_best = 1;
+	}
+	if (++m->in_interval >= m->stride)
+		sample_push(m);
+}
+
+static int gen_event_apply(struct gen_model *m, const struct reader_event *ev);
+
 int gen_event(struct gen_model *m, const struct reader_event *ev)
+{
+	int rc = gen_event_apply(m, ev);
+
+	if (!rc)
+		sample_note(m, ev);
+	return rc;
+}
+
+int gen_generation_of(const struct gen_model *m, uint64_t addr)
+{
+	const struct slot *s = addr ? slot_find(m, addr) : NULL;
+
+	return s ? m->nodes[s->node].gen : -1;
+}
+
+const struct gen_sample *gen_timeline(const struct gen_model *m, size_t *n)
+{
+	*n = m->nsamples;
+	return m->samples;
+}
+
+static int gen_event_apply(struct gen_model *m, const struct reader_event *ev)
 {
 	struct thread *th = thread_get(m, ev->tid);
 	struct slot *s;
@@ -658,6 +731,7 @@ int gen_new(const uint64_t *thresholds, struct gen_model **out)
 		m->head[g] = m->tail[g] = NIL;
 	}
 	m->free_nodes = NIL;
+	m->stride = 1;
 	*out = m;
 	return 0;
 }
@@ -683,6 +757,8 @@ int gen_finish(struct gen_model *m)
 				return rc;
 		}
 	}
+	if (m->have_best)
+		sample_push(m);
 	for (unsigned g = 0; g < GEN_COUNT; g++) {
 		for (uint32_t i = m->head[g]; i != NIL; i = m->nodes[i].next) {
 			const struct node *n = &m->nodes[i];

@@ -119,6 +119,21 @@ struct gen_heapshot {
 	size_t nsites;
 };
 
+/*
+ * The timeline: live bytes by generation, sampled. Events are cut into
+ * intervals of `stride` events; each interval keeps the state at its
+ * highest total of live bytes (so the peak is never lost between samples).
+ * When GEN_SAMPLES are full, neighbours are merged pairwise (the higher one
+ * kept) and the stride doubles: memory stays fixed whatever the trace's
+ * length, and the samples stay evenly spread over the events.
+ */
+#define GEN_SAMPLES 2048
+
+struct gen_sample {
+	uint64_t time, clock, seq;
+	uint64_t bytes[GEN_COUNT];
+};
+
 struct gen_model;
 
 /* thresholds: 3 values (NULL: 700, 10, 10). Returns 0 or -ENOMEM. */
@@ -138,6 +153,11 @@ int gen_sites(const struct gen_model *m, struct gen_site **out, size_t *n);
 /* The intervals (one per snapshot, see above), or NULL and *n 0 with fewer
  * than two snapshots. Valid until gen_free. */
 const struct gen_heapshot *gen_heapshots(const struct gen_model *m, size_t *n);
+/* The generation of the block live at addr now (after gen_finish: at the
+ * end of the trace), or -1 when no block lives there. */
+int gen_generation_of(const struct gen_model *m, uint64_t addr);
+/* The samples in event order (valid after gen_finish, until gen_free). */
+const struct gen_sample *gen_timeline(const struct gen_model *m, size_t *n);
 void gen_free(struct gen_model *m);
 
 /* The histogram bucket of a lifetime (see above). */

@@ -26,6 +26,7 @@ static void usage(FILE *f)
 		"  report [OPTIONS] TRACE            report what was still live at exit\n"
 		"  dump TRACE                        print every record of a trace\n"
 		"  check [OPTIONS] TRACE|DIR...      exit 1 when traces break a leak policy\n"
+		"  graph [OPTIONS] TRACE             leaked cycles of a heap snapshot as Graphviz DOT/SVG\n"
 		"\n"
 		"  refscope COMMAND --help   options of a command\n"
 		"  refscope --version        print the version\n");
@@ -112,6 +113,8 @@ int main(int argc, char **argv)
 		return status_exit(cmd_check(argc - 1, argv + 1));
 	if (!strcmp(cmd, "dump"))
 		return status_exit(cmd_dump(argc - 1, argv + 1));
+	if (!strcmp(cmd, "graph"))
+		return status_exit(cmd_graph(argc - 1, argv + 1));
 	fprintf(stderr, "refscope: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

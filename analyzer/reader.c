@@ -1512,6 +1512,31 @@ static int cursor_step(struct reader *r, struct cursor *cur, struct reader_recor
 		size_t bad_at = 0;
 		int rc;
 
+		/* an event of a type this reader does not know: skipped by
+		 * its size, but its common head keeps the seq and time state
+		 * of the events after it, and it counts in nevents */
+		if (rs_is_event_type(type)) {
+			uint64_t ds = pp_u(&q), dt = pp_u(&q);
+
+			if (!q.ok) {
+				set_error(err, c->offset,
+					  "chunk at byte %" PRIu64 ", body offset %" PRIu64
+					  ": unknown event type %u cut or bad varint at field offset %zu",
+					  c->offset, at, type, pp_off(&q));
+				return -EINVAL;
+			}
+			if (cur->prev_seq + ds < cur->prev_seq) {
+				set_error(err, c->offset,
+					  "chunk at byte %" PRIu64 ", body offset %" PRIu64
+					  ": sequence number overflows",
+					  c->offset, at);
+				return -EINVAL;
+			}
+			cur->prev_seq += ds;
+			cur->prev_time += dt;
+			cur->events++;
+			return 1;
+		}
 		/* unknown types, and snapshot records, which belong at top
 		 * level: skipped. A REFAPI is applied wherever it is met. */
 		if (type >= RS_EV_ALLOC && type != RS_REC_REFAPI)

@@ -678,7 +678,8 @@ void report_release(struct report *rep)
 
 static void report_usage(FILE *f)
 {
-	fprintf(f, "usage: refscope report [--json] [--top N] [--cycles [--snapshot N]] [-o FILE] TRACE|DIR\n"
+	fprintf(f, "usage: refscope report [--json | --format FMT] [--generations] [--html FILE]\n"
+		   "                       [--top N] [--cycles [--snapshot N]] [-o FILE] TRACE|DIR\n"
 		   "Report the blocks a traced program never freed, grouped by allocation stack.\n"
 		   "A DIR (refscope run -o DIR of a process tree): a line per process and the\n"
 		   "leak sites of all of them combined; with --json, the report of every trace.\n"
@@ -705,6 +706,10 @@ static void report_usage(FILE *f)
 		   "      --by WEIGHT    what --format collapsed weighs a stack by: bytes\n"
 		   "                     (allocated, default), count (allocations), leaked (bytes\n"
 		   "                     still live at the end)\n"
+		   "      --html FILE    write one self-contained HTML page to FILE (timeline of\n"
+		   "                     live bytes by generation, flame graphs of allocated and\n"
+		   "                     leaked bytes, the tables); nothing on standard output\n"
+		   "                     unless --json, --format or -o asks for it too\n"
 		   "  -h, --help         show this help\n");
 }
 
@@ -758,12 +763,14 @@ enum cmd_status cmd_report(int argc, char **argv)
 		{ "gen-thresholds", required_argument, NULL, 'T' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "by", required_argument, NULL, 'B' },
+		{ "html", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct report_options opt = { .top = 20, .progress = 1, .symbolize = 1, .snapshot = -1 };
 	size_t snap;
-	const char *output = NULL;
+	const char *output = NULL, *html = NULL;
+	int explicit_format = 0;
 	struct report rep;
 	FILE *out = stdout;
 	enum report_weight by = REPORT_BY_BYTES;
@@ -788,6 +795,9 @@ enum cmd_status cmd_report(int argc, char **argv)
 		case 'g':
 			opt.generations = 1;
 			break;
+		case 'H':
+			html = optarg;
+			break;
 		case 'T':
 			if (parse_thresholds(optarg, opt.gen_thresholds)) {
 				fprintf(stderr, "refscope report: --gen-thresholds wants three counts like 700,10,10, not '%s'\n",
@@ -797,6 +807,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 			opt.have_thresholds = 1;
 			break;
 		case 'F':
+			explicit_format = 1;
 			json = !strcmp(optarg, "json");
 			collapsed = !strcmp(optarg, "collapsed");
 			if (!json && !collapsed && strcmp(optarg, "text")) {
@@ -819,6 +830,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 			}
 			break;
 		case 'j':
+			explicit_format = 1;
 			json = 1;
 			break;
 		case 'n':
@@ -828,6 +840,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 			}
 			break;
 		case 'o':
+			explicit_format = 1;
 			output = optarg;
 			break;
 		case 'h':
@@ -843,6 +856,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 		return CMD_USAGE;
 	}
 	opt.all_stacks = collapsed;
+	opt.html = html != NULL;
 	if (is_dir(argv[optind]) && !collapsed) {
 		/* a process tree's traces: check.c aggregates them */
 		if (output && !(out = fopen(output, "w"))) {
@@ -867,6 +881,19 @@ enum cmd_status cmd_report(int argc, char **argv)
 		report_release(&rep);
 		return CMD_BAD_INPUT;
 	}
+	if (html) {
+		FILE *h = fopen(html, "w");
+
+		rc = h ? report_write_html(&rep, h) : -errno;
+		if (h && fclose(h) != 0 && !rc)
+			rc = -EIO;
+		if (rc) {
+			fprintf(stderr, "refscope report: cannot write %s: %s\n", html, strerror(-rc));
+			st = CMD_BAD_INPUT;
+		}
+		if (!explicit_format)
+			goto done;
+	}
 	if (output) {
 		out = fopen(output, "w");
 		if (!out) {
@@ -886,6 +913,7 @@ enum cmd_status cmd_report(int argc, char **argv)
 			strerror(-rc));
 		st = CMD_BAD_INPUT;
 	}
+done:
 	if (rep.have_error) {
 		fprintf(stderr, "refscope report: %s: %s\n", rep.path, rep.error.message);
 		st = CMD_BAD_INPUT;

@@ -107,6 +107,16 @@ struct report {
 	struct gen_heapshot *shots;
 	size_t nshots;
 	uint64_t *shot_ids; /* the snapshot ids, in seq order */
+	struct gen_sample *timeline; /* live bytes by generation over the trace */
+	size_t ntimeline;
+	/* with a snapshot analysed: the generation (at the end of the trace) of
+	 * the unreachable blocks, by graph class (GRAPH_CYCLE..GRAPH_PLAIN_LEAK),
+	 * and of each leaked cycle's members; index GEN_COUNT counts blocks
+	 * freed after the snapshot */
+	int have_leak_gens;
+	uint64_t leak_gens[4][GEN_COUNT + 1];
+	uint64_t (*cycle_gens)[GEN_COUNT + 1]; /* aligned with graph.cycles */
+	uint8_t *block_gens; /* aligned with graph.blocks: 0..2, or GEN_COUNT */
 
 	/* --cycles: the snapshot analysis and reference counts */
 	int analyzed;
@@ -130,6 +140,7 @@ struct report_options {
 	int symbolize;	 /* 0: frames carry ips only (tests) */
 	int generations; /* 1: the text report shows the generational model */
 	int all_stacks;	 /* 1: resolve the stack of every site (collapsed output) */
+	int html;	 /* 1: resolve the stacks the HTML flame graphs draw */
 	int have_thresholds;
 	uint64_t gen_thresholds[GEN_COUNT]; /* when have_thresholds; else 700, 10, 10 */
 	int cycles;	  /* 1: analyze a heap snapshot and the reference counts */
@@ -154,6 +165,10 @@ enum report_weight {
 int report_build(const char *path, const struct report_options *opt, struct report *rep);
 int report_write_text(const struct report *rep, FILE *out);
 int report_write_json(const struct report *rep, FILE *out);
+/* One self-contained HTML page (report_html.c). */
+int report_write_html(const struct report *rep, FILE *out);
+/* The sites the HTML flame graphs draw by name; the rest are summed. */
+#define REPORT_HTML_STACKS 2000
 /* Folded stacks for flamegraph.pl and speedscope (report_collapsed.c). */
 int report_write_collapsed(const struct report *rep, enum report_weight by, FILE *out);
 void report_release(struct report *rep);
@@ -161,6 +176,12 @@ void report_release(struct report *rep);
 const struct report_stack *report_graph_stack(const struct report *rep, uint64_t id);
 /* Its first frame with a function name; NULL if none. */
 const char *report_stack_function(const struct report *rep, uint64_t id);
+/* report_json_graph.c: the --cycles members of the JSON report. */
+struct jsonw;
+void report_json_graph(const struct report *rep, struct jsonw *w);
+/* report_dot.c: the leaked cycles as Graphviz DOT; which: 0 for all, else
+ * the 1-based cycle number. */
+int report_write_dot(const struct report *rep, size_t which, FILE *out);
 
 /* "exit", "exit_call", "signal", "abort", "exec"; NULL for unknown values. */
 const char *report_end_how_name(uint64_t how);

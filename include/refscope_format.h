@@ -34,6 +34,19 @@
  * Inside a chunk, numbers are deltas against per-chunk state that starts as
  *   prev_seq = chunk.first_seq, prev_time = chunk.first_time, prev_addr = 0
  * and is updated by every event that carries the field.
+ *
+ * Event types and the common head. Inside a chunk, every record whose type
+ * is in 16..63 is an event (rs_is_event_type), except the top-level types
+ * numbered in that range: REFAPI (34) and the snapshot range 40..47. Every
+ * event record, of every type present and future, starts with
+ *   uvarint seq_delta, uvarint time_delta
+ * and counts in the chunk's nevents. A reader that meets an event type it
+ * does not know applies those two deltas (so the seq and time of the events
+ * after it stay exact), counts it, and skips the rest of it by its size; it
+ * does not reject it. prev_addr is left as it was: an event type that carries
+ * an address delta must be known to be decoded. So new event types take
+ * free numbers in 16..63 and new top-level record types take 8..15 or 64 and
+ * above, never a number in the event range.
  */
 #ifndef REFSCOPE_FORMAT_H
 #define REFSCOPE_FORMAT_H
@@ -225,8 +238,18 @@ enum rs_record_type {
 	RS_REC_SNAP_WORDS = 42,
 	RS_REC_SNAPSHOT_END = 43,
 
-	/* 48..63 reserved for language runtimes (CPython object graphs). */
+	/* 48..63 reserved for language runtimes (CPython object graphs): events
+	 * inside chunks, with the common head; their top-level records take
+	 * numbers from 64 up. */
 };
+
+/* Inside a chunk: does a record of this type begin with the common event
+ * head (seq_delta, time_delta) and count in nevents? See the file comment. */
+static inline int rs_is_event_type(unsigned type)
+{
+	return type >= RS_EV_ALLOC && type <= 63 && type != RS_REC_REFAPI &&
+	       !(type >= RS_REC_SNAPSHOT && type <= 47);
+}
 
 enum rs_refapi_how {
 	RS_REFAPI_HOW_EXPORT = 0x1,	/* the shim exports the function names */

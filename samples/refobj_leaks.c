@@ -52,12 +52,16 @@ __attribute__((noinline)) static void freed_chain(void)
 		refobj_release(o[i]);
 }
 
+/* One retain through a pointer to the function: its address comes from a
+ * GLOB_DAT slot (in RELRO when linked with -z relro -z now), not the PLT. */
+struct refobj *(*volatile retain_ptr)(struct refobj *) = refobj_retain;
+
 __attribute__((noinline)) static void freed_temp(void)
 {
 	struct refobj *t = refobj_new(next_id++);
 
 	refobj_retain(t);
-	refobj_retain(t);
+	retain_ptr(t);
 	refobj_release(t);
 	refobj_release(t);
 	refobj_release(t);

@@ -613,7 +613,10 @@ static int patch_module(const struct mod *m)
 			void *target;
 			int f, k;
 
-			if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT)
+			/* PLT and GOT slots, and function pointers in data (a static
+			 * initializer): all hold the function's address */
+			if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT &&
+			    !(type == R_X86_64_64 && r->r_addend == 0))
 				continue;
 			if (ELF64_R_SYM(r->r_info) == 0)
 				continue;

@@ -7,8 +7,9 @@
  * The object is the first argument of every function.
  *
  * How (x86_64 only): callers' GOT slots are redirected. For every loaded
- * module, the JUMP_SLOT and GLOB_DAT relocations of DT_JMPREL and DT_RELA
- * that name a traced function get their slot pointed at a trampoline; the
+ * module, the JUMP_SLOT, GLOB_DAT and (addend 0) R_X86_64_64 relocations of
+ * DT_JMPREL and DT_RELA that name a traced function get their slot (or data
+ * word: a function pointer initialized statically) pointed at a trampoline; the
  * trampoline keeps every argument register, calls the record function with
  * (trampoline index, first argument) and jumps to the function the slot held
  * (or, for a lazy slot not bound yet, to the first definition in load
@@ -16,8 +17,8 @@
  * normally, or dlopen'ed RTLD_LOCAL by the program or a plugin, since it
  * never looks the name up from the shim's scope. Pointers obtained with
  * dlsym are redirected the same way (rs_refapi_redirect). Not seen: calls
- * bound inside the defining library (-Bsymbolic, hidden aliases), absolute
- * R_X86_64_64 data pointers, modules of other dlmopen namespaces.
+ * bound inside the defining library (-Bsymbolic, hidden aliases), pointers
+ * with an addend, modules of other dlmopen namespaces.
  *
  * Calling order: rs_refapi_init once at shim init (parses the options),
  * rs_refapi_scan after init and after every dlopen/dlmopen/dlclose/dlsym

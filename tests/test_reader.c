@@ -616,3 +616,76 @@ Test(reader, rejects_oversized_metadata_record)
 	tb_release(&t);
 	free(d);
 }
+
+/*
+ * Event types the reader does not know (16..63, except REFAPI and the
+ * snapshot range 40..47) are skipped by their framed size, yet their common
+ * head (seq_delta, time_delta) is applied and they count in the chunk's
+ * nevents: the known events after them keep their exact seq and time.
+ */
+Test(reader, skips_unknown_events_keeping_seq_and_time)
+{
+	struct tb t;
+	struct decoded *d = malloc(sizeof(*d));
+	uint8_t big[300], small[3] = { 7, 8, 9 };
+
+	memset(big, 0x55, sizeof(big));
+	for (int zstd = 0; zstd < 2; zstd++) {
+		tb_init(&t, 1, 0);
+		tb_chunk_begin(&t, 1, 1, 100);
+		tb_alloc(&t, 1, 100, 0x1000, 10, 0, RS_KIND_MALLOC);
+		tb_event_unknown(&t, 21, 2, 150, small, sizeof(small));
+		tb_alloc(&t, 3, 160, 0x2000, 20, 0, RS_KIND_MALLOC);
+		tb_event_unknown(&t, 50, 5, 400, big, sizeof(big));
+		tb_event_unknown(&t, 63, 6, 410, NULL, 0);
+		tb_free(&t, 7, 500, 0x2000, 0, RS_KIND_FREE);
+		tb_chunk_end(&t, zstd);
+		tb_chunk_begin(&t, 2, 4, 300);
+		tb_event_unknown(&t, 31, 4, 300, small, 1);
+		tb_alloc(&t, 8, 600, 0x3000, 30, 0, RS_KIND_MALLOC);
+		tb_chunk_end(&t, zstd);
+		decode_tb(&t, t.len, d);
+		cr_assert_eq(d->has_error, 0, "zstd %d: %s", zstd, d->err.message);
+		cr_assert_eq(d->n, 4, "zstd %d: %zu events", zstd, d->n);
+		cr_assert_eq(d->ev[0].seq, 1);
+		cr_assert_eq(d->ev[1].seq, 3);
+		cr_assert_eq(d->ev[1].time, 160);
+		cr_assert_eq(d->ev[1].addr, 0x2000);
+		cr_assert_eq(d->ev[2].seq, 7);
+		cr_assert_eq(d->ev[2].time, 500);
+		cr_assert_eq(d->ev[2].type, RS_EV_FREE);
+		cr_assert_eq(d->ev[2].addr, 0x2000);
+		cr_assert_eq(d->ev[3].seq, 8);
+		cr_assert_eq(d->ev[3].time, 600);
+		cr_assert_eq(d->ev[3].tid, 2);
+		tb_release(&t);
+	}
+	free(d);
+}
+
+/* An unknown event too short for its common head is damage, with its place. */
+Test(reader, rejects_unknown_event_without_its_head)
+{
+	struct tb t;
+	struct decoded *d = malloc(sizeof(*d));
+	uint8_t one = 1;
+	size_t chunk, at;
+	char msg[256];
+
+	tb_init(&t, 1, 0);
+	tb_chunk_begin(&t, 1, 1, 0);
+	tb_alloc(&t, 1, 0, 0x1000, 10, 0, RS_KIND_MALLOC);
+	at = tb_raw_record(&t, 22, &one, 1); /* seq_delta only */
+	t.nevents++;
+	chunk = tb_chunk_end(&t, 0);
+	decode_tb(&t, t.len, d);
+	snprintf(msg, sizeof(msg),
+		 "chunk at byte %zu, body offset %zu: unknown event type 22 cut or bad varint at field offset 1",
+		 chunk, at);
+	cr_assert_eq(d->has_error, 1);
+	cr_assert_str_eq(d->err.message, msg);
+	cr_assert_eq(d->err.offset, chunk);
+	cr_assert_eq(d->n, 1);
+	tb_release(&t);
+	free(d);
+}

@@ -286,6 +286,16 @@ size_t tb_thread_exit(struct tb *t, uint64_t seq, uint64_t time)
 	return emit(t, RS_EV_THREAD_EXIT, &p);
 }
 
+size_t tb_event_unknown(struct tb *t, uint8_t type, uint64_t seq, uint64_t time, const void *rest,
+			size_t n)
+{
+	struct pl p = { 0 };
+
+	ev_head(t, &p, seq, time);
+	put(&p.b, &p.len, &p.cap, rest, n);
+	return emit(t, type, &p);
+}
+
 static size_t ref_event(struct tb *t, uint8_t type, uint64_t seq, uint64_t time, uint64_t addr,
 			uint64_t stack, uint64_t api, uint64_t fn)
 {

@@ -57,6 +57,10 @@ size_t tb_retain(struct tb *t, uint64_t seq, uint64_t time, uint64_t addr, uint6
 		 uint64_t api, uint64_t fn);
 size_t tb_release_ref(struct tb *t, uint64_t seq, uint64_t time, uint64_t addr, uint64_t stack,
 		      uint64_t api, uint64_t fn);
+/* An event of a type the reader may not know: the common head (seq and
+ * time deltas, counted in nevents) then n bytes of its own fields. */
+size_t tb_event_unknown(struct tb *t, uint8_t type, uint64_t seq, uint64_t time, const void *rest,
+			size_t n);
 /* Closes the chunk: zstd 1 compresses the body. Returns the chunk's offset. */
 size_t tb_chunk_end(struct tb *t, int zstd);
 

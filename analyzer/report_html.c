@@ -1,0 +1,759 @@
+/*
+ * report_html.c - `refscope report --html FILE`: one self-contained page
+ * (inline CSS and script, no network, nothing fetched) with the timeline of
+ * live bytes stacked by generation and the peak marked, an icicle flame
+ * graph of allocated bytes by stack and one of leaked bytes, and the tables
+ * of the text report.
+ *
+ * The page stays small whatever the trace's length: the timeline has at
+ * most GEN_SAMPLES points (generations.h), the flame graphs draw the
+ * REPORT_HTML_STACKS biggest stacks by name and sum the rest into one
+ * "[other stacks]" frame, and the tables show --top N rows. The data for
+ * the script is one JSON object in a <script type="application/json">
+ * element, written with '<', '>' and '&' escaped so no string in it can end
+ * the element.
+ *
+ * The script records its outcome on <body>: data-status "ok" once every
+ * chart is drawn, "error" with data-error on any script error, and
+ * data-timeline-points, data-flame-alloc-nodes, data-flame-leak-nodes
+ * (the headless browser test reads them).
+ */
+#include "report.h"
+
+#include "graph.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- escaping ------------------------------------------------------------ */
+
+static void html_text(FILE *out, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&': fputs("&amp;", out); break;
+		case '<': fputs("&lt;", out); break;
+		case '>': fputs("&gt;", out); break;
+		case '"': fputs("&quot;", out); break;
+		case '\'': fputs("&#39;", out); break;
+		default: fputc(*s, out); break;
+		}
+	}
+}
+
+/* A JSON string safe inside <script>: control characters, quotes, '<',
+ * '>' and '&' as \u escapes; bytes that are not valid UTF-8 become U+FFFD. */
+static void js_string(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	fputc('"', out);
+	while (*p) {
+		unsigned c = *p;
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k;
+
+		if (c < 0x80) {
+			if (c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&')
+				fprintf(out, "\\u%04x", c);
+			else
+				fputc((int)c, out);
+			p++;
+			continue;
+		}
+		for (k = 1; len && k < len; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				break;
+		if (!len || k < len || (len == 2 && c < 0xc2)) {
+			fputs("\\ufffd", out);
+			p++;
+			continue;
+		}
+		fwrite(p, 1, len, out);
+		p += len;
+	}
+	fputc('"', out);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* ---- frame names, interned for the script -------------------------------- */
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+/* Linear interning would be quadratic; names are few thousand at most, so
+ * a sorted index built once at the end is not needed: a small open hash. */
+struct name_table {
+	struct names list;
+	size_t *slots; /* index + 1; 0 empty */
+	size_t cap;
+};
+
+static size_t str_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static int name_grow(struct name_table *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 1024;
+	size_t *slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->list.n; i++) {
+		size_t h = str_hash(t->list.v[i]) & (cap - 1);
+
+		while (slots[h])
+			h = (h + 1) & (cap - 1);
+		slots[h] = i + 1;
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->cap = cap;
+	return 0;
+}
+
+/* Takes ownership of s. Returns the index or -ENOMEM. */
+static long name_intern(struct name_table *t, char *s)
+{
+	size_t h;
+
+	if (!s)
+		return -ENOMEM;
+	if ((t->list.n + 1) * 2 > t->cap && name_grow(t)) {
+		free(s);
+		return -ENOMEM;
+	}
+	h = str_hash(s) & (t->cap - 1);
+	while (t->slots[h]) {
+		if (!strcmp(t->list.v[t->slots[h] - 1], s)) {
+			free(s);
+			return (long)(t->slots[h] - 1);
+		}
+		h = (h + 1) & (t->cap - 1);
+	}
+	if (t->list.n == t->list.cap) {
+		size_t cap = t->list.cap ? t->list.cap * 2 : 256;
+		char **v = realloc(t->list.v, cap * sizeof(*v));
+
+		if (!v) {
+			free(s);
+			return -ENOMEM;
+		}
+		t->list.v = v;
+		t->list.cap = cap;
+	}
+	t->list.v[t->list.n] = s;
+	t->slots[h] = ++t->list.n;
+	return (long)(t->list.n - 1);
+}
+
+static void name_release(struct name_table *t)
+{
+	for (size_t i = 0; i < t->list.n; i++)
+		free(t->list.v[i]);
+	free(t->list.v);
+	free(t->slots);
+}
+
+static char *frame_name(const struct report_frame *f)
+{
+	char *s = NULL;
+
+	if (f->function)
+		return strdup(f->function);
+	if (f->module) {
+		if (asprintf(&s, "0x%" PRIx64 " [%s]", f->ip, base_name(f->module)) < 0)
+			return NULL;
+		return s;
+	}
+	if (asprintf(&s, "0x%" PRIx64, f->ip) < 0)
+		return NULL;
+	return s;
+}
+
+/* ---- the data object ----------------------------------------------------- */
+
+static int write_stacks(FILE *out, const struct report *rep)
+{
+	struct name_table names = { 0 };
+	uint64_t other[3] = { 0, 0, 0 };
+	int first = 1, rc = 0;
+
+	fputs(",\"stacks\":[", out);
+	for (size_t i = 0; i < rep->nsites; i++) {
+		const struct gen_site *s = &rep->sites[i];
+		const struct report_stack *st = report_stack_find(rep, s->stack);
+		long idx;
+
+		if (!st) {
+			other[0] += s->bytes;
+			other[1] += s->allocations;
+			other[2] += s->live_bytes;
+			continue;
+		}
+		fprintf(out, "%s{\"f\":[", first ? "" : ",\n");
+		first = 0;
+		if (!s->stack || !st->known || !st->nframes) {
+			char *label = NULL;
+
+			if (!s->stack)
+				label = strdup("[no stack]");
+			else if (asprintf(&label, "[stack %" PRIu64 "]", s->stack) < 0)
+				label = NULL;
+			idx = name_intern(&names, label);
+			if (idx < 0) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			fprintf(out, "%ld", idx);
+		} else {
+			for (size_t k = st->nframes; k-- > 0;) {
+				idx = name_intern(&names, frame_name(&st->frames[k]));
+				if (idx < 0) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				fprintf(out, "%ld%s", idx, k ? "," : "");
+			}
+		}
+		fprintf(out, "],\"b\":%" PRIu64 ",\"n\":%" PRIu64 ",\"l\":%" PRIu64 "}", s->bytes,
+			s->allocations, s->live_bytes);
+	}
+	fprintf(out, "],\"other\":{\"b\":%" PRIu64 ",\"n\":%" PRIu64 ",\"l\":%" PRIu64 "}", other[0],
+		other[1], other[2]);
+	fputs(",\"names\":[", out);
+	for (size_t i = 0; i < names.list.n; i++) {
+		if (i)
+			fputc(',', out);
+		js_string(out, names.list.v[i]);
+	}
+	fputc(']', out);
+out:
+	name_release(&names);
+	return rc;
+}
+
+static int write_data(FILE *out, const struct report *rep)
+{
+	const struct heap_totals *t = &rep->totals;
+
+	fputs("<script id=\"refscope-data\" type=\"application/json\">{\"path\":", out);
+	js_string(out, rep->path);
+	fprintf(out, ",\"duration\":%" PRIu64 ",\"peak\":{\"bytes\":%" PRIu64 ",\"time\":%" PRIu64
+		     ",\"seq\":%" PRIu64 "}",
+		rep->duration_ns, t->peak_bytes, t->peak_time, t->peak_seq);
+	fputs(",\"timeline\":[", out);
+	for (size_t i = 0; i < rep->ntimeline; i++) {
+		const struct gen_sample *s = &rep->timeline[i];
+
+		fprintf(out, "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
+			i ? "," : "", s->time, s->clock, s->bytes[0], s->bytes[1], s->bytes[2]);
+	}
+	fputc(']', out);
+	if (write_stacks(out, rep))
+		return -ENOMEM;
+	fputs("}</script>\n", out);
+	return 0;
+}
+
+/* ---- tables -------------------------------------------------------------- */
+
+static void td_u(FILE *out, uint64_t v)
+{
+	fprintf(out, "<td class=n>%" PRIu64 "</td>", v);
+}
+
+static void td_pct(FILE *out, uint64_t part, uint64_t whole)
+{
+	if (whole)
+		fprintf(out, "<td class=n>%.1f%%</td>", 100.0 * (double)part / (double)whole);
+	else
+		fputs("<td class=n>-</td>", out);
+}
+
+/* The first named frame, and the whole stack in a tooltip. */
+static void td_where(FILE *out, const struct report *rep, uint64_t stack)
+{
+	const struct report_stack *s = report_stack_find(rep, stack);
+	const struct report_frame *named = NULL;
+
+	fputs("<td class=where", out);
+	if (s && s->known) {
+		fputs(" title=\"", out);
+		for (size_t k = 0; k < s->nframes; k++) {
+			char *name = frame_name(&s->frames[k]);
+
+			html_text(out, name ? name : "?");
+			if (s->frames[k].file) {
+				fprintf(out, " (");
+				html_text(out, base_name(s->frames[k].file));
+				fprintf(out, ":%u)", s->frames[k].line);
+			}
+			fputs("&#10;", out);
+			free(name);
+			if (!named && s->frames[k].function)
+				named = &s->frames[k];
+		}
+		fputc('"', out);
+	}
+	fputc('>', out);
+	if (!stack) {
+		fputs("(no stack recorded)", out);
+	} else if (!s || !s->known || !s->nframes) {
+		fprintf(out, "stack %" PRIu64, stack);
+	} else {
+		const struct report_frame *f = named ? named : &s->frames[0];
+		char *name = frame_name(f);
+
+		html_text(out, name ? name : "?");
+		free(name);
+		if (f->file) {
+			fputs(" <span class=file>", out);
+			html_text(out, base_name(f->file));
+			fprintf(out, ":%u</span>", f->line);
+		}
+	}
+	fputs("</td>", out);
+}
+
+static void summary(FILE *out, const struct report *rep)
+{
+	const struct reader_process *pr = reader_process(rep->r);
+	const struct heap_totals *t = &rep->totals;
+
+	fputs("<table class=kv>", out);
+	if (pr) {
+		fprintf(out, "<tr><th>process</th><td>%" PRIu64 " (parent %" PRIu64 "):", pr->pid, pr->ppid);
+		for (uint64_t i = 0; i < pr->argc; i++) {
+			fputc(' ', out);
+			html_text(out, pr->argv[i]);
+		}
+		fputs("</td></tr>", out);
+	}
+	fprintf(out, "<tr><th>events</th><td>%" PRIu64 " in %.6f s, %" PRIu64 " thread(s)</td></tr>",
+		t->events, (double)rep->duration_ns / 1e9, t->threads);
+	fprintf(out, "<tr><th>allocations</th><td>%" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
+		     " frees (%" PRIu64 " bytes), %" PRIu64 " temporary</td></tr>",
+		t->allocations, t->allocated_bytes, t->frees, t->freed_bytes, rep->gen.temporary);
+	fprintf(out, "<tr><th>peak</th><td>%" PRIu64 " bytes in %" PRIu64 " blocks at %.6f s (seq %" PRIu64
+		     ")</td></tr>",
+		t->peak_bytes, t->peak_blocks, (double)t->peak_time / 1e9, t->peak_seq);
+	fprintf(out, "<tr><th>live at exit</th><td>%" PRIu64 " bytes in %" PRIu64 " blocks</td></tr>",
+		t->live_bytes, t->live_blocks);
+	fputs("</table>\n", out);
+}
+
+static void generations_table(FILE *out, const struct report *rep)
+{
+	const struct gen_stats *st = &rep->gen;
+
+	fprintf(out, "<h2>Generations</h2><p>CPython-like model, thresholds %" PRIu64 "/%" PRIu64 "/%" PRIu64
+		     ", on a clock of %" PRIu64 " allocations.</p>\n",
+		st->gen[0].threshold, st->gen[1].threshold, st->gen[2].threshold, st->clock);
+	fputs("<table><tr><th>gen</th><th>collections</th><th>entered</th><th>bytes</th><th>died</th>"
+	      "<th>bytes</th><th>promoted</th><th>bytes</th><th>live at end</th><th>bytes</th>"
+	      "<th>survival</th></tr>\n",
+	      out);
+	for (unsigned g = 0; g < GEN_COUNT; g++) {
+		const struct gen_generation *x = &st->gen[g];
+
+		fprintf(out, "<tr><td>%u</td>", g);
+		td_u(out, x->collections);
+		td_u(out, x->entered);
+		td_u(out, x->entered_bytes);
+		td_u(out, x->died);
+		td_u(out, x->died_bytes);
+		td_u(out, x->promoted);
+		td_u(out, x->promoted_bytes);
+		td_u(out, x->live);
+		td_u(out, x->live_bytes);
+		if (g + 1 < GEN_COUNT)
+			td_pct(out, x->promoted, x->entered);
+		else
+			fputs("<td class=n>-</td>", out);
+		fputs("</tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
+static void sites_tables(FILE *out, const struct report *rep)
+{
+	size_t n = rep->top_sites;
+
+	fprintf(out, "<h2>Long-lived sites</h2><p>%zu allocation sites; those feeding generation 2 most first.</p>\n",
+		rep->nsites);
+	fputs("<table><tr><th>#</th><th>allocations</th><th>bytes</th><th>reached gen 2</th><th>share</th>"
+	      "<th>median lifetime (allocations)</th><th>live at end</th><th>by gen 0/1/2</th>"
+	      "<th>peak bytes</th><th>temporary</th><th>where</th></tr>\n",
+	      out);
+	for (size_t i = 0; i < n; i++) {
+		const struct gen_site *s = &rep->sites[i];
+
+		fprintf(out, "<tr><td>%zu</td>", i + 1);
+		td_u(out, s->allocations);
+		td_u(out, s->bytes);
+		td_u(out, s->reached_oldest);
+		td_pct(out, s->reached_oldest, s->allocations);
+		td_u(out, s->median_lifetime);
+		td_u(out, s->live);
+		fprintf(out, "<td class=n>%" PRIu64 "/%" PRIu64 "/%" PRIu64 "</td>", s->live_by_gen[0],
+			s->live_by_gen[1], s->live_by_gen[2]);
+		td_u(out, s->peak_bytes);
+		td_u(out, s->temporary);
+		td_where(out, rep, s->stack);
+		fputs("</tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
+static void live_table(FILE *out, const struct report *rep)
+{
+	fprintf(out, "<h2>Live at exit</h2><p>%" PRIu64 " bytes in %" PRIu64 " blocks from %zu stacks.</p>\n",
+		rep->totals.live_bytes, rep->totals.live_blocks, rep->ngroups_total);
+	if (!rep->ngroups)
+		return;
+	fputs("<table><tr><th>#</th><th>bytes</th><th>blocks</th><th>stack</th><th>allocated at</th></tr>\n", out);
+	for (size_t i = 0; i < rep->ngroups; i++) {
+		const struct report_group *g = &rep->groups[i];
+		const struct report_frame *named = NULL;
+
+		fprintf(out, "<tr><td>%zu</td>", i + 1);
+		td_u(out, g->g.bytes);
+		td_u(out, g->g.blocks);
+		td_u(out, g->g.stack);
+		fputs("<td class=where><details><summary>", out);
+		for (size_t k = 0; k < g->nframes && !named; k++)
+			if (g->frames[k].function)
+				named = &g->frames[k];
+		if (named)
+			html_text(out, named->function);
+		else if (g->nframes)
+			fprintf(out, "0x%" PRIx64, g->frames[0].ip);
+		else
+			fputs("(no frames)", out);
+		fputs("</summary>", out);
+		for (size_t k = 0; k < g->nframes; k++) {
+			char *name = frame_name(&g->frames[k]);
+
+			fputs("<div>", out);
+			html_text(out, name ? name : "?");
+			free(name);
+			if (g->frames[k].file) {
+				fputs(" <span class=file>", out);
+				html_text(out, g->frames[k].file);
+				fprintf(out, ":%u</span>", g->frames[k].line);
+			}
+			fputs("</div>", out);
+		}
+		fputs("</details></td></tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
+#define HTML_CYCLES 20	 /* cycles drawn */
+#define HTML_CYCLE_NODES 40 /* members drawn per cycle */
+
+static const char *const gen_color[GEN_COUNT + 1] = { "#f2a541", "#4f9bd9", "#c0392b", "#bbbbbb" };
+
+static long member_pos(const struct graph_cycle *cy, size_t shown, uint32_t b)
+{
+	size_t lo = 0, hi = shown;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cy->members[mid] < b)
+			lo = mid + 1;
+		else if (cy->members[mid] > b)
+			hi = mid;
+		else
+			return (long)mid;
+	}
+	return -1;
+}
+
+/* The first named frame of a block's allocation stack, or its address. */
+static void block_label(FILE *out, const struct report *rep, uint32_t b)
+{
+	const struct heap_block *blk = &rep->graph.blocks[b];
+	const struct report_stack *s = report_graph_stack(rep, blk->stack);
+
+	for (size_t k = 0; s && k < s->nframes; k++) {
+		if (s->frames[k].function) {
+			html_text(out, s->frames[k].function);
+			return;
+		}
+	}
+	fprintf(out, "0x%" PRIx64, blk->addr);
+}
+
+/* One leaked cycle as a static SVG: members on a circle, coloured by the
+ * generation they were in at the end, the edges that close the cycle as
+ * arrows. Static, so it needs no script to be seen. */
+static void cycle_svg(FILE *out, const struct report *rep, size_t k)
+{
+	const struct graph *g = &rep->graph;
+	const struct graph_cycle *cy = &g->cycles[k];
+	size_t shown = cy->nmembers < HTML_CYCLE_NODES ? cy->nmembers : HTML_CYCLE_NODES;
+	double cx = 300, cy0 = 190, radius = shown > 1 ? 140 : 0, r = 14;
+	size_t nedges = 0;
+
+	fprintf(out, "<h3>cycle #%zu: %" PRIu64 " bytes in %zu block%s, found by %s</h3>\n", k + 1, cy->bytes,
+		cy->nmembers, cy->nmembers == 1 ? "" : "s", graph_methods_name(cy->methods));
+	if (shown < cy->nmembers)
+		fprintf(out, "<p>the first %zu members drawn</p>", shown);
+	for (size_t i = 0; i < cy->nclosing; i++) {
+		const struct graph_edge *e = &g->edges[cy->closing[i]];
+
+		if (member_pos(cy, shown, e->src) >= 0 && member_pos(cy, shown, e->dst) >= 0)
+			nedges++;
+	}
+	fprintf(out, "<svg class=\"cycle\" data-members=\"%zu\" data-edges=\"%zu\" width=\"600\" height=\"380\" "
+		     "viewBox=\"0 0 600 380\" font-size=\"10\">\n",
+		shown, nedges);
+	for (size_t i = 0; i < cy->nclosing; i++) {
+		const struct graph_edge *e = &g->edges[cy->closing[i]];
+		long a = member_pos(cy, shown, e->src), b = member_pos(cy, shown, e->dst);
+		double ax, ay, bx, by, dx, dy, len;
+
+		if (a < 0 || b < 0)
+			continue;
+		ax = cx + radius * cos(2 * M_PI * (double)a / (double)shown);
+		ay = cy0 + radius * sin(2 * M_PI * (double)a / (double)shown);
+		bx = cx + radius * cos(2 * M_PI * (double)b / (double)shown);
+		by = cy0 + radius * sin(2 * M_PI * (double)b / (double)shown);
+		if (a == b) { /* a pointer to itself: a loop above the node */
+			fprintf(out, "<path d=\"M%.1f,%.1f c-30,-50 30,-50 0,0\" fill=\"none\" stroke=\"#555\"/>\n",
+				ax, ay - r);
+			continue;
+		}
+		dx = bx - ax;
+		dy = by - ay;
+		len = sqrt(dx * dx + dy * dy);
+		bx -= dx / len * r;
+		by -= dy / len * r;
+		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\"/>", ax, ay,
+			bx, by);
+		/* the arrowhead */
+		fprintf(out, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"#555\"/>\n", bx, by,
+			bx - dx / len * 9 - dy / len * 4, by - dy / len * 9 + dx / len * 4,
+			bx - dx / len * 9 + dy / len * 4, by - dy / len * 9 - dx / len * 4);
+	}
+	for (size_t i = 0; i < shown; i++) {
+		uint32_t b = cy->members[i];
+		double x = cx + radius * cos(2 * M_PI * (double)i / (double)shown);
+		double y = cy0 + radius * sin(2 * M_PI * (double)i / (double)shown);
+		unsigned gn = rep->block_gens ? rep->block_gens[b] : GEN_COUNT;
+
+		fprintf(out, "<g><title>0x%" PRIx64 ", %" PRIu64 " bytes, ", g->blocks[b].addr, g->blocks[b].size);
+		if (gn < GEN_COUNT)
+			fprintf(out, "generation %u at the end", gn);
+		else
+			fputs("freed after the snapshot", out);
+		fprintf(out, "</title><circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.0f\" fill=\"%s\" stroke=\"#333\"/>", x,
+			y, r, gen_color[gn]);
+		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, y + r + 11);
+		block_label(out, rep, b);
+		fprintf(out, " (%" PRIu64 ")</text></g>\n", g->blocks[b].size);
+	}
+	fputs("</svg>\n", out);
+}
+
+static void cycles_section(FILE *out, const struct report *rep)
+{
+	const struct graph *g = &rep->graph;
+	size_t n = g->ncycles < HTML_CYCLES ? g->ncycles : HTML_CYCLES;
+
+	if (!rep->have_graph)
+		return;
+	fprintf(out, "<h2>Leaked cycles</h2><p>%zu leaked cycle%s in snapshot %" PRIu64
+		     "; nodes coloured by generation at the end (grey: freed after the snapshot); arrows are "
+		     "the pointers that close each cycle.</p>\n",
+		g->ncycles, g->ncycles == 1 ? "" : "s", rep->snapshot ? rep->snapshot->id : 0);
+	if (n < g->ncycles)
+		fprintf(out, "<p>the %zu biggest drawn</p>\n", n);
+	for (size_t k = 0; k < n; k++)
+		cycle_svg(out, rep, k);
+}
+
+static int text_report(FILE *out, const struct report *rep)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	int rc;
+
+	if (!m)
+		return -ENOMEM;
+	rc = report_write_text(rep, m);
+	if (fclose(m) != 0 && !rc)
+		rc = -ENOMEM;
+	if (!rc) {
+		fputs("<h2>Text report</h2><details><summary>the whole text report</summary><pre>", out);
+		html_text(out, buf);
+		fputs("</pre></details>\n", out);
+	}
+	free(buf);
+	return rc;
+}
+
+/* ---- page ---------------------------------------------------------------- */
+
+static const char style[] =
+	"<style>\n"
+	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n"
+	"h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}\n"
+	"table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}\n"
+	"th{background:#f3f3f3;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+	"td.where{font-family:monospace}.file{color:#777}table.kv th{width:9em}\n"
+	"#timeline{border:1px solid #ccc;background:#fff}\n"
+	".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}\n"
+	".flame{position:relative;border:1px solid #ccc;overflow:hidden;font:11px monospace}\n"
+	".flame div{position:absolute;height:17px;line-height:17px;overflow:hidden;white-space:nowrap;"
+	"box-sizing:border-box;border:1px solid #fff;padding-left:2px;cursor:pointer}\n"
+	".flame div:hover{border-color:#000}\n"
+	"button{margin:2px 0}\n"
+	"</style>\n";
+
+/* Draws the charts from the data object; everything it draws it counts on
+ * <body> for the browser test. */
+static const char script[] =
+	"<script>\n"
+	"(function(){\n"
+	"'use strict';\n"
+	"var D=JSON.parse(document.getElementById('refscope-data').textContent);\n"
+	"var SVG='http://www.w3.org/2000/svg';\n"
+	"function el(n,a,p){var e=document.createElementNS(SVG,n);for(var k in a)e.setAttribute(k,a[k]);if(p)p.appendChild(e);return e;}\n"
+	"function human(b){var u=['B','KiB','MiB','GiB','TiB'],i=0;while(b>=1024&&i<4){b/=1024;i++;}return (i?b.toFixed(1):b)+' '+u[i];}\n"
+	"function secs(ns){return (ns/1e9).toFixed(ns<1e7?6:3)+' s';}\n"
+	"var COL=['#f2a541','#4f9bd9','#c0392b'];\n"
+	"function timeline(){\n"
+	" var svg=document.getElementById('timeline'),W=1000,H=280,L=70,R=10,T=20,B=30;\n"
+	" var pts=D.timeline.slice(),tmax=D.duration,ymax=D.peak.bytes;\n"
+	" pts.forEach(function(p){if(p[0]>tmax)tmax=p[0];var s=p[2]+p[3]+p[4];if(s>ymax)ymax=s;});\n"
+	" /* what was live at the last event stays live until the end */\n"
+	" if(pts.length&&pts[pts.length-1][0]<tmax){var q=pts[pts.length-1].slice();q[0]=tmax;pts.push(q);}\n"
+	" if(!tmax)tmax=1;if(!ymax)ymax=1;\n"
+	" function x(t){return L+(W-L-R)*t/tmax;}function y(b){return H-B-(H-T-B)*b/ymax;}\n"
+	" el('line',{x1:L,y1:H-B,x2:W-R,y2:H-B,stroke:'#888'},svg);el('line',{x1:L,y1:T,x2:L,y2:H-B,stroke:'#888'},svg);\n"
+	" for(var i=0;i<=4;i++){var v=ymax*i/4;var t=el('text',{x:L-4,y:y(v)+4,'text-anchor':'end','font-size':10},svg);t.textContent=human(Math.round(v));\n"
+	"  var u=el('text',{x:x(tmax*i/4),y:H-B+14,'text-anchor':'middle','font-size':10},svg);u.textContent=secs(tmax*i/4);}\n"
+	" var drawn=0;\n"
+	" /* stacked: generation 2 at the bottom, then 1, then 0 */\n"
+	" [[4],[4,3],[4,3,2]].forEach(function(cols,k){\n"
+	"  if(!pts.length)return;\n"
+	"  var top=pts.map(function(p){var s=0;cols.forEach(function(c){s+=p[c];});return [x(p[0]),y(s)];});\n"
+	"  /* a step chart: live bytes hold their value until the next sample */\n"
+	"  var d='M'+top[0][0]+','+y(0),py=y(0);top.forEach(function(q){d+='L'+q[0]+','+py+'L'+q[0]+','+q[1];py=q[1];});d+='L'+top[top.length-1][0]+','+y(0)+'Z';\n"
+	"  el('path',{d:d,fill:COL[2-k],'fill-opacity':0.85,stroke:'none','class':'gen'+(2-k)},svg);drawn++;\n"
+	" });\n"
+	" /* paint order: the tallest (all generations) was drawn last; redraw lower ones on top */\n"
+	" var paths=svg.querySelectorAll('path');for(var j=paths.length-2;j>=0;j--)svg.appendChild(paths[j]);\n"
+	" var px=x(D.peak.time);\n"
+	" el('line',{x1:px,y1:T,x2:px,y2:H-B,stroke:'#000','stroke-dasharray':'4 3','class':'peak'},svg);\n"
+	" var pt=el('text',{x:Math.min(px+4,W-160),y:T+10,'font-size':11},svg);pt.textContent='peak '+human(D.peak.bytes)+' at '+secs(D.peak.time);\n"
+	" document.body.dataset.timelinePoints=D.timeline.length;document.body.dataset.timelineAreas=drawn;\n"
+	"}\n"
+	"function flame(id,key,unit){\n"
+	" var box=document.getElementById(id),root={name:'all',v:0,kids:{}};\n"
+	" function add(frames,w){if(!w)return;var n=root;n.v+=w;frames.forEach(function(f){var nm=D.names[f];var c=n.kids[nm];if(!c){c=n.kids[nm]={name:nm,v:0,kids:{}};}c.v+=w;n=c;});}\n"
+	" D.stacks.forEach(function(s){add(s.f,s[key]);});\n"
+	" if(D.other[key]){D.names.push('[other stacks]');add([D.names.length-1],D.other[key]);}\n"
+	" var count=0;\n"
+	" function draw(top){\n"
+	"  box.textContent='';count=0;var W=box.clientWidth||1000,depth=0;\n"
+	"  if(!top.v){box.style.height='20px';box.textContent='nothing';return;}\n"
+	"  function rec(n,x0,d){var w=W*n.v/top.v;if(w<1)return;if(d>depth)depth=d;\n"
+	"   var e=document.createElement('div');e.style.left=x0+'px';e.style.width=w+'px';e.style.top=(d*17)+'px';\n"
+	"   var h=0;for(var i=0;i<n.name.length;i++)h=(h*31+n.name.charCodeAt(i))|0;\n"
+	"   e.style.background='hsl('+(20+Math.abs(h)%40)+','+(60+Math.abs(h>>8)%30)+'%,'+(60+Math.abs(h>>16)%15)+'%)';\n"
+	"   e.textContent=n.name;e.title=n.name+'\\n'+n.v+' '+unit+' ('+(100*n.v/root.v).toFixed(2)+'%)';\n"
+	"   e.onclick=function(){draw(n);};box.appendChild(e);count++;\n"
+	"   var kids=Object.keys(n.kids).map(function(k){return n.kids[k];}).sort(function(a,b){return a.name<b.name?-1:1;});\n"
+	"   var xx=x0;kids.forEach(function(c){rec(c,xx,d+1);xx+=W*c.v/top.v;});}\n"
+	"  rec(top,0,0);box.style.height=((depth+1)*17+2)+'px';\n"
+	" }\n"
+	" draw(root);\n"
+	" var b=document.getElementById(id+'-reset');if(b)b.onclick=function(){draw(root);};\n"
+	" return count;\n"
+	"}\n"
+	"timeline();\n"
+	"document.body.dataset.flameAllocNodes=flame('flame-alloc','b','bytes');\n"
+	"document.body.dataset.flameLeakNodes=flame('flame-leak','l','bytes');\n"
+	"if(document.body.dataset.status!=='error')document.body.dataset.status='ok';\n"
+	"})();\n"
+	"</script>\n";
+
+int report_write_html(const struct report *rep, FILE *out)
+{
+	int rc;
+
+	fputs("<!DOCTYPE html>\n<html lang=en><head><meta charset=\"utf-8\">\n"
+	      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	      "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n<title>refscope report: ",
+	      out);
+	html_text(out, rep->path);
+	fputs("</title>\n", out);
+	fputs(style, out);
+	/* first, so an error anywhere later is recorded */
+	fputs("<script>window.addEventListener('error',function(e){document.body.dataset.status='error';"
+	      "document.body.dataset.error=String(e.message);});</script>\n",
+	      out);
+	fputs("</head>\n<body data-status=\"loading\">\n<h1>refscope report: ", out);
+	html_text(out, rep->path);
+	fputs("</h1>\n", out);
+	summary(out, rep);
+	if (rep->nwarnings) {
+		fputs("<ul class=warnings>", out);
+		for (size_t i = 0; i < rep->nwarnings; i++) {
+			fputs("<li>", out);
+			html_text(out, rep->warnings[i]);
+			fputs("</li>", out);
+		}
+		fputs("</ul>\n", out);
+	}
+	fputs("<h2>Live bytes over time, by generation</h2>\n"
+	      "<div class=legend><span style=\"background:#c0392b\"></span>generation 2"
+	      "<span style=\"background:#4f9bd9\"></span>generation 1"
+	      "<span style=\"background:#f2a541\"></span>generation 0 (dashed line: the peak)</div>\n"
+	      "<svg id=\"timeline\" width=\"1000\" height=\"280\" viewBox=\"0 0 1000 280\"></svg>\n",
+	      out);
+	fputs("<h2>Allocated bytes by stack</h2><p>Root at the top; click a frame to zoom. "
+	      "<button id=flame-alloc-reset>reset zoom</button></p><div id=flame-alloc class=flame></div>\n",
+	      out);
+	fputs("<h2>Leaked bytes by stack (still live at the end)</h2><p>"
+	      "<button id=flame-leak-reset>reset zoom</button></p><div id=flame-leak class=flame></div>\n",
+	      out);
+	generations_table(out, rep);
+	sites_tables(out, rep);
+	live_table(out, rep);
+	cycles_section(out, rep);
+	rc = text_report(out, rep);
+	if (rc)
+		return rc;
+	rc = write_data(out, rep);
+	if (rc)
+		return rc;
+	fputs(script, out);
+	fputs("</body></html>\n", out);
+	if (fflush(out) != 0 || ferror(out))
+		return -EIO;
+	return 0;
+}

@@ -47,7 +47,7 @@ SHIM_OBJS := $(SHIM_SRCS:%.c=$(B)/obj/%.o)
 
 ANALYZER_SRCS := $(wildcard analyzer/*.c)
 ANALYZER_LIB_SRCS := $(filter-out analyzer/main.c,$(ANALYZER_SRCS))
-ANALYZER_LIBS := -ldw -lelf -lzstd -lm
+ANALYZER_LIBS := -ldw -lelf -lzstd -lm -ljansson
 ANALYZER_OBJS := $(ANALYZER_SRCS:%.c=$(B)/obj/%.o)
 ANALYZER_LIB_OBJS := $(ANALYZER_LIB_SRCS:%.c=$(B)/obj/%.o)
 
@@ -70,6 +70,7 @@ SAMPLE_LIB_SRCS := $(wildcard samples/lib/*.c)
 SAMPLE_LIBS := $(SAMPLE_LIB_SRCS:samples/lib/%.c=$(B)/samples/lib%.so)
 SAMPLE_REFOBJ := -L$(B)/samples -lrefobj -Wl,-rpath,'$$ORIGIN'
 SAMPLE_LDFLAGS_refobj_leaks := $(SAMPLE_REFOBJ)
+SAMPLE_LDFLAGS_refobj_threads := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_linked_plugin := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
 SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
@@ -80,7 +81,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium
+	xz-utils libglib2.0-dev chromium libxml2-utils
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps
@@ -147,7 +148,8 @@ $(B)/samples/lib%.so: samples/lib/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAMPLE_CFLAGS_$*) -fPIC -shared -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
 
-$(B)/samples/refobj_leaks $(B)/samples/refobj_plugin $(B)/samples/librefobj_linked_plugin.so \
+$(B)/samples/refobj_leaks $(B)/samples/refobj_plugin $(B)/samples/refobj_threads \
+	$(B)/samples/librefobj_linked_plugin.so \
 	$(B)/samples/librefobj_plugin.so: $(B)/samples/librefobj.so
 
 $(B)/bench/%: bench/%.c

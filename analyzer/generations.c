@@ -634,6 +634,13 @@ int gen_event(struct gen_model *m, const struct reader_event *ev)
 	return rc;
 }
 
+int gen_generation_of(const struct gen_model *m, uint64_t addr)
+{
+	const struct slot *s = addr ? slot_find(m, addr) : NULL;
+
+	return s ? m->nodes[s->node].gen : -1;
+}
+
 const struct gen_sample *gen_timeline(const struct gen_model *m, size_t *n)
 {
 	*n = m->nsamples;

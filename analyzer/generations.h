@@ -153,6 +153,9 @@ int gen_sites(const struct gen_model *m, struct gen_site **out, size_t *n);
 /* The intervals (one per snapshot, see above), or NULL and *n 0 with fewer
  * than two snapshots. Valid until gen_free. */
 const struct gen_heapshot *gen_heapshots(const struct gen_model *m, size_t *n);
+/* The generation of the block live at addr now (after gen_finish: at the
+ * end of the trace), or -1 when no block lives there. */
+int gen_generation_of(const struct gen_model *m, uint64_t addr);
 /* The samples in event order (valid after gen_finish, until gen_free). */
 const struct gen_sample *gen_timeline(const struct gen_model *m, size_t *n);
 void gen_free(struct gen_model *m);

@@ -189,9 +189,9 @@ void graph_set_counts(struct graph *g, uint8_t *counted, int64_t *balance)
 	g->balance = balance;
 }
 
-/* Marks everything reachable from the marked blocks in queue[0..n);
- * enter_counted 0: does not step into refcounted blocks. */
-static void spread(const struct graph *g, uint8_t *mark, uint32_t *queue, size_t n, int enter_counted)
+/* Marks everything reachable from the marked blocks in queue[0..n)
+ * through the edges ok[] allows. */
+static void spread(const struct graph *g, uint8_t *mark, uint32_t *queue, size_t n, const uint8_t *ok)
 {
 	size_t head = 0;
 
@@ -201,7 +201,7 @@ static void spread(const struct graph *g, uint8_t *mark, uint32_t *queue, size_t
 		for (size_t e = g->off[v]; e < g->off[v + 1]; e++) {
 			uint32_t w = g->adj[e];
 
-			if (mark[w] || (!enter_counted && g->counted[w]))
+			if (mark[w] || !ok[e])
 				continue;
 			mark[w] = 1;
 			queue[n++] = w;
@@ -209,10 +209,10 @@ static void spread(const struct graph *g, uint8_t *mark, uint32_t *queue, size_t
 	}
 }
 
-static int has_self_loop(const struct graph *g, uint32_t v)
+static int has_self_loop(const struct graph *g, uint32_t v, const uint8_t *ok)
 {
 	for (size_t e = g->off[v]; e < g->off[v + 1]; e++)
-		if (g->adj[e] == v)
+		if (g->adj[e] == v && (!ok || ok[e]))
 			return 1;
 	return 0;
 }
@@ -235,7 +235,8 @@ static int cycle_cmp(const void *a, const void *b)
  * are in no cycle. stamp: scratch, one entry per block.
  */
 static int collect_cycles(struct graph *g, const uint32_t *comp, uint32_t ncomp, const uint8_t *is_cycle,
-			  const uint8_t *member, unsigned method, uint32_t *stamp, uint32_t *queue)
+			  const uint8_t *member, const uint8_t *ok, unsigned method, uint32_t *stamp,
+			  uint32_t *queue)
 {
 	size_t *count = calloc((size_t)ncomp + 1, sizeof(*count));
 	size_t *slot = calloc((size_t)ncomp + 1, sizeof(*slot));
@@ -286,7 +287,7 @@ static int collect_cycles(struct graph *g, const uint32_t *comp, uint32_t ncomp,
 			uint32_t v = cy->members[i];
 
 			for (size_t e = g->off[v]; e < g->off[v + 1]; e++)
-				if (comp[g->adj[e]] == c)
+				if (comp[g->adj[e]] == c && (!ok || ok[e]))
 					nclosing++;
 		}
 		cy->closing = malloc((nclosing ? nclosing : 1) * sizeof(*cy->closing));
@@ -296,7 +297,7 @@ static int collect_cycles(struct graph *g, const uint32_t *comp, uint32_t ncomp,
 			uint32_t v = cy->members[i];
 
 			for (size_t e = g->off[v]; e < g->off[v + 1]; e++)
-				if (comp[g->adj[e]] == c)
+				if (comp[g->adj[e]] == c && (!ok || ok[e]))
 					cy->closing[cy->nclosing++] = e;
 			stamp[v] = mark;
 			queue[nq++] = v;
@@ -308,7 +309,7 @@ static int collect_cycles(struct graph *g, const uint32_t *comp, uint32_t ncomp,
 			for (size_t e = g->off[v]; e < g->off[v + 1]; e++) {
 				uint32_t w = g->adj[e];
 
-				if (stamp[w] == mark || !member[w] ||
+				if (stamp[w] == mark || !member[w] || (ok && !ok[e]) ||
 				    (comp[w] != CYCLES_NONE && is_cycle[comp[w]]))
 					continue;
 				stamp[w] = mark;
@@ -340,6 +341,164 @@ static int u32_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* ---- which pointer fields hold counted references ------------------------ */
+
+static const struct graph *sort_graph; /* qsort has no context argument */
+
+/* Edges by field: the size of the block holding the pointer, its offset. */
+static int field_cmp(const void *a, const void *b)
+{
+	const struct graph_edge *x = &sort_graph->edges[*(const size_t *)a];
+	const struct graph_edge *y = &sort_graph->edges[*(const size_t *)b];
+	uint64_t xs = sort_graph->blocks[x->src].size, ys = sort_graph->blocks[y->src].size;
+
+	if (xs != ys)
+		return xs < ys ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Decides which pointers between refcounted blocks are counted references
+ * (g->edge_counted). Pointers are grouped by field: the size of the block
+ * holding them and their offset in it. All fields start counted; while some
+ * object is pointed to by more counted pointers than its balance (a count
+ * cannot be lower than the references that hold it), the field with the
+ * most pointers into such objects is taken as uncounted. Two fields that
+ * are each other's inverse (a->f == b exactly when b->g == a: the next and
+ * prev of an intrusive list of all instances) go together, and first on a
+ * tie: a doubly linked list would otherwise tie with a counted link and
+ * join every object into one strongly connected component.
+ */
+static int infer_counted_fields(struct graph *g)
+{
+	size_t ncand = 0, ncls = 0;
+	size_t *idx = NULL, *cls_of = NULL, *cls_edges = NULL, *partner = NULL, *score = NULL;
+	uint8_t *included = NULL;
+	int64_t *load = NULL;
+	uint32_t n = g->nblocks;
+	int rc = -ENOMEM;
+
+	g->edge_counted = calloc(g->nedges ? g->nedges : 1, 1);
+	idx = malloc((g->nedges ? g->nedges : 1) * sizeof(*idx));
+	cls_of = malloc((g->nedges ? g->nedges : 1) * sizeof(*cls_of));
+	load = calloc(n ? n : 1, sizeof(*load));
+	if (!g->edge_counted || !idx || !cls_of || !load)
+		goto out;
+	for (size_t e = 0; e < g->nedges; e++) {
+		const struct graph_edge *ed = &g->edges[e];
+
+		cls_of[e] = SIZE_MAX;
+		if (!ed->interior && g->counted[ed->src] && g->counted[ed->dst])
+			idx[ncand++] = e;
+	}
+	sort_graph = g;
+	qsort(idx, ncand, sizeof(*idx), field_cmp);
+	for (size_t i = 0; i < ncand; i++) {
+		if (i && field_cmp(&idx[i - 1], &idx[i]) != 0)
+			ncls++;
+		cls_of[idx[i]] = ncls;
+	}
+	if (ncand)
+		ncls++;
+	cls_edges = calloc(ncls + 1, sizeof(*cls_edges));
+	partner = malloc((ncls + 1) * sizeof(*partner));
+	score = calloc(ncls + 1, sizeof(*score));
+	included = malloc(ncls + 1);
+	if (!cls_edges || !partner || !score || !included)
+		goto out;
+	memset(included, 1, ncls + 1);
+	for (size_t i = 0; i < ncand; i++) {
+		cls_edges[cls_of[idx[i]]]++;
+		load[g->edges[idx[i]].dst]++;
+	}
+	/* inverse fields: for each field, the field holding the reverse of
+	 * most of its pointers */
+	for (size_t c = 0; c <= ncls; c++)
+		partner[c] = SIZE_MAX;
+	if (ncls <= 4096) {
+		size_t first = 0;
+
+		while (first < ncand) {
+			size_t c = cls_of[idx[first]], best = SIZE_MAX;
+
+			memset(score, 0, (ncls + 1) * sizeof(*score));
+			for (; first < ncand && cls_of[idx[first]] == c; first++) {
+				const struct graph_edge *ed = &g->edges[idx[first]];
+
+				for (size_t e = g->off[ed->dst]; e < g->off[ed->dst + 1]; e++)
+					if (g->adj[e] == ed->src && cls_of[e] != SIZE_MAX && cls_of[e] != c)
+						score[cls_of[e]]++;
+			}
+			for (size_t k = 0; k < ncls; k++)
+				if (score[k] && (best == SIZE_MAX || score[k] > score[best]))
+					best = k;
+			/* nine in ten of both fields' pointers are mutual */
+			if (best != SIZE_MAX && score[best] * 10 >= cls_edges[c] * 9 &&
+			    score[best] * 10 >= cls_edges[best] * 9)
+				partner[c] = best;
+		}
+		for (size_t c = 0; c < ncls; c++)
+			if (partner[c] != SIZE_MAX && partner[partner[c]] != c)
+				partner[c] = SIZE_MAX;
+	}
+	for (;;) {
+		size_t best = SIZE_MAX, best_score = 0;
+		int any = 0;
+
+		memset(score, 0, (ncls + 1) * sizeof(*score));
+		for (size_t i = 0; i < ncand; i++) {
+			const struct graph_edge *ed = &g->edges[idx[i]];
+			size_t c = cls_of[idx[i]];
+
+			if (included[c] && load[ed->dst] > g->balance[ed->dst]) {
+				score[c]++;
+				any = 1;
+			}
+		}
+		if (!any)
+			break;
+		for (size_t c = 0; c < ncls; c++) {
+			size_t sc;
+			int pair, best_pair;
+
+			if (!included[c] || !score[c])
+				continue;
+			pair = partner[c] != SIZE_MAX;
+			best_pair = best != SIZE_MAX && partner[best] != SIZE_MAX;
+			sc = score[c] + (pair ? score[partner[c]] : 0);
+			if (best == SIZE_MAX || sc > best_score || (sc == best_score && pair && !best_pair)) {
+				best = c;
+				best_score = sc;
+			}
+		}
+		included[best] = 0;
+		if (partner[best] != SIZE_MAX)
+			included[partner[best]] = 0;
+		for (size_t i = 0; i < ncand; i++) {
+			size_t c = cls_of[idx[i]];
+
+			if (c < ncls && !included[c]) {
+				load[g->edges[idx[i]].dst]--;
+				cls_of[idx[i]] = ncls; /* taken out once; included[ncls] stays 1 */
+			}
+		}
+	}
+	for (size_t i = 0; i < ncand; i++)
+		g->edge_counted[idx[i]] = cls_of[idx[i]] < ncls;
+	rc = 0;
+out:
+	free(idx);
+	free(cls_of);
+	free(cls_edges);
+	free(partner);
+	free(score);
+	free(included);
+	free(load);
+	return rc;
+}
+
 /* The count method (see graph.h); adds its cycles, or marks the
  * reachability cycles it finds too. */
 static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8_t *reach_is_cycle,
@@ -347,21 +506,31 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 {
 	uint32_t n = g->nblocks, ncomp = 0;
 	uint8_t *garbage = calloc(n ? n : 1, 1), *is_cycle = NULL;
+	uint8_t *ok = malloc(g->nedges ? g->nedges : 1);
 	uint32_t *comp = malloc((n ? n : 1) * sizeof(*comp));
+	size_t *soff = calloc((size_t)n + 1, sizeof(*soff));
+	uint32_t *sadj = malloc((g->nedges ? g->nedges : 1) * sizeof(*sadj));
 	size_t nq = 0, before = g->ncycles, kept;
 	int rc = -ENOMEM;
 
 	g->gc_refs = calloc(n ? n : 1, sizeof(*g->gc_refs));
 	g->count_alive = calloc(n ? n : 1, 1);
-	if (!garbage || !comp || !g->gc_refs || !g->count_alive)
+	if (!garbage || !ok || !comp || !soff || !sadj || !g->gc_refs || !g->count_alive)
 		goto out;
+	rc = infer_counted_fields(g);
+	if (rc)
+		goto out;
+	rc = -ENOMEM;
 	for (uint32_t v = 0; v < n; v++)
 		g->gc_refs[v] = g->counted[v] ? g->balance[v] : 0;
+	/* liveness follows counted references, and any pointer into a block
+	 * that is not refcounted (an object's own buffers) */
 	for (size_t e = 0; e < g->nedges; e++) {
 		const struct graph_edge *ed = &g->edges[e];
 
-		if (!ed->interior && g->counted[ed->src] && g->counted[ed->dst])
+		if (g->edge_counted[e])
 			g->gc_refs[ed->dst]--;
+		ok[e] = g->edge_counted[e] || !g->counted[ed->dst];
 	}
 	/* held from outside: alive, and all they reach */
 	for (uint32_t v = 0; v < n; v++) {
@@ -370,8 +539,9 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 			queue[nq++] = v;
 		}
 	}
-	spread(g, g->count_alive, queue, nq, 1);
-	/* from the roots, only through blocks that are not refcounted */
+	spread(g, g->count_alive, queue, nq, ok);
+	/* from the roots, only into blocks that are not refcounted: a
+	 * refcounted block is held by its count, not by uncounted pointers */
 	nq = 0;
 	for (size_t i = 0; i < g->nroots; i++) {
 		uint32_t v = g->roots[i].dst;
@@ -381,13 +551,26 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 		g->count_alive[v] = 1;
 		queue[nq++] = v;
 	}
-	spread(g, g->count_alive, queue, nq, 0);
+	spread(g, g->count_alive, queue, nq, ok);
 	for (uint32_t v = 0; v < n; v++) {
 		garbage[v] = !g->count_alive[v];
 		if (garbage[v] && g->counted[v])
 			g->count_garbage++;
 	}
-	rc = cycles_scc(n, g->off, g->adj, garbage, comp, &ncomp);
+	/* components over the edges liveness follows */
+	for (size_t e = 0; e < g->nedges; e++)
+		if (ok[e])
+			soff[g->edges[e].src + 1]++;
+	for (uint32_t v = 0; v < n; v++)
+		soff[v + 1] += soff[v];
+	{
+		size_t k = 0;
+
+		for (size_t e = 0; e < g->nedges; e++)
+			if (ok[e])
+				sadj[k++] = g->edges[e].dst;
+	}
+	rc = cycles_scc(n, soff, sadj, garbage, comp, &ncomp);
 	if (rc)
 		goto out;
 	rc = -ENOMEM;
@@ -410,7 +593,7 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 			size[comp[v]]++;
 			if (g->counted[v])
 				has_counted[comp[v]] = 1;
-			if (has_self_loop(g, v))
+			if (has_self_loop(g, v, ok))
 				is_cycle[comp[v]] = 1;
 		}
 		for (uint32_t c = 0; c < ncomp; c++)
@@ -419,7 +602,7 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 		free(has_counted);
 	}
 	memset(stamp, 0, n * sizeof(*stamp));
-	rc = collect_cycles(g, comp, ncomp, is_cycle, garbage, GRAPH_BY_REFCOUNT, stamp, queue);
+	rc = collect_cycles(g, comp, ncomp, is_cycle, garbage, ok, GRAPH_BY_REFCOUNT, stamp, queue);
 	if (rc)
 		goto out;
 	/* a cycle reachability found as well: one cycle, both methods */
@@ -453,7 +636,10 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 	rc = 0;
 out:
 	free(garbage);
+	free(ok);
 	free(comp);
+	free(soff);
+	free(sadj);
 	free(is_cycle);
 	return rc;
 }
@@ -510,7 +696,7 @@ int graph_analyze(struct graph *g)
 		if (comp[v] == CYCLES_NONE)
 			continue;
 		size[comp[v]]++;
-		if (has_self_loop(g, v))
+		if (has_self_loop(g, v, NULL))
 			is_cycle[comp[v]] = 1;
 	}
 	for (uint32_t c = 0; c < ncomp; c++)
@@ -548,7 +734,7 @@ int graph_analyze(struct graph *g)
 		g->totals[g->cls[v]].blocks++;
 		g->totals[g->cls[v]].bytes += g->blocks[v].size;
 	}
-	rc = collect_cycles(g, comp, ncomp, is_cycle, unreach, GRAPH_BY_REACHABILITY, stamp, queue);
+	rc = collect_cycles(g, comp, ncomp, is_cycle, unreach, NULL, GRAPH_BY_REACHABILITY, stamp, queue);
 	if (rc)
 		goto out;
 	if (g->counted) {
@@ -591,5 +777,6 @@ void graph_release(struct graph *g)
 	free(g->balance);
 	free(g->gc_refs);
 	free(g->count_alive);
+	free(g->edge_counted);
 	memset(g, 0, sizeof(*g));
 }

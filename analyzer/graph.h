@@ -17,8 +17,14 @@
  *     a plain leak;
  *   - the count method (CPython's cycle collector), when reference counts
  *     were given: for each refcounted block, gc_refs = balance minus the
- *     pointers to its start found inside refcounted blocks. Blocks with
+ *     counted pointers to its start found inside refcounted blocks. Which
+ *     pointers are counted is inferred per field (block size and offset):
+ *     a field is uncounted when counting it would give some object more
+ *     references than its balance (see infer_counted_fields in graph.c);
+ *     this separates an intrusive list of all instances from the links
+ *     that hold references. Blocks with
  *     gc_refs > 0 are held from outside, and everything reachable from them
+ *     through counted pointers (and into blocks that are not refcounted)
  *     is alive. From the roots, liveness spreads only through blocks that
  *     are not refcounted: a refcounted block is kept by its count, so an
  *     uncounted pointer (a registry, a list of all instances, a weak table)
@@ -102,6 +108,7 @@ struct graph {
 	int64_t *balance;
 	int64_t *gc_refs;
 	uint8_t *count_alive;
+	uint8_t *edge_counted; /* per edge: taken as a counted reference */
 	uint64_t count_garbage; /* refcounted blocks found garbage */
 
 	struct graph_cycle *cycles; /* by bytes descending */

@@ -109,6 +109,14 @@ struct report {
 	uint64_t *shot_ids; /* the snapshot ids, in seq order */
 	struct gen_sample *timeline; /* live bytes by generation over the trace */
 	size_t ntimeline;
+	/* with a snapshot analysed: the generation (at the end of the trace) of
+	 * the unreachable blocks, by graph class (GRAPH_CYCLE..GRAPH_PLAIN_LEAK),
+	 * and of each leaked cycle's members; index GEN_COUNT counts blocks
+	 * freed after the snapshot */
+	int have_leak_gens;
+	uint64_t leak_gens[4][GEN_COUNT + 1];
+	uint64_t (*cycle_gens)[GEN_COUNT + 1]; /* aligned with graph.cycles */
+	uint8_t *block_gens; /* aligned with graph.blocks: 0..2, or GEN_COUNT */
 
 	/* --cycles: the snapshot analysis and reference counts */
 	int analyzed;

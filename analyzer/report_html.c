@@ -20,8 +20,11 @@
  */
 #include "report.h"
 
+#include "graph.h"
+
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -464,6 +467,132 @@ static void live_table(FILE *out, const struct report *rep)
 	fputs("</table>\n", out);
 }
 
+#define HTML_CYCLES 20	 /* cycles drawn */
+#define HTML_CYCLE_NODES 40 /* members drawn per cycle */
+
+static const char *const gen_color[GEN_COUNT + 1] = { "#f2a541", "#4f9bd9", "#c0392b", "#bbbbbb" };
+
+static long member_pos(const struct graph_cycle *cy, size_t shown, uint32_t b)
+{
+	size_t lo = 0, hi = shown;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cy->members[mid] < b)
+			lo = mid + 1;
+		else if (cy->members[mid] > b)
+			hi = mid;
+		else
+			return (long)mid;
+	}
+	return -1;
+}
+
+/* The first named frame of a block's allocation stack, or its address. */
+static void block_label(FILE *out, const struct report *rep, uint32_t b)
+{
+	const struct heap_block *blk = &rep->graph.blocks[b];
+	const struct report_stack *s = report_graph_stack(rep, blk->stack);
+
+	for (size_t k = 0; s && k < s->nframes; k++) {
+		if (s->frames[k].function) {
+			html_text(out, s->frames[k].function);
+			return;
+		}
+	}
+	fprintf(out, "0x%" PRIx64, blk->addr);
+}
+
+/* One leaked cycle as a static SVG: members on a circle, coloured by the
+ * generation they were in at the end, the edges that close the cycle as
+ * arrows. Static, so it needs no script to be seen. */
+static void cycle_svg(FILE *out, const struct report *rep, size_t k)
+{
+	const struct graph *g = &rep->graph;
+	const struct graph_cycle *cy = &g->cycles[k];
+	size_t shown = cy->nmembers < HTML_CYCLE_NODES ? cy->nmembers : HTML_CYCLE_NODES;
+	double cx = 300, cy0 = 190, radius = shown > 1 ? 140 : 0, r = 14;
+	size_t nedges = 0;
+
+	fprintf(out, "<h3>cycle #%zu: %" PRIu64 " bytes in %zu block%s, found by %s</h3>\n", k + 1, cy->bytes,
+		cy->nmembers, cy->nmembers == 1 ? "" : "s", graph_methods_name(cy->methods));
+	if (shown < cy->nmembers)
+		fprintf(out, "<p>the first %zu members drawn</p>", shown);
+	for (size_t i = 0; i < cy->nclosing; i++) {
+		const struct graph_edge *e = &g->edges[cy->closing[i]];
+
+		if (member_pos(cy, shown, e->src) >= 0 && member_pos(cy, shown, e->dst) >= 0)
+			nedges++;
+	}
+	fprintf(out, "<svg class=\"cycle\" data-members=\"%zu\" data-edges=\"%zu\" width=\"600\" height=\"380\" "
+		     "viewBox=\"0 0 600 380\" font-size=\"10\">\n",
+		shown, nedges);
+	for (size_t i = 0; i < cy->nclosing; i++) {
+		const struct graph_edge *e = &g->edges[cy->closing[i]];
+		long a = member_pos(cy, shown, e->src), b = member_pos(cy, shown, e->dst);
+		double ax, ay, bx, by, dx, dy, len;
+
+		if (a < 0 || b < 0)
+			continue;
+		ax = cx + radius * cos(2 * M_PI * (double)a / (double)shown);
+		ay = cy0 + radius * sin(2 * M_PI * (double)a / (double)shown);
+		bx = cx + radius * cos(2 * M_PI * (double)b / (double)shown);
+		by = cy0 + radius * sin(2 * M_PI * (double)b / (double)shown);
+		if (a == b) { /* a pointer to itself: a loop above the node */
+			fprintf(out, "<path d=\"M%.1f,%.1f c-30,-50 30,-50 0,0\" fill=\"none\" stroke=\"#555\"/>\n",
+				ax, ay - r);
+			continue;
+		}
+		dx = bx - ax;
+		dy = by - ay;
+		len = sqrt(dx * dx + dy * dy);
+		bx -= dx / len * r;
+		by -= dy / len * r;
+		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\"/>", ax, ay,
+			bx, by);
+		/* the arrowhead */
+		fprintf(out, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"#555\"/>\n", bx, by,
+			bx - dx / len * 9 - dy / len * 4, by - dy / len * 9 + dx / len * 4,
+			bx - dx / len * 9 + dy / len * 4, by - dy / len * 9 - dx / len * 4);
+	}
+	for (size_t i = 0; i < shown; i++) {
+		uint32_t b = cy->members[i];
+		double x = cx + radius * cos(2 * M_PI * (double)i / (double)shown);
+		double y = cy0 + radius * sin(2 * M_PI * (double)i / (double)shown);
+		unsigned gn = rep->block_gens ? rep->block_gens[b] : GEN_COUNT;
+
+		fprintf(out, "<g><title>0x%" PRIx64 ", %" PRIu64 " bytes, ", g->blocks[b].addr, g->blocks[b].size);
+		if (gn < GEN_COUNT)
+			fprintf(out, "generation %u at the end", gn);
+		else
+			fputs("freed after the snapshot", out);
+		fprintf(out, "</title><circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.0f\" fill=\"%s\" stroke=\"#333\"/>", x,
+			y, r, gen_color[gn]);
+		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, y + r + 11);
+		block_label(out, rep, b);
+		fprintf(out, " (%" PRIu64 ")</text></g>\n", g->blocks[b].size);
+	}
+	fputs("</svg>\n", out);
+}
+
+static void cycles_section(FILE *out, const struct report *rep)
+{
+	const struct graph *g = &rep->graph;
+	size_t n = g->ncycles < HTML_CYCLES ? g->ncycles : HTML_CYCLES;
+
+	if (!rep->have_graph)
+		return;
+	fprintf(out, "<h2>Leaked cycles</h2><p>%zu leaked cycle%s in snapshot %" PRIu64
+		     "; nodes coloured by generation at the end (grey: freed after the snapshot); arrows are "
+		     "the pointers that close each cycle.</p>\n",
+		g->ncycles, g->ncycles == 1 ? "" : "s", rep->snapshot ? rep->snapshot->id : 0);
+	if (n < g->ncycles)
+		fprintf(out, "<p>the %zu biggest drawn</p>\n", n);
+	for (size_t k = 0; k < n; k++)
+		cycle_svg(out, rep, k);
+}
+
 static int text_report(FILE *out, const struct report *rep)
 {
 	char *buf = NULL;
@@ -517,8 +646,10 @@ static const char script[] =
 	"var COL=['#f2a541','#4f9bd9','#c0392b'];\n"
 	"function timeline(){\n"
 	" var svg=document.getElementById('timeline'),W=1000,H=280,L=70,R=10,T=20,B=30;\n"
-	" var pts=D.timeline,tmax=D.duration,ymax=D.peak.bytes;\n"
+	" var pts=D.timeline.slice(),tmax=D.duration,ymax=D.peak.bytes;\n"
 	" pts.forEach(function(p){if(p[0]>tmax)tmax=p[0];var s=p[2]+p[3]+p[4];if(s>ymax)ymax=s;});\n"
+	" /* what was live at the last event stays live until the end */\n"
+	" if(pts.length&&pts[pts.length-1][0]<tmax){var q=pts[pts.length-1].slice();q[0]=tmax;pts.push(q);}\n"
 	" if(!tmax)tmax=1;if(!ymax)ymax=1;\n"
 	" function x(t){return L+(W-L-R)*t/tmax;}function y(b){return H-B-(H-T-B)*b/ymax;}\n"
 	" el('line',{x1:L,y1:H-B,x2:W-R,y2:H-B,stroke:'#888'},svg);el('line',{x1:L,y1:T,x2:L,y2:H-B,stroke:'#888'},svg);\n"
@@ -529,7 +660,8 @@ static const char script[] =
 	" [[4],[4,3],[4,3,2]].forEach(function(cols,k){\n"
 	"  if(!pts.length)return;\n"
 	"  var top=pts.map(function(p){var s=0;cols.forEach(function(c){s+=p[c];});return [x(p[0]),y(s)];});\n"
-	"  var d='M'+top[0][0]+','+y(0);top.forEach(function(q){d+='L'+q[0]+','+q[1];});d+='L'+top[top.length-1][0]+','+y(0)+'Z';\n"
+	"  /* a step chart: live bytes hold their value until the next sample */\n"
+	"  var d='M'+top[0][0]+','+y(0),py=y(0);top.forEach(function(q){d+='L'+q[0]+','+py+'L'+q[0]+','+q[1];py=q[1];});d+='L'+top[top.length-1][0]+','+y(0)+'Z';\n"
 	"  el('path',{d:d,fill:COL[2-k],'fill-opacity':0.85,stroke:'none','class':'gen'+(2-k)},svg);drawn++;\n"
 	" });\n"
 	" /* paint order: the tallest (all generations) was drawn last; redraw lower ones on top */\n"
@@ -537,7 +669,7 @@ static const char script[] =
 	" var px=x(D.peak.time);\n"
 	" el('line',{x1:px,y1:T,x2:px,y2:H-B,stroke:'#000','stroke-dasharray':'4 3','class':'peak'},svg);\n"
 	" var pt=el('text',{x:Math.min(px+4,W-160),y:T+10,'font-size':11},svg);pt.textContent='peak '+human(D.peak.bytes)+' at '+secs(D.peak.time);\n"
-	" document.body.dataset.timelinePoints=pts.length;document.body.dataset.timelineAreas=drawn;\n"
+	" document.body.dataset.timelinePoints=D.timeline.length;document.body.dataset.timelineAreas=drawn;\n"
 	"}\n"
 	"function flame(id,key,unit){\n"
 	" var box=document.getElementById(id),root={name:'all',v:0,kids:{}};\n"
@@ -601,7 +733,7 @@ int report_write_html(const struct report *rep, FILE *out)
 	      "<div class=legend><span style=\"background:#c0392b\"></span>generation 2"
 	      "<span style=\"background:#4f9bd9\"></span>generation 1"
 	      "<span style=\"background:#f2a541\"></span>generation 0 (dashed line: the peak)</div>\n"
-	      "<svg id=timeline width=1000 height=280 viewBox=\"0 0 1000 280\"></svg>\n",
+	      "<svg id=\"timeline\" width=\"1000\" height=\"280\" viewBox=\"0 0 1000 280\"></svg>\n",
 	      out);
 	fputs("<h2>Allocated bytes by stack</h2><p>Root at the top; click a frame to zoom. "
 	      "<button id=flame-alloc-reset>reset zoom</button></p><div id=flame-alloc class=flame></div>\n",
@@ -612,6 +744,7 @@ int report_write_html(const struct report *rep, FILE *out)
 	generations_table(out, rep);
 	sites_tables(out, rep);
 	live_table(out, rep);
+	cycles_section(out, rep);
 	rc = text_report(out, rep);
 	if (rc)
 		return rc;

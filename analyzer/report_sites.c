@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph.h"
 #include "jsonw.h"
 
 static int u64_cmp(const void *a, const void *b)
@@ -176,6 +177,38 @@ static int copy_shots(struct report *rep, struct gen_model *gen)
 	return 0;
 }
 
+/* The generation each unreachable block and each leaked cycle's members
+ * were in at the end. */
+static int leak_generations(struct report *rep, struct gen_model *gen)
+{
+	const struct graph *g = &rep->graph;
+
+	if (!rep->have_graph || !g->cls)
+		return 0;
+	rep->have_leak_gens = 1;
+	rep->block_gens = malloc(g->nblocks ? g->nblocks : 1);
+	if (!rep->block_gens)
+		return -ENOMEM;
+	for (uint32_t b = 0; b < g->nblocks; b++) {
+		int gn = gen_generation_of(gen, g->blocks[b].addr);
+
+		rep->block_gens[b] = (uint8_t)(gn < 0 ? GEN_COUNT : gn);
+		if (g->cls[b] == GRAPH_REACHABLE || g->cls[b] > GRAPH_PLAIN_LEAK)
+			continue;
+		rep->leak_gens[g->cls[b]][rep->block_gens[b]]++;
+	}
+	if (!g->ncycles)
+		return 0;
+	rep->cycle_gens = calloc(g->ncycles, sizeof(*rep->cycle_gens));
+	if (!rep->cycle_gens)
+		return -ENOMEM;
+	for (size_t k = 0; k < g->ncycles; k++) {
+		for (size_t i = 0; i < g->cycles[k].nmembers; i++)
+			rep->cycle_gens[k][rep->block_gens[g->cycles[k].members[i]]]++;
+	}
+	return 0;
+}
+
 static size_t shot_shown(const struct report *rep, const struct gen_heapshot *h)
 {
 	return rep->top_sites && rep->top_sites < h->nsites ? rep->top_sites : h->nsites;
@@ -197,6 +230,8 @@ int report_sites_build(struct report *rep, const struct report_options *opt, str
 	rc = copy_shots(rep, gen);
 	if (!rc)
 		rc = copy_timeline(rep, gen);
+	if (!rc)
+		rc = leak_generations(rep, gen);
 	if (rc)
 		return rc;
 	n = 4 * rep->nsites + 1;
@@ -257,6 +292,11 @@ void report_sites_release(struct report *rep)
 	free(rep->shots);
 	free(rep->shot_ids);
 	free(rep->timeline);
+	free(rep->cycle_gens);
+	free(rep->block_gens);
+	rep->block_gens = NULL;
+	rep->cycle_gens = NULL;
+	rep->have_leak_gens = 0;
 	rep->timeline = NULL;
 	rep->ntimeline = 0;
 	rep->shots = NULL;
@@ -520,6 +560,21 @@ static void print_shots(FILE *out, const struct report *rep)
 	}
 }
 
+static void print_leak_gens(FILE *out, const struct report *rep)
+{
+	static const char *const what[] = { NULL, "in cycles", "held by cycles", "plain leaks" };
+
+	fprintf(out, "\nunreachable at the snapshot, by generation at the end (0/1/2/freed later):\n");
+	for (int c = GRAPH_CYCLE; c <= GRAPH_PLAIN_LEAK; c++)
+		fprintf(out, "  %-15s %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "\n", what[c],
+			rep->leak_gens[c][0], rep->leak_gens[c][1], rep->leak_gens[c][2],
+			rep->leak_gens[c][GEN_COUNT]);
+	for (size_t k = 0; rep->cycle_gens && k < rep->graph.ncycles; k++)
+		fprintf(out, "  cycle #%zu: %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "\n", k + 1,
+			rep->cycle_gens[k][0], rep->cycle_gens[k][1], rep->cycle_gens[k][2],
+			rep->cycle_gens[k][GEN_COUNT]);
+}
+
 void report_text_sites(const struct report *rep, FILE *out)
 {
 	print_peak_table(out, rep);
@@ -527,6 +582,8 @@ void report_text_sites(const struct report *rep, FILE *out)
 		print_generations(out, rep);
 	if (rep->show_generations && rep->nshots)
 		print_shots(out, rep);
+	if (rep->show_generations && rep->have_leak_gens)
+		print_leak_gens(out, rep);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -645,6 +702,27 @@ void report_json_sites(const struct report *rep, struct jsonw *w)
 	write_hist(w, "allocations", st->hist_allocs);
 	write_hist(w, "ns", st->hist_ns);
 	jsonw_end_object(w);
+
+	jsonw_key(w, "leak_generations");
+	if (rep->have_leak_gens) {
+		static const char *const what[] = { NULL, "cycle", "held_by_cycle", "plain_leak" };
+
+		jsonw_begin_object(w);
+		for (int c = GRAPH_CYCLE; c <= GRAPH_PLAIN_LEAK; c++)
+			write_uints(w, what[c], rep->leak_gens[c], GEN_COUNT + 1);
+		jsonw_key(w, "cycles");
+		jsonw_begin_array(w);
+		for (size_t k = 0; rep->cycle_gens && k < rep->graph.ncycles; k++) {
+			jsonw_begin_array(w);
+			for (unsigned g = 0; g <= GEN_COUNT; g++)
+				jsonw_uint(w, rep->cycle_gens[k][g]);
+			jsonw_end_array(w);
+		}
+		jsonw_end_array(w);
+		jsonw_end_object(w);
+	} else {
+		jsonw_null(w);
+	}
 
 	jsonw_key(w, "snapshot_generations");
 	if (rep->nshots) {

@@ -37,6 +37,7 @@
 #define SCRATCH (64u << 10)
 #define RED_ZONE 128
 #define NAME_MAX_LEN 4096
+#define PM_ENTRIES 4096		/* pagemap entries read at once: 16 MiB of pages */
 
 /* ---- work memory ---------------------------------------------------------- */
 
@@ -88,11 +89,12 @@ static struct {
 	ZSTD_CCtx *cctx;
 	uint8_t *scratch;	/* SCRATCH bytes */
 	uint8_t *rec;		/* a SNAP_REGION or SNAPSHOT record */
+	uint64_t *pm;		/* PM_ENTRIES pagemap entries */
 } w;
 
 static int fixed_init(void)
 {
-	size_t body, zout, ws, scratch, rec, total;
+	size_t body, zout, ws, scratch, rec, pm, total;
 	uint8_t *m;
 
 	if (w.body)
@@ -103,7 +105,8 @@ static int fixed_init(void)
 	ws = page_round(ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(1, RAW_MAX, 0)));
 	scratch = SCRATCH;
 	rec = page_round(NAME_MAX_LEN + 16 * RS_UVARINT_MAX);
-	total = body + zout + ws + scratch + rec;
+	pm = page_round(PM_ENTRIES * sizeof(uint64_t));
+	total = body + zout + ws + scratch + rec + pm;
 	m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return -ENOMEM;
@@ -117,6 +120,7 @@ static int fixed_init(void)
 	w.zout = m + body + HEADROOM;
 	w.scratch = m + body + zout + ws;
 	w.rec = w.scratch + scratch;
+	w.pm = (uint64_t *)(w.rec + rec);
 	return 0;
 }
 
@@ -416,18 +420,14 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-/* The stack pointer of a thread blocked in the kernel, from
- * /proc/self/task/TID/syscall ("nr args.. sp pc", or "running"). */
-static uintptr_t thread_sp(uint32_t tid)
+/* Reads /proc/self/task/TID/FILE into buf (NUL-terminated); its length. */
+static ssize_t task_file(uint32_t tid, const char *file, char *buf, size_t cap)
 {
 	char path[64] = "/proc/self/task/";
-	char buf[256];
 	size_t k = strlen(path);
 	char num[16];
 	int nd = 0, fd;
 	ssize_t n;
-	const char *tok[12];
-	int nt = 0;
 
 	do {
 		num[nd++] = (char)('0' + tid % 10);
@@ -435,17 +435,44 @@ static uintptr_t thread_sp(uint32_t tid)
 	} while (tid);
 	while (nd)
 		path[k++] = num[--nd];
-	memcpy(path + k, "/syscall", 9);
+	path[k++] = '/';
+	memcpy(path + k, file, strlen(file) + 1);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return -1;
 	do
-		n = read(fd, buf, sizeof(buf) - 1);
+		n = read(fd, buf, cap - 1);
 	while (n < 0 && errno == EINTR);
 	close(fd);
+	if (n >= 0)
+		buf[n] = 0;
+	return n;
+}
+
+/* A thread that has ended but is still listed (the main thread after
+ * pthread_exit stays a zombie until the process ends). */
+static int thread_ended(uint32_t tid)
+{
+	char buf[512];
+	const char *p;
+
+	if (task_file(tid, "stat", buf, sizeof(buf)) <= 0)
+		return 1;
+	p = strrchr(buf, ')');	/* the name before it may hold anything */
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* The stack pointer of a thread blocked in the kernel, from
+ * /proc/self/task/TID/syscall ("nr args.. sp pc", or "running"). */
+static uintptr_t thread_sp(uint32_t tid)
+{
+	char buf[256];
+	ssize_t n = task_file(tid, "syscall", buf, sizeof(buf));
+	const char *tok[12];
+	int nt = 0;
+
 	if (n <= 0 || buf[0] == 'r')
 		return 0;
-	buf[n] = 0;
 	for (char *p = buf; *p && nt < 12;) {
 		while (*p == ' ' || *p == '\n')
 			p++;
@@ -496,7 +523,7 @@ static void other_stacks(uint32_t me, uint32_t pid)
 				}
 				sp = sp - RED_ZONE < m->start ? m->start : (sp - RED_ZONE) & ~(uintptr_t)7;
 				cand_add(sp, m->end, RS_REGION_STACK, tid, m->name, m->start);
-			} else if (tid == pid) {
+			} else if (tid == pid && !thread_ended(tid)) {
 				/* the main thread, running: its whole [stack] */
 				for (size_t i = 0; i < nmaps; i++)
 					if (maps[i].stack)
@@ -534,6 +561,7 @@ struct scan {
 	uint64_t id;
 	int compress;
 	int direct;		/* process_vm_readv refused: read in place */
+	int pm_fd;		/* /proc/thread-self/pagemap, or -1 */
 	pid_t pid;		/* our own thread id, for process_vm_readv */
 	struct iset *tgt;
 	uintptr_t tmin, tmax;
@@ -620,12 +648,10 @@ static size_t read_mem(struct scan *s, uintptr_t addr, size_t n)
 	return got > 0 ? (size_t)got : 0;
 }
 
-static void scan_bytes(struct scan *s, uintptr_t a, uintptr_t b)
+static void scan_run(struct scan *s, uintptr_t a, uintptr_t b)
 {
 	const size_t ws = sizeof(uintptr_t);
 
-	a = (a + ws - 1) & ~(ws - 1);
-	b &= ~(ws - 1);
 	while (a < b && !s->err) {
 		size_t n = b - a > SCRATCH ? SCRATCH : b - a;
 		size_t got = read_mem(s, a, n) & ~(ws - 1);
@@ -640,6 +666,54 @@ static void scan_bytes(struct scan *s, uintptr_t a, uintptr_t b)
 				add_word(s, a + i * ws, wd[i]);
 		s->bytes += got;
 		a += got;
+	}
+}
+
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+
+/*
+ * Scans the pages of [a, b) that hold something: present in memory or
+ * swapped out, as /proc/self/pagemap says. A page never touched reads as
+ * zeros; skipping it keeps a sparse mapping (a calloc'd gigabyte, a big
+ * reservation) from costing a fault per page. Without pagemap, all of it.
+ */
+static void scan_bytes(struct scan *s, uintptr_t a, uintptr_t b)
+{
+	const size_t ws = sizeof(uintptr_t), pg = page_size();
+
+	a = (a + ws - 1) & ~(ws - 1);
+	b &= ~(ws - 1);
+	while (a < b && !s->err) {
+		uintptr_t first = a / pg, last = (b - 1) / pg, run_a, run_b;
+		size_t n = last - first + 1, i, j;
+		ssize_t got;
+
+		if (s->pm_fd < 0) {
+			scan_run(s, a, b);
+			return;
+		}
+		if (n > PM_ENTRIES)
+			n = PM_ENTRIES;
+		got = pread(s->pm_fd, w.pm, n * sizeof(uint64_t), (off_t)(first * sizeof(uint64_t)));
+		if (got < (ssize_t)sizeof(uint64_t)) {
+			close(s->pm_fd);	/* refused: read everything from now on */
+			s->pm_fd = -1;
+			continue;
+		}
+		n = (size_t)got / sizeof(uint64_t);
+		for (i = 0; i < n && !(w.pm[i] & (PM_PRESENT | PM_SWAPPED)); i++)
+			;
+		if (i == n) {
+			a = (first + n) * pg;	/* nothing in these pages */
+			continue;
+		}
+		for (j = i; j < n && (w.pm[j] & (PM_PRESENT | PM_SWAPPED)); j++)
+			;
+		run_a = (first + i) * pg;
+		run_b = (first + j) * pg;
+		scan_run(s, run_a > a ? run_a : a, run_b < b ? run_b : b);
+		a = run_b;
 	}
 }
 
@@ -877,7 +951,11 @@ int rs_snapshot_take(const struct rs_snapshot_req *req, struct rs_snapshot_stats
 		r.iov_base = (void *)&next_id;
 		r.iov_len = sizeof(uintptr_t);
 		s.direct = syscall(SYS_process_vm_readv, s.pid, &l, 1UL, &r, 1UL, 0UL) < 0;
+		/* open only while scanning: the program's descriptors stay as they were */
+		s.pm_fd = open("/proc/thread-self/pagemap", O_RDONLY | O_CLOEXEC);
 		scan_all(&s, &covered);
+		if (s.pm_fd >= 0)
+			close(s.pm_fd);
 		rc = s.err;
 	}
 	if (rc == 0)	/* without SNAPSHOT_END a reader knows it is incomplete */

@@ -22,7 +22,10 @@
  *          /proc/self/maps ([heap], malloc arenas, mmap'd blocks, memory the
  *          program mapped), minus the shim's registered memory (ownmem.h).
  * The parts of a stack mapping below the stack pointer are dead frames and
- * are never scanned.
+ * are never scanned; nor is the [stack] of a main thread that has called
+ * pthread_exit. The stacks glibc keeps cached for reuse after a thread ends
+ * are anonymous mappings like any other and are scanned as ANON: stale words
+ * there can make garbage look reachable (a leak missed, never a false one).
  *
  * A word is kept when its value lies in a private anonymous writable mapping
  * (the only places heap blocks live), stacks and the shim's memory excluded.

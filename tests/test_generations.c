@@ -15,6 +15,8 @@
 
 #include "e2e_util.h"
 #include "generations.h"
+#include "graph.h"
+#include "heapfix.h"
 #include "report.h"
 #include "tracebuild.h"
 
@@ -765,4 +767,76 @@ Test(generations, lifetimes_sample_matches_the_worked_figures)
 	e2e_proc_free(&p);
 	e2e_rmtree(dir);
 	free(dir);
+}
+
+/*
+ * Leaks and leaked cycles by generation. Thresholds 2/1/1; allocations
+ * A0..A6 in order: the 3rd and the 6th collect generation 0 (count1 1 is
+ * not > 1), so A0-A5 end in generation 1 and A6 in generation 0.
+ * A0 <-> A1 is a cycle (64 bytes) holding A2; A5 points to itself (a cycle
+ * of 100 bytes, the first by bytes); A3 and A6 are plain leaks; A4 is
+ * reachable from a root.
+ */
+Test(generations, leaks_and_cycles_by_generation)
+{
+	struct report_options opt = { .top = 20, .symbolize = 0, .cycles = 1, .snapshot = -1,
+				      .generations = 1, .have_thresholds = 1,
+				      .gen_thresholds = { 2, 1, 1 } };
+	struct report rep;
+	struct hf f;
+	char path[128];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+	json_t *root;
+	uint64_t a[7];
+
+	hf_init(&f);
+	for (int i = 0; i < 7; i++) {
+		a[i] = HF_HEAP + 0x100 * (uint64_t)i;
+		hf_alloc(&f, a[i], i == 5 ? 100 : 32, 9);
+	}
+	hf_ptr(&f, a[0] + 8, a[1]);
+	hf_ptr(&f, a[1] + 8, a[0]);
+	hf_ptr(&f, a[1] + 16, a[2]);
+	hf_ptr(&f, a[5] + 8, a[5]);
+	hf_root(&f, 0, a[4]);
+	hf_write(&f, path);
+	cr_assert_eq(report_build(path, &opt, &rep), 0);
+	cr_assert_eq(rep.have_graph, 1);
+	cr_assert_eq(rep.have_leak_gens, 1);
+	cr_assert_eq(rep.leak_gens[GRAPH_CYCLE][1], 3);
+	cr_assert_eq(rep.leak_gens[GRAPH_CYCLE][0] + rep.leak_gens[GRAPH_CYCLE][2], 0);
+	cr_assert_eq(rep.leak_gens[GRAPH_HELD_BY_CYCLE][1], 1);
+	cr_assert_eq(rep.leak_gens[GRAPH_PLAIN_LEAK][0], 1);
+	cr_assert_eq(rep.leak_gens[GRAPH_PLAIN_LEAK][1], 1);
+	cr_assert_eq(rep.graph.ncycles, 2);
+	cr_assert_eq(rep.cycle_gens[0][1], 1, "the 100-byte self-loop comes first");
+	cr_assert_eq(rep.cycle_gens[1][1], 2);
+
+	out = open_memstream(&buf, &len);
+	cr_assert_eq(report_write_json(&rep, out), 0);
+	fclose(out);
+	root = json_loads(buf, 0, NULL);
+	cr_assert_not_null(root, "%s", buf);
+	cr_assert_eq(json_integer_value(json_array_get(jget(root, "leak_generations.plain_leak"), 0)), 1);
+	cr_assert_eq(json_integer_value(json_array_get(jget(root, "leak_generations.cycle"), 1)), 3);
+	cr_assert_eq(json_array_size(jget(root, "leak_generations.cycles")), 2);
+	cr_assert_eq(json_integer_value(json_array_get(json_array_get(jget(root, "leak_generations.cycles"), 1), 1)), 2);
+	json_decref(root);
+	free(buf);
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	cr_assert_eq(report_write_text(&rep, out), 0);
+	fclose(out);
+	cr_assert_not_null(strstr(buf, "\nunreachable at the snapshot, by generation at the end (0/1/2/freed later):\n"
+				       "  in cycles       0/3/0/0\n"
+				       "  held by cycles  0/1/0/0\n"
+				       "  plain leaks     1/1/0/0\n"
+				       "  cycle #1: 0/1/0/0\n"
+				       "  cycle #2: 0/2/0/0\n"),
+			   "%s", buf);
+	free(buf);
+	report_release(&rep);
+	hf_release(&f);
 }

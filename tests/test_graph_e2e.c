@@ -182,3 +182,138 @@ Test(graph_e2e, graph_command_writes_dot_and_svg)
 	fclose(f);
 	cr_assert_not_null(strstr(head, "<?xml"), "%s", head);
 }
+
+/* ---- refobj_leaks: a refcounted library (--refapi) ------------------------ */
+
+struct named {
+	char name[32];
+	uint64_t addr;
+};
+
+/* Runs refobj_leaks (with "registry": every object on the library's
+ * uncounted list of instances) and reads the addresses it prints. */
+static size_t trace_refobj(int registry, char *dir, char *path, struct named *objs, size_t max)
+{
+	char cmd[1024], errpath[600], line[256];
+	DIR *d;
+	struct dirent *e;
+	FILE *f;
+	size_t n = 0;
+
+	tb_tmpdir(dir, 64);
+	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "%s run -q --refapi refobj_retain:refobj_release -o %s -- %s/samples/refobj_leaks %s >/dev/null 2>%s",
+		 REFSCOPE, dir, RS_BUILD_DIR, registry ? "registry" : "", errpath);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	f = fopen(errpath, "r");
+	cr_assert_not_null(f);
+	while (n < max && fgets(line, sizeof(line), f)) {
+		char name[16];
+		void *p;
+
+		if (sscanf(line, "refobj: %15s %p", name, &p) == 2 && strcmp(name, "fn")) {
+			snprintf(objs[n].name, sizeof(objs[n].name), "%s", name);
+			objs[n].addr = (uint64_t)(uintptr_t)p;
+			n++;
+		}
+	}
+	fclose(f);
+	d = opendir(dir);
+	cr_assert_not_null(d);
+	path[0] = '\0';
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, ".trace"))
+			snprintf(path, 512, "%s/%s", dir, e->d_name);
+	closedir(d);
+	cr_assert_neq(path[0], '\0');
+	return n;
+}
+
+static uint64_t addr_of(const struct named *objs, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(objs[i].name, name))
+			return objs[i].addr;
+	cr_assert_fail("no object %s", name);
+	return 0;
+}
+
+/* The rings R2, R3, R5 are cycles with exactly their members. */
+static void check_rings(const struct report *rep, const struct named *objs, size_t nobj, unsigned methods)
+{
+	static const char *const rings[3] = { "R5", "R3", "R2" }; /* largest first */
+	static const size_t len[3] = { 5, 3, 2 };
+	const struct graph *g = &rep->graph;
+
+	cr_assert_eq(g->ncycles, 3);
+	for (int k = 0; k < 3; k++) {
+		const struct graph_cycle *cy = &g->cycles[k];
+
+		cr_assert_eq(cy->nmembers, len[k], "cycle %d: %zu members", k, cy->nmembers);
+		cr_assert_eq(cy->bytes, 56 * len[k]);
+		cr_assert_eq(cy->methods, methods, "cycle %d found by %s", k, graph_methods_name(cy->methods));
+		cr_assert_eq(cy->nclosing, len[k], "only the counted links close it");
+		for (size_t i = 0; i < len[k]; i++) {
+			char name[16];
+			uint64_t a;
+			int found = 0;
+
+			snprintf(name, sizeof(name), "%s%c", rings[k], (int)('a' + i));
+			a = addr_of(objs, nobj, name);
+			for (size_t j = 0; j < cy->nmembers; j++)
+				found |= g->blocks[cy->members[j]].addr == a;
+			cr_assert(found, "%s is not in its cycle", name);
+		}
+	}
+}
+
+Test(graph_e2e, refobj_rings_found_by_both_methods_and_over_retain_blamed)
+{
+	char dir[64], path[512];
+	struct named objs[16];
+	size_t nobj = trace_refobj(0, dir, path, objs, 16);
+	struct report rep;
+	uint64_t x = addr_of(objs, nobj, "X");
+	const struct report_refobj *ro = NULL;
+
+	cr_assert_eq(nobj, 11);
+	build(path, &rep);
+	check_rings(&rep, objs, nobj, GRAPH_BY_REACHABILITY | GRAPH_BY_REFCOUNT);
+	cr_assert_eq(rep.rc_totals.retains, 16);
+	cr_assert_eq(rep.rc_totals.releases, 21);
+	cr_assert_eq(rep.napis, 1);
+	cr_assert_eq(rep.apis[0].retains, 16);
+	cr_assert_eq(rep.apis[0].releases, 21);
+	cr_assert_eq(rep.nrefobjs, 11);
+	for (size_t i = 0; i < rep.nrefobjs; i++)
+		if (rep.refobjs[i].o.addr == x)
+			ro = &rep.refobjs[i];
+	cr_assert_not_null(ro);
+	cr_assert_eq(ro->o.balance, 1);
+	cr_assert_eq(ro->cls, GRAPH_PLAIN_LEAK);
+	cr_assert_eq(ro->nblame, 1);
+	cr_assert_str_eq(report_stack_function(&rep, ro->blame[0].stack), "cache_lookup_forgets_release");
+	/* by stack: the ring links (one stack per ring size), then X's */
+	cr_assert_eq(rep.nblame, 4);
+	cr_assert_str_eq(report_stack_function(&rep, rep.blame[3].stack), "cache_lookup_forgets_release");
+	cr_assert_str_eq(report_stack_function(&rep, rep.blame[0].stack), "refobj_set_link");
+	report_release(&rep);
+}
+
+Test(graph_e2e, refobj_rings_on_uncounted_list_found_by_count_method_only)
+{
+	char dir[64], path[512];
+	struct named objs[16];
+	size_t nobj = trace_refobj(1, dir, path, objs, 16);
+	struct report rep;
+
+	cr_assert_eq(nobj, 11);
+	build(path, &rep);
+	/* the list keeps everything reachable */
+	cr_assert_eq(rep.graph.totals[GRAPH_CYCLE].blocks, 0);
+	cr_assert_eq(rep.graph.totals[GRAPH_PLAIN_LEAK].blocks, 0);
+	check_rings(&rep, objs, nobj, GRAPH_BY_REFCOUNT);
+	cr_assert_eq(rep.graph.count_garbage, 10);
+	report_release(&rep);
+}

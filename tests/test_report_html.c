@@ -17,12 +17,15 @@
 #include <unistd.h>
 
 #include "e2e_util.h"
+#include "heapfix.h"
 #include "report.h"
 #include "tracebuild.h"
 
-__attribute__((noinline)) static char *html_of(const char *path)
+__attribute__((noinline)) static char *html_of_opt(const char *path, int cycles)
 {
-	struct report_options opt = { .top = 20, .symbolize = 1, .html = 1 };
+	struct report_options opt = { .top = 20, .symbolize = 1, .html = 1, .cycles = cycles,
+				      .snapshot = -1, .have_thresholds = cycles,
+				      .gen_thresholds = { 2, 1, 1 } };
 	struct report rep;
 	char *buf = NULL;
 	size_t len = 0;
@@ -34,6 +37,11 @@ __attribute__((noinline)) static char *html_of(const char *path)
 	fclose(f);
 	report_release(&rep);
 	return buf;
+}
+
+static char *html_of(const char *path)
+{
+	return html_of_opt(path, 0);
 }
 
 static size_t count(const char *hay, const char *needle)
@@ -135,6 +143,38 @@ Test(report_html, self_contained_with_the_sample_data)
 	unlink(path);
 	rmdir(sub);
 	rmdir(dir);
+}
+
+/* Thresholds 2/1/1 (html_of_opt with cycles): A0-A2 end in generation 1 (3rd allocation
+ * collects), A3 stays in 0. A0 <-> A1 is a cycle, A2 points to itself. */
+Test(report_html, draws_leaked_cycles_coloured_by_generation)
+{
+	struct hf f;
+	char path[128];
+	char *html;
+	uint64_t a[4];
+
+	hf_init(&f);
+	for (int i = 0; i < 4; i++) {
+		a[i] = HF_HEAP + 0x100 * (uint64_t)i;
+		hf_alloc(&f, a[i], i == 2 ? 100 : 32, 9);
+	}
+	hf_ptr(&f, a[0] + 8, a[1]);
+	hf_ptr(&f, a[1] + 8, a[0]);
+	hf_ptr(&f, a[2] + 8, a[2]);
+	hf_root(&f, 0, a[3]); /* reachable */
+	hf_write(&f, path);
+	html = html_of_opt(path, 1);
+	cr_assert_not_null(strstr(html, "<h2>Leaked cycles</h2><p>2 leaked cycles in snapshot 0;"), "%s", html);
+	cr_assert_eq(count(html, "<svg class=\"cycle\""), 2);
+	/* by bytes: the 100-byte self-loop first */
+	cr_assert_not_null(strstr(html, "<svg class=\"cycle\" data-members=\"1\" data-edges=\"1\""));
+	cr_assert_not_null(strstr(html, "<svg class=\"cycle\" data-members=\"2\" data-edges=\"2\""));
+	cr_assert_eq(count(html, "fill=\"#4f9bd9\""), 3, "three members, all in generation 1");
+	cr_assert_eq(count(html, "generation 1 at the end"), 3);
+	cr_assert_eq(count(html, "<polygon"), 2, "two arrowheads in the ring");
+	free(html);
+	hf_release(&f);
 }
 
 static int body_attr(const char *dom, const char *name, char *out, size_t size)

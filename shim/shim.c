@@ -396,8 +396,12 @@ uint32_t rs_shim_stack(struct rs_tbuf *tb)
 	if (!n)
 		return 0;
 	id = rs_stacks_intern(tb, ips, n, &is_new);
-	if (is_new)
+	if (is_new) {
 		rs_modules_maybe_rescan();	/* e.g. NSS loaded behind our dlopen hook */
+		/* GOTs of modules a tail-called dlopen brought in (cheap when
+		 * nothing was loaded; never waits for another scanner) */
+		rs_refapi_scan((const void *)&rs_shim_try_init);
+	}
 	return id;
 }
 

@@ -571,3 +571,42 @@ Test(shim_refapi, threads_while_modules_come_and_go, .init = setup, .fini = tear
 	cr_assert_eq(threads, 4);
 	tdec_free(&d);
 }
+
+/* A plugin dlopen'ed by bare name (the dlopen hook is a tail call there, to
+ * keep the caller's RUNPATH) whose constructor uses librefobj before the
+ * program ever calls dlsym: patched at the first new stack after the load. */
+Test(shim_refapi, bare_name_dlopen_constructor, .init = setup, .fini = teardown)
+{
+	char cmd[2048], exe[512], out[64];
+	char *argv[] = { exe, NULL };
+	const char *env[3] = { REFOBJ_SPEC, NULL, NULL };
+	struct tdec d = { 0 };
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "%s/ctor.c", dir);
+	f = fopen(cmd, "w");
+	fputs("#include \"refobj.h\"\n#include <stdio.h>\n"
+	      "__attribute__((constructor)) static void init(void) {\n"
+	      "struct refobj *o = refobj_new(7);\n"
+	      "refobj_retain(o); refobj_release(o); refobj_release(o); }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s/main.c", dir);
+	f = fopen(cmd, "w");
+	fputs("#include <dlfcn.h>\n#include <stdio.h>\nint main(void) {\n"
+	      "puts(dlopen(\"librsctor.so\", RTLD_NOW) ? \"loaded\" : \"failed\"); return 0; }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %1$s/lib && cc -shared -fPIC -I%2$s/samples/lib -o %1$s/lib/librsctor.so"
+		 " %1$s/ctor.c -L%3$s/samples -lrefobj -Wl,-rpath,%3$s/samples"
+		 " && cc -o %1$s/bin %1$s/main.c -ldl -Wl,-rpath,'$ORIGIN/lib' -Wl,--enable-new-dtags"
+		 " && rm %1$s/ctor.c %1$s/main.c",
+		 dir, RS_SOURCE_DIR, RS_BUILD_DIR);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(exe, sizeof(exe), "%s/bin", dir);
+	cr_assert_eq(run(argv, 0, env, out, sizeof(out), NULL, 0), 0);
+	cr_assert_str_eq(out, "loaded\n");
+	only_trace("refscope.bin.", &d);
+	cr_assert_eq(count(&d, RS_EV_RETAIN, 0, 4, 0), 1);
+	cr_assert_eq(count(&d, RS_EV_RELEASE, 0, 4, 0), 2);
+	tdec_free(&d);
+}

@@ -53,6 +53,8 @@ struct strace {
 	struct sregion *r;
 	size_t nr;
 	size_t bad;	/* records that did not decode, or words for unknown regions */
+	uint64_t shim_lo[8], shim_hi[8];	/* librefscope.so's writable segments */
+	size_t nshim;
 };
 
 static int uv(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -172,7 +174,29 @@ static int strace_file(struct strace *t, const char *path)
 		q = p;
 		rend = p + size;
 		p = rend;
-		if (type == RS_REC_SNAPSHOT && t->ns < 64) {
+		if (type == RS_REC_MODULE) {
+			uint64_t seq, base, plen, blen, nseg, va, sz, fl;
+			int shim;
+
+			if (uv(&q, rend, &seq) || uv(&q, rend, &base) || uv(&q, rend, &plen) ||
+			    q + plen > rend)
+				continue;
+			shim = plen >= 14 && !memcmp(q + plen - 14, "librefscope.so", 14);
+			q += plen;
+			if (uv(&q, rend, &blen) || q + blen > rend)
+				continue;
+			q += blen;
+			if (uv(&q, rend, &nseg))
+				continue;
+			for (uint64_t i = 0; i < nseg; i++) {
+				if (uv(&q, rend, &va) || uv(&q, rend, &sz) || uv(&q, rend, &fl))
+					break;
+				if (shim && (fl & 2) && t->nshim < 8) {	/* PF_W */
+					t->shim_lo[t->nshim] = (base + va) & ~4095ull;
+					t->shim_hi[t->nshim++] = (base + va + sz + 4095) & ~4095ull;
+				}
+			}
+		} else if (type == RS_REC_SNAPSHOT && t->ns < 64) {
 			struct ssnap *s = &t->s[t->ns++];
 
 			memset(s, 0, sizeof(*s));
@@ -502,6 +526,10 @@ Test(shim_snapshot, regions_are_data_stack_tls_and_never_the_shim, .init = setup
 
 		cr_assert(x->kind >= RS_REGION_DATA && x->kind <= RS_REGION_ANON);
 		cr_assert_null(strstr(x->name, "librefscope"), "the shim's data is never scanned");
+		for (size_t k = 0; k < t.nshim; k++)
+			cr_assert(x->end <= t.shim_lo[k] || x->start >= t.shim_hi[k],
+				  "region %lx-%lx overlaps the shim's data and .bss",
+				  (unsigned long)x->start, (unsigned long)x->end);
 		exe_data += x->kind == RS_REGION_DATA && !strcmp(x->name, exe);
 		stack += x->kind == RS_REGION_STACK && x->tid == pid && !strcmp(x->name, "[stack]");
 		tls += x->kind == RS_REGION_TLS && x->tid == pid;
@@ -509,6 +537,7 @@ Test(shim_snapshot, regions_are_data_stack_tls_and_never_the_shim, .init = setup
 		if (x->kind != RS_REGION_STACK && x->kind != RS_REGION_TLS)
 			cr_assert_eq(x->tid, 0);
 	}
+	cr_assert_eq(t.nshim, 1, "librefscope.so has one writable segment");
 	cr_assert_eq(exe_data, 1, "the executable's data+bss is one region");
 	cr_assert_eq(stack, 1, "the scanning thread's stack");
 	cr_assert_geq(tls, 1, "the scanning thread's TLS (libc has some)");

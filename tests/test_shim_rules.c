@@ -356,3 +356,34 @@ Test(shim_rules, kill9_trace_reads_up_to_its_last_record, .init = setup, .fini =
 	json_decref(j);
 	free(path);
 }
+
+/* ---- the loader's locks ---------------------------------------------------- */
+
+/*
+ * dlclose frees memory holding the loader's lock, while four threads unwind
+ * (libunwind's lock, then the loader's, for its lookups). Before the shim
+ * stopped unwinding calls made by the loader itself, dlstorm hung 10 runs of
+ * 10 (seen first in the refobj_threads test, hung at exit's dlclose).
+ */
+Test(shim_rules, dlclose_while_threads_unwind_never_hangs, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	char cmd[1024], lib[512], out[64];
+	char *argv[] = { SAMPLE("dlstorm"), lib, "300", NULL };
+	struct tdec d = { 0 };
+	char *path;
+
+	snprintf(lib, sizeof(lib), "%s/libplug.so", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "echo 'int plug_value(void) { return 42; }' > %1$s/p.c && cc -shared -fPIC -o %2$s %1$s/p.c"
+		 " && rm %1$s/p.c", dir, lib);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(run_prog(argv, 1, out, sizeof(out), 60), 0, "dlstorm hung or failed");
+	cr_assert_str_eq(out, "rounds 300 ok\n");
+	path = only_trace_path("refscope.dlstorm.");
+	cr_assert_eq(tdec_file(&d, path, NULL), 0);
+	cr_assert_eq(tdec_count(&d, RS_REC_END), 1);
+	cr_assert_gt(tdec_count(&d, RS_EV_ALLOC), 300, "dlopen allocates every round");
+	tdec_free(&d);
+	free(path);
+}

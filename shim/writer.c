@@ -418,6 +418,7 @@ static void tbuf_reset(struct rs_tbuf *tb)
 	tb->nalloc = 0;
 	tb->xsize = 0;
 	tb->prev_stack = 0;
+	tb->budget = 0;
 	tb->gen++;	/* forgets every table slot at once */
 	if (!tb->gen)
 		tb->gen = 1;
@@ -829,6 +830,7 @@ static inline void event_commit(struct rs_tbuf *tb, uint8_t *end)
 	rec[1] = (uint8_t)(end - rec - 2);
 	tb->len = (size_t)(end - tb->data);
 	tb->nevents++;
+	tb->budget = 0;	/* records count against the chunk limits too */
 	commit(tb);
 	spin_unlock(&tb->lock);
 }
@@ -869,14 +871,31 @@ static inline size_t ulen(uint64_t v)
 	return v < 0x80 ? 1 : (size_t)(64 - __builtin_clzll(v) + 6) / 7;
 }
 
-/* Would one more packed event overflow a stream or the chunk limits? */
-static inline int packed_full(const struct rs_tbuf *tb)
+/*
+ * How many more packed events surely fit (0: flush first)? One event adds at
+ * most 2 varints to a stream (EXTRA), 5 varints in all, and RS_EVENT_MAX
+ * expanded bytes. Computed now and then, not per event: tb->budget.
+ */
+static uint32_t packed_room(const struct rs_tbuf *tb)
 {
-	for (unsigned i = 1; i < RS_PS_COUNT; i++)
-		if (tb->slen[i] + STREAM_SLACK > tb->scap)
-			return 1;
-	return tb->len + tb->sraw + 4 * RS_UVARINT_MAX + MARKER_MAX > RS_CHUNK_MAX_RAW ||
-	       tb->len - tb->markers + tb->xsize + RS_EVENT_MAX + MARKER_MAX > RS_CHUNK_MAX_RAW;
+	uint64_t room = UINT32_MAX, r;
+
+	for (unsigned i = 1; i < RS_PS_COUNT; i++) {
+		if (tb->slen[i] + STREAM_SLACK + 2 * RS_UVARINT_MAX > tb->scap)
+			return 0;
+		r = (tb->scap - tb->slen[i] - STREAM_SLACK) / (2 * RS_UVARINT_MAX);
+		room = r < room ? r : room;
+	}
+	r = tb->len + tb->sraw + MARKER_MAX;
+	if (r + 5 * RS_UVARINT_MAX > RS_CHUNK_MAX_RAW)
+		return 0;
+	r = (RS_CHUNK_MAX_RAW - r) / (5 * RS_UVARINT_MAX);
+	room = r < room ? r : room;
+	r = tb->len - tb->markers + tb->xsize + MARKER_MAX;
+	if (r + RS_EVENT_MAX > RS_CHUNK_MAX_RAW)
+		return 0;
+	r = (RS_CHUNK_MAX_RAW - r) / RS_EVENT_MAX;
+	return (uint32_t)(r < room ? r : room);
 }
 
 static inline struct rs_pack_slot *slot_of(struct rs_tbuf *tb, uint64_t addr)
@@ -909,8 +928,11 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t sq, uint64_t 
 	size_t x;
 
 	tb_lock(tb, TB_OWNER);
-	if (packed_full(tb))
+	if (!tb->budget && !(tb->budget = packed_room(tb))) {
 		flush_locked(tb, 1);
+		tb->budget = packed_room(tb);
+	}
+	tb->budget--;
 	begin_event(tb, sq, t);
 	x = 2 + (is_free ? 1 : 2);
 	if (sq - tb->prev_seq == 1)
@@ -1094,6 +1116,7 @@ void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsign
 	memcpy(p + 1, sz, sn);
 	tb->len = (size_t)(p + 1 + sn + pn - tb->data);
 	/* not an event: nevents unchanged, but the bytes are committed */
+	tb->budget = 0;
 	commit(tb);
 	spin_unlock(&tb->lock);
 }

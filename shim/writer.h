@@ -89,6 +89,7 @@ struct rs_tbuf {
 	uint32_t slen[RS_PS_COUNT];
 	uint32_t sraw;			/* sum of slen */
 	uint32_t scap;			/* bytes each packed stream holds */
+	uint32_t budget;		/* packed events that surely fit before checking again */
 	uint32_t npending;		/* packed events not yet behind a PACKED record */
 	uint32_t markers;		/* bytes of PACKED records in data */
 	uint32_t nalloc;		/* packed ALLOCs in this chunk */

@@ -277,7 +277,9 @@ static void dump_usage(FILE *f)
 	fprintf(f, "usage: refscope dump TRACE\n"
 		   "Print the trace header and every record, one line each, with its byte\n"
 		   "offset; the events of each chunk decoded, in file order, and the words of\n"
-		   "each snapshot (location: value).\n");
+		   "each snapshot (location: value).\n"
+		   "\n"
+		   "  -h, --help   show this help\n");
 }
 
 enum cmd_status cmd_dump(int argc, char **argv)

@@ -120,7 +120,7 @@ static void dump_record(FILE *out, const struct reader_record *rec)
 
 		fprintf(out, " encoding %s tid %" PRIu64 " first_seq %" PRIu64 " first_time %" PRIu64
 			     " raw_size %" PRIu64 " nevents %" PRIu64 " body %" PRIu64 " bytes",
-			c->encoding == RS_CHUNK_ZSTD ? "zstd" : "raw", c->tid, c->first_seq,
+			c->encoding == RS_CHUNK_ZSTD ? "zstd" : c->encoding == RS_CHUNK_STREAMS ? "streams" : "raw", c->tid, c->first_seq,
 			c->first_time, c->raw_size, c->nevents, c->body_size);
 		break;
 	}
@@ -277,7 +277,9 @@ static void dump_usage(FILE *f)
 	fprintf(f, "usage: refscope dump TRACE\n"
 		   "Print the trace header and every record, one line each, with its byte\n"
 		   "offset; the events of each chunk decoded, in file order, and the words of\n"
-		   "each snapshot (location: value).\n");
+		   "each snapshot (location: value).\n"
+		   "\n"
+		   "  -h, --help   show this help\n");
 }
 
 enum cmd_status cmd_dump(int argc, char **argv)

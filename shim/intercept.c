@@ -273,6 +273,7 @@ static void rec_ref(int release, const void *obj, unsigned api, unsigned fn)
 	uint64_t sq, t;
 	uint32_t st;
 
+	rs_self.caller = NULL;	/* not a malloc-family call: none left over from one */
 	if (rs_unlikely(!tb))
 		return;
 	sq = rs_seq_take();

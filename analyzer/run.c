@@ -63,7 +63,9 @@ static void run_usage(FILE *f)
 		"  -h, --help             show this help\n"
 		"\n"
 		"The exit status is PROG's; if PROG is killed by a signal, refscope\n"
-		"dies of the same signal. 127: PROG not found, 126: not executable.\n");
+		"dies of the same signal. 127: PROG not found, 126: not executable.\n"
+		"PROG gets G_SLICE=always-malloc unless G_SLICE is set, so GLib's\n"
+		"objects come from malloc.\n");
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max)
@@ -320,7 +322,10 @@ static void summarize_trace(const char *abs_path, const char *shown)
 		fprintf(stderr, "refscope: trace %s: %" PRIu64 " blocks (%" PRIu64 " bytes) live at exit\n",
 			shown, t.live_blocks, t.live_bytes);
 		e = reader_error(r);
-		if (e)
+		if (e && e->cut)
+			fprintf(stderr, "refscope: trace %s is incomplete (cut short at byte %" PRIu64 ")\n",
+				shown, e->offset);
+		else if (e)
 			fprintf(stderr, "refscope: trace %s is damaged: %s\n", shown, e->message);
 		else if (!reader_end(r))
 			fprintf(stderr, "refscope: trace %s is incomplete (no END record)\n", shown);

@@ -47,7 +47,7 @@ SHIM_OBJS := $(SHIM_SRCS:%.c=$(B)/obj/%.o)
 
 ANALYZER_SRCS := $(wildcard analyzer/*.c)
 ANALYZER_LIB_SRCS := $(filter-out analyzer/main.c,$(ANALYZER_SRCS))
-ANALYZER_LIBS := -ldw -lelf -lzstd -lm
+ANALYZER_LIBS := -ldw -lelf -lzstd -lm -ljansson
 ANALYZER_OBJS := $(ANALYZER_SRCS:%.c=$(B)/obj/%.o)
 ANALYZER_LIB_OBJS := $(ANALYZER_LIB_SRCS:%.c=$(B)/obj/%.o)
 
@@ -81,7 +81,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium
+	xz-utils libglib2.0-dev chromium libxml2-utils
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps

@@ -13,6 +13,7 @@ enum cmd_status {
 	CMD_BAD_INPUT = 2,  /* exit 2: unreadable/corrupt trace (partial report may have been printed) */
 	CMD_USAGE = 3,      /* exit 2 after printing usage: bad flags */
 	CMD_HELP = 4,       /* exit 0: --help was printed */
+	CMD_POLICY_FAILED = 5, /* exit 1: `check` found the policy violated */
 };
 
 /* `refscope run`: what happened to the traced program. */
@@ -28,5 +29,10 @@ void cmd_run(int argc, char **argv, struct run_result *out); /* run.c */
 enum cmd_status cmd_report(int argc, char **argv);          /* report.c */
 enum cmd_status cmd_dump(int argc, char **argv);            /* dump.c */
 enum cmd_status cmd_graph(int argc, char **argv);           /* report_dot.c */
+enum cmd_status cmd_check(int argc, char **argv);           /* check.c */
+/* 1: `run` was given --check among its options (before the program) */
+int run_check_requested(int argc, char **argv);              /* check.c */
+/* `run --check`: the run's outcome in *out, the check's verdict returned */
+enum cmd_status cmd_run_check(int argc, char **argv, struct run_result *out); /* check.c */
 
 #endif

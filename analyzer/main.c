@@ -1,7 +1,9 @@
 /*
  * main.c - the refscope command line: dispatches subcommands and is the only
- * place that turns results into exit codes (0 ok, 2 bad input or usage; for
- * `run` the traced program's own status, its terminating signal re-raised).
+ * place that turns results into exit codes (0 ok, 1 `check` found the policy
+ * violated, 2 bad input or usage; for `run` the traced program's own status,
+ * its terminating signal re-raised; for `run --check` the program's status
+ * when it failed, else the check's).
  */
 #include <signal.h>
 #include <sys/resource.h>
@@ -23,6 +25,7 @@ static void usage(FILE *f)
 		"  run [OPTIONS] -- PROG [ARGS...]   run PROG with allocation tracing\n"
 		"  report [OPTIONS] TRACE            report what was still live at exit\n"
 		"  dump TRACE                        print every record of a trace\n"
+		"  check [OPTIONS] TRACE|DIR...      exit 1 when traces break a leak policy\n"
 		"  graph [OPTIONS] TRACE             leaked cycles of a heap snapshot as Graphviz DOT/SVG\n"
 		"\n"
 		"  refscope COMMAND --help   options of a command\n"
@@ -35,6 +38,8 @@ static int status_exit(enum cmd_status st)
 	case CMD_OK:
 	case CMD_HELP:
 		return 0;
+	case CMD_POLICY_FAILED:
+		return 1;
 	case CMD_BAD_INPUT:
 	case CMD_USAGE:
 	default:
@@ -86,6 +91,16 @@ int main(int argc, char **argv)
 		printf("refscope %s\n", REFSCOPE_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "run") && run_check_requested(argc - 1, argv + 1)) {
+		struct run_result r = { 0 };
+		enum cmd_status st = cmd_run_check(argc - 1, argv + 1, &r);
+
+		/* the program's own failure wins: a crash or a failing test
+		 * must not turn into "leak check failed" (or pass) */
+		if (r.status != CMD_OK || r.signaled || (r.exited && r.exit_code != 0))
+			return run_exit(&r);
+		return status_exit(st);
+	}
 	if (!strcmp(cmd, "run")) {
 		struct run_result r = { 0 };
 
@@ -94,6 +109,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "report"))
 		return status_exit(cmd_report(argc - 1, argv + 1));
+	if (!strcmp(cmd, "check"))
+		return status_exit(cmd_check(argc - 1, argv + 1));
 	if (!strcmp(cmd, "dump"))
 		return status_exit(cmd_dump(argc - 1, argv + 1));
 	if (!strcmp(cmd, "graph"))

@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "commands.h"
 #include "symbols.h"
 
@@ -677,8 +679,10 @@ void report_release(struct report *rep)
 static void report_usage(FILE *f)
 {
 	fprintf(f, "usage: refscope report [--json | --format FMT] [--generations] [--html FILE]\n"
-		   "                       [--top N] [--cycles [--snapshot N]] [-o FILE] TRACE\n"
+		   "                       [--top N] [--cycles [--snapshot N]] [-o FILE] TRACE|DIR\n"
 		   "Report the blocks a traced program never freed, grouped by allocation stack.\n"
+		   "A DIR (refscope run -o DIR of a process tree): a line per process and the\n"
+		   "leak sites of all of them combined; with --json, the report of every trace.\n"
 		   "\n"
 		   "  -j, --json         write JSON (schema: docs/JSON.md) instead of text\n"
 		   "  -n, --top N        show the N biggest groups (default 20; 0: all)\n"
@@ -738,6 +742,13 @@ static int parse_thresholds(const char *s, uint64_t *out)
 		s = end + 1;
 	}
 	return 0;
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 enum cmd_status cmd_report(int argc, char **argv)
@@ -846,6 +857,17 @@ enum cmd_status cmd_report(int argc, char **argv)
 	}
 	opt.all_stacks = collapsed;
 	opt.html = html != NULL;
+	if (is_dir(argv[optind]) && !collapsed) {
+		/* a process tree's traces: check.c aggregates them */
+		if (output && !(out = fopen(output, "w"))) {
+			fprintf(stderr, "refscope report: cannot create %s: %s\n", output, strerror(errno));
+			return CMD_BAD_INPUT;
+		}
+		st = (enum cmd_status)check_report_dir(argv[optind], &opt, json, out);
+		if (out != stdout && fclose(out) != 0)
+			st = CMD_BAD_INPUT;
+		return st;
+	}
 	rc = report_build(argv[optind], &opt, &rep);
 	if (rc == REPORT_NO_SNAPSHOT) {
 		fprintf(stderr, "refscope report: %s has no snapshot %" PRId64 " (it has %zu)\n", argv[optind],

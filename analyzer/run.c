@@ -63,7 +63,9 @@ static void run_usage(FILE *f)
 		"  -h, --help             show this help\n"
 		"\n"
 		"The exit status is PROG's; if PROG is killed by a signal, refscope\n"
-		"dies of the same signal. 127: PROG not found, 126: not executable.\n");
+		"dies of the same signal. 127: PROG not found, 126: not executable.\n"
+		"PROG gets G_SLICE=always-malloc unless G_SLICE is set, so GLib's\n"
+		"objects come from malloc.\n");
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max)

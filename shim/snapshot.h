@@ -35,8 +35,9 @@
  *
  * Consistency: seq is taken first, then every thread's buffer is flushed,
  * so the records of all events below seq come before SNAPSHOT except an
- * event whose number another thread has taken but not yet appended (it
- * follows in a later chunk: readers merge by seq). Other threads are not
+ * event whose number another thread has taken but not yet appended, and the
+ * buffer of a thread caught appending (not waited for): those follow in
+ * later chunks, and readers merge by seq. Other threads are not
  * stopped: a signal to stop them would cut their sleeps and reads short
  * (EINTR), changing the program. So with threads running, the scan is fuzzy:
  * a block allocated or freed while the scan runs may be seen or not. With

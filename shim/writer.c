@@ -714,7 +714,7 @@ static void flush_interrupted(struct rs_tbuf *tb)
 	flush_locked(tb, 0);
 }
 
-static void flush_all(struct rs_tbuf *self, int in_signal)
+static void flush_all(struct rs_tbuf *self, int in_signal, unsigned spins)
 {
 	/* the list only grows at its head: walk a snapshot, no list lock (the
 	 * caller may have interrupted its own thread holding it) */
@@ -732,7 +732,7 @@ static void flush_all(struct rs_tbuf *self, int in_signal)
 		 * (we are a signal handler), or may have left one by longjmp
 		 * from its own signal handler. Losing its buffer beats a hang.
 		 */
-		if (!tb_trylock(tb, who, in_signal ? 100000u : 1u << 26))
+		if (!tb_trylock(tb, who, spins))
 			continue;
 		if (tb->in_use)
 			flush_locked(tb, !in_signal);
@@ -742,12 +742,17 @@ static void flush_all(struct rs_tbuf *self, int in_signal)
 
 void rs_writer_flush_all(struct rs_tbuf *self)
 {
-	flush_all(self, 0);
+	flush_all(self, 0, 1u << 26);
 }
 
 void rs_writer_flush_all_signal(struct rs_tbuf *self)
 {
-	flush_all(self, 1);
+	flush_all(self, 1, 100000u);
+}
+
+void rs_writer_flush_all_quick(struct rs_tbuf *self)
+{
+	flush_all(self, 0, 1u << 12);
 }
 
 void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)

@@ -156,6 +156,9 @@ int rs_tbuf_flush(struct rs_tbuf *tb);
 void rs_writer_flush_all(struct rs_tbuf *self);
 /* Async-signal-safe: raw chunks, no waiting on locks an interrupted thread holds. */
 void rs_writer_flush_all_signal(struct rs_tbuf *self);
+/* Skips a buffer whose owner is busy appending (a snapshot of a running
+ * program: its events follow, readers merge by sequence number). */
+void rs_writer_flush_all_quick(struct rs_tbuf *self);
 
 /* Record appenders; each frames one record in tb. */
 void rs_ev_alloc(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint64_t addr,

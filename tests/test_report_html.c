@@ -162,6 +162,7 @@ Test(report_html, draws_leaked_cycles_coloured_by_generation)
 	hf_ptr(&f, a[0] + 8, a[1]);
 	hf_ptr(&f, a[1] + 8, a[0]);
 	hf_ptr(&f, a[2] + 8, a[2]);
+	hf_root(&f, 0, a[3]); /* reachable */
 	hf_write(&f, path);
 	html = html_of_opt(path, 1);
 	cr_assert_not_null(strstr(html, "<h2>Leaked cycles</h2><p>2 leaked cycles in snapshot 0;"), "%s", html);

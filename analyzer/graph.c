@@ -168,7 +168,8 @@ int graph_build(struct graph *g, const struct reader_snapshot *snap, struct heap
 	}
 	free(root_region);
 	root_region = NULL;
-	qsort(g->edges, g->nedges, sizeof(*g->edges), edge_cmp);
+	if (g->nedges)	/* edges is NULL without any: qsort must not see it */
+		qsort(g->edges, g->nedges, sizeof(*g->edges), edge_cmp);
 	g->off = calloc((size_t)g->nblocks + 1, sizeof(*g->off));
 	g->adj = malloc((g->nedges ? g->nedges : 1) * sizeof(*g->adj));
 	g->cls = calloc(g->nblocks ? g->nblocks : 1, 1);

@@ -7,6 +7,8 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -609,4 +611,83 @@ Test(shim_refapi, bare_name_dlopen_constructor, .init = setup, .fini = teardown)
 	cr_assert_eq(count(&d, RS_EV_RETAIN, 0, 4, 0), 1);
 	cr_assert_eq(count(&d, RS_EV_RELEASE, 0, 4, 0), 2);
 	tdec_free(&d);
+}
+
+/* ---- trampolines and GOT patching in this process (no shim) --------------- */
+
+static unsigned hits[RS_REFAPI_TRAMPS];
+static const void *last_obj;
+
+static void count_hit(unsigned idx, const void *obj)
+{
+	hits[idx]++;
+	last_obj = obj;
+}
+
+/* Every argument register, stack arguments and a double result. */
+__attribute__((noinline)) static double many_args(void *o, long a, long b, long c, long d, long e,
+						  double f0, double f1, double f2, double f3,
+						  double f4, double f5, double f6, double f7, long s1,
+						  double s2, long s3)
+{
+	(void)o;
+	return (double)(a + 2 * b + 3 * c + 4 * d + 5 * e) + f0 + 2 * f1 + 3 * f2 + 4 * f3 +
+	       5 * f4 + 6 * f5 + 7 * f6 + 8 * f7 + (double)(100 * s1) + 1000 * s2 +
+	       (double)(10000 * s3);
+}
+
+Test(shim_refapi, trampoline_keeps_arguments_and_result)
+{
+	double (*fn)(void *, long, long, long, long, long, double, double, double, double, double,
+		     double, double, double, long, double, long);
+	void *t;
+	int o;
+	double want, got;
+
+	rs_refapi_hit_fn = count_hit;
+	cr_assert_eq(rs_refapi_init("many_args:many_release"), 1);
+	t = rs_refapi_redirect("many_args", (void *)many_args);
+	cr_assert_neq(t, (void *)many_args, "a trampoline stands for it");
+	cr_assert_eq(rs_refapi_redirect("many_args", (void *)many_args), t, "one per target");
+	cr_assert_eq(rs_refapi_redirect("not_traced", (void *)many_args), (void *)many_args);
+	*(void **)&fn = t;
+	want = many_args(&o, 1, 2, 3, 4, 5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 6, 0.25, 7);
+	errno = 1234;
+	got = fn(&o, 1, 2, 3, 4, 5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 6, 0.25, 7);
+	cr_assert_eq(errno, 1234, "the trampoline leaves errno alone");
+	cr_assert_float_eq(got, want, 1e-9);
+	cr_assert_eq(last_obj, &o, "the object is the first argument");
+	cr_assert_eq(hits[0], 1);
+	cr_assert_eq(rs_refapi_tramp_fn(0)->api, 4);
+	cr_assert_eq(rs_refapi_tramp_fn(0)->release, 0);
+}
+
+Test(shim_refapi, got_patching_of_an_rtld_local_plugin)
+{
+	void *h;
+	int (*run_plugin)(void);
+	unsigned retains = 0, releases = 0;
+
+	rs_refapi_hit_fn = count_hit;
+	cr_assert_eq(rs_refapi_init("refobj_retain:refobj_release"), 1);
+	h = dlopen(SAMPLES "librefobj_linked_plugin.so", RTLD_LAZY | RTLD_LOCAL);
+	cr_assert_not_null(h, "%s", dlerror());
+	/* the plugin's PLT slot of refobj_release (it never calls retain
+	 * itself), librefobj's own two, nothing in this program */
+	cr_assert_eq(rs_refapi_scan(NULL), 3);
+	cr_assert_eq(rs_refapi_scan(NULL), 0, "nothing new, nothing patched twice");
+	*(void **)&run_plugin = dlsym(h, "linked_plugin_run");
+	cr_assert_not_null(run_plugin);
+	cr_assert_eq(run_plugin(), 3);
+	for (unsigned i = 0; i < RS_REFAPI_TRAMPS; i++) {
+		if (!hits[i])
+			continue;
+		cr_assert_eq(rs_refapi_tramp_fn(i)->api, 4);
+		if (rs_refapi_tramp_fn(i)->release)
+			releases += hits[i];
+		else
+			retains += hits[i];
+	}
+	cr_assert_eq(retains, 3, "one link per ring member");
+	cr_assert_eq(releases, 3, "the plugin's own releases");
 }

@@ -18,6 +18,7 @@
 #include "refapi.h"
 #include "refscope_format.h"
 #include "shim.h"
+#include "unwind.h"
 
 static inline struct rs_tbuf *tbuf(void)
 {
@@ -32,6 +33,9 @@ static inline uint64_t mul_sat(size_t a, size_t b)
 
 	return __builtin_mul_overflow(a, b, &n) ? UINT64_MAX : n;
 }
+
+/* The caller's return address, taken in the hook itself. */
+#define RS_RA __builtin_return_address(0)
 
 /* Records the outcome of a call that receives a block (or failed to). */
 static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t align)
@@ -52,8 +56,12 @@ static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t ali
 }
 
 /* Records a block given back; before the real call, so the address cannot
- * be handed out again (and recorded) by another thread in between. */
-static inline void rec_free(void *p, unsigned kind)
+ * be handed out again (and recorded) by another thread in between. No stack
+ * when ra lies in the dynamic loader: dlclose frees link maps holding the
+ * loaded-objects list lock, and unwinding takes libunwind's lock, which
+ * another thread may hold while it waits in dl_iterate_phdr for that very
+ * list lock (a deadlock, seen with threads unwinding during a dlclose). */
+static inline void rec_free(void *p, unsigned kind, const void *ra)
 {
 	struct rs_tbuf *tb = tbuf();
 	uint64_t sq, t;
@@ -63,7 +71,7 @@ static inline void rec_free(void *p, unsigned kind)
 		return;
 	sq = rs_seq_take();
 	t = rs_writer_now();
-	st = rs_opt.free_stacks ? rs_shim_stack(tb) : 0;
+	st = rs_opt.free_stacks && !rs_unwind_from_loader(ra) ? rs_shim_stack(tb) : 0;
 	rs_ev_free(tb, sq, t, (uintptr_t)p, st, kind);
 }
 
@@ -117,7 +125,7 @@ RS_EXPORT void free(void *p)
 	HOOK_PROLOGUE((void)0, rs_real.free(p));
 	rs_self.guard = 1;
 	e = errno;
-	rec_free(p, RS_KIND_FREE);
+	rec_free(p, RS_KIND_FREE, RS_RA);
 	errno = e;
 	rs_real.free(p);
 	rs_self.guard = 0;

@@ -15,6 +15,7 @@
 #include <link.h>
 #include <libunwind.h>
 #include <sched.h>
+#include <sys/auxv.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,35 @@
 #include "writer.h"
 
 static uintptr_t self_lo, self_hi;
+static uintptr_t ldso_lo, ldso_hi;
+
+/* The loader's mapped range: the object loaded at AT_BASE. */
+static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+{
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+
+	(void)size;
+	if (info->dlpi_addr != (uintptr_t)data)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (info->dlpi_addr + ph->p_vaddr < lo)
+			lo = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
+			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	ldso_lo = lo;
+	ldso_hi = hi;
+	return 1;
+}
+
+int rs_unwind_from_loader(const void *ra)
+{
+	return (uintptr_t)ra >= ldso_lo && (uintptr_t)ra < ldso_hi;
+}
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -92,6 +122,10 @@ static void init_libunwind_high(void)
 
 int rs_unwind_init(void)
 {
+	uintptr_t base = (uintptr_t)getauxval(AT_BASE);
+
+	if (base)
+		dl_iterate_phdr(find_ldso, (void *)base);
 	init_libunwind_high();
 #ifdef RS_TESTING
 	/* in the unit tests the engine is inside the test program: keep all frames */

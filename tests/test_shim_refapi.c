@@ -10,6 +10,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,11 +75,30 @@ static int run(char *const argv[], int plain, const char *const env[3], char *ou
 		_exit(127);
 	}
 	close(pfd[1]);
-	while ((size_t)got < ocap - 1 && (n = read(pfd[0], out + got, ocap - 1 - (size_t)got)) > 0)
+	/* a hang fails the test, never the suite: SIGKILL after 60 s (a TERM
+	 * would go through the shim's fatal-signal flush) */
+	for (int waited = 0;;) {
+		struct pollfd pf = { pfd[0], POLLIN, 0 };
+
+		if (poll(&pf, 1, 1000) == 0) {
+			if (++waited < 60)
+				continue;
+			kill(pid, SIGKILL);
+			break;
+		}
+		n = (size_t)got < ocap - 1 ? read(pfd[0], out + got, ocap - 1 - (size_t)got) : 0;
+		if (n <= 0)
+			break;
 		got += n;
+	}
 	out[got] = 0;
 	close(pfd[0]);
-	waitpid(pid, &st, 0);
+	for (int i = 0; i < 600 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		usleep(100000);
+	if (waitpid(pid, &st, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
 	if (err) {
 		FILE *f = fopen(epath, "r");
 		size_t k = f ? fread(err, 1, ecap - 1, f) : 0;
@@ -404,7 +425,8 @@ Test(shim_refapi, run_flag_traces_the_sample, .init = setup, .fini = teardown)
 	struct tdec d = { 0 };
 
 	snprintf(cmd, sizeof(cmd),
-		 "%s/refscope run -q -o %s --refapi refobj_retain:refobj_release -- %s >/dev/null 2>&1",
+		 "timeout -s KILL 60 %s/refscope run -q -o %s --refapi refobj_retain:refobj_release"
+		 " -- %s >/dev/null 2>&1",
 		 RS_BUILD_DIR, dir, SAMPLES "refobj_leaks");
 	cr_assert_eq(system(cmd), 0);
 	only_trace("refscope.refobj_leaks.", &d);

@@ -74,11 +74,16 @@ static int edge_cmp(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* ANON regions that hold a live block are allocator memory, not roots. */
+/* ANON regions that hold a live block are allocator memory, not roots.
+ * At exit, the stack of the thread taking the snapshot holds only frames
+ * that will never run program code again (main has returned, or exit was
+ * called from them) and stale locals of frames already gone: no roots. */
 static int region_is_root(const struct graph *g, const struct reader_region *rg)
 {
 	uint32_t b;
 
+	if (rg->kind == RS_REGION_STACK && g->snap->trigger == RS_SNAP_EXIT && rg->tid == g->snap->tid)
+		return 0;
 	if (rg->kind == RS_REGION_DATA || rg->kind == RS_REGION_STACK || rg->kind == RS_REGION_TLS)
 		return 1;
 	if (rg->kind != RS_REGION_ANON)
@@ -163,7 +168,8 @@ int graph_build(struct graph *g, const struct reader_snapshot *snap, struct heap
 	}
 	free(root_region);
 	root_region = NULL;
-	qsort(g->edges, g->nedges, sizeof(*g->edges), edge_cmp);
+	if (g->nedges)	/* edges is NULL without any: qsort must not see it */
+		qsort(g->edges, g->nedges, sizeof(*g->edges), edge_cmp);
 	g->off = calloc((size_t)g->nblocks + 1, sizeof(*g->off));
 	g->adj = malloc((g->nedges ? g->nedges : 1) * sizeof(*g->adj));
 	g->cls = calloc(g->nblocks ? g->nblocks : 1, 1);

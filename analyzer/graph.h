@@ -7,7 +7,10 @@
  * block->block edge when its location lies inside a live block too, a
  * root->block edge when it lies in a DATA, STACK or TLS region, or an ANON
  * region that holds no live block. Other words (free allocator memory) are
- * ignored.
+ * ignored. In a snapshot taken at exit, the stack of the thread taking it is
+ * not a root: its frames never run program code again, and what is left of
+ * main's frame is stale (a dropped local would keep a leaked cycle
+ * "reachable"). The stacks of other threads, still running, are roots.
  *
  * graph_analyze then finds:
  *   - reachability from the roots; every unreachable block classified as a

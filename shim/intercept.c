@@ -18,7 +18,6 @@
 #include "refapi.h"
 #include "refscope_format.h"
 #include "shim.h"
-#include "unwind.h"
 
 static inline struct rs_tbuf *tbuf(void)
 {
@@ -33,9 +32,6 @@ static inline uint64_t mul_sat(size_t a, size_t b)
 
 	return __builtin_mul_overflow(a, b, &n) ? UINT64_MAX : n;
 }
-
-/* The caller's return address, taken in the hook itself. */
-#define RS_RA __builtin_return_address(0)
 
 /* Records the outcome of a call that receives a block (or failed to). */
 static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t align)
@@ -56,12 +52,8 @@ static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t ali
 }
 
 /* Records a block given back; before the real call, so the address cannot
- * be handed out again (and recorded) by another thread in between. No stack
- * when ra lies in the dynamic loader: dlclose frees link maps holding the
- * loaded-objects list lock, and unwinding takes libunwind's lock, which
- * another thread may hold while it waits in dl_iterate_phdr for that very
- * list lock (a deadlock, seen with threads unwinding during a dlclose). */
-static inline void rec_free(void *p, unsigned kind, const void *ra)
+ * be handed out again (and recorded) by another thread in between. */
+static inline void rec_free(void *p, unsigned kind)
 {
 	struct rs_tbuf *tb = tbuf();
 	uint64_t sq, t;
@@ -71,7 +63,7 @@ static inline void rec_free(void *p, unsigned kind, const void *ra)
 		return;
 	sq = rs_seq_take();
 	t = rs_writer_now();
-	st = rs_opt.free_stacks && !rs_unwind_from_loader(ra) ? rs_shim_stack(tb) : 0;
+	st = rs_opt.free_stacks ? rs_shim_stack(tb) : 0;
 	rs_ev_free(tb, sq, t, (uintptr_t)p, st, kind);
 }
 
@@ -83,6 +75,7 @@ static inline void rec_free(void *p, unsigned kind, const void *ra)
 			return pool_expr;                                   \
 		if (rs_self.guard || !rs_shim_ready())                      \
 			return forward_expr;                                \
+		rs_self.caller = __builtin_return_address(0);               \
 	} while (0)
 
 RS_EXPORT void *malloc(size_t n)
@@ -125,7 +118,7 @@ RS_EXPORT void free(void *p)
 	HOOK_PROLOGUE((void)0, rs_real.free(p));
 	rs_self.guard = 1;
 	e = errno;
-	rec_free(p, RS_KIND_FREE, RS_RA);
+	rec_free(p, RS_KIND_FREE);
 	errno = e;
 	rs_real.free(p);
 	rs_self.guard = 0;
@@ -204,6 +197,7 @@ RS_EXPORT void *realloc(void *old, size_t n)
 		return pool_realloc(old, n);
 	if (rs_self.guard || !rs_shim_ready())
 		return rs_real.realloc(old, n);
+	rs_self.caller = __builtin_return_address(0);
 	return do_realloc(old, n, 1, RS_KIND_REALLOC);
 }
 
@@ -216,6 +210,7 @@ RS_EXPORT void *reallocarray(void *old, size_t a, size_t b)
 		return pool_realloc(old, (size_t)mul_sat(a, b));
 	if (rs_self.guard || !rs_shim_ready())
 		return rs_real.reallocarray(old, a, b);
+	rs_self.caller = __builtin_return_address(0);
 	return do_realloc(old, a, b, RS_KIND_REALLOCARRAY);
 }
 
@@ -234,6 +229,7 @@ RS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 	}
 	if (rs_self.guard || !rs_shim_ready())
 		return rs_real.posix_memalign(out, align, n);
+	rs_self.caller = __builtin_return_address(0);
 	rs_self.guard = 1;
 	r = rs_real.posix_memalign(out, align, n);
 	e = errno;
@@ -294,6 +290,7 @@ void rs_shim_refapi_hit(unsigned idx, const void *obj)
 		return;
 	e = errno;
 	rs_self.guard = 1;
+	rs_self.caller = NULL;	/* a traced call: unwind it (never the loader's) */
 	f = rs_refapi_tramp_fn(idx);
 	rec_ref(f->release, obj, f->api, f->fn);
 	errno = e;
@@ -308,6 +305,7 @@ static void annotate(int release, const void *p)
 		return;
 	e = errno;
 	rs_self.guard = 1;
+	rs_self.caller = NULL;
 	rs_refapi_announce(RS_REFAPI_ANNOTATION);	/* once; before the first event */
 	rec_ref(release, p, RS_REFAPI_ANNOTATION, 0);
 	errno = e;

@@ -25,7 +25,7 @@
 static uintptr_t self_lo, self_hi;
 static uintptr_t ldso_lo, ldso_hi;
 
-/* The loader's mapped range: the object loaded at AT_BASE. */
+/* The loader's object: the one loaded at AT_BASE. */
 static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
 {
 	uintptr_t lo = UINTPTR_MAX, hi = 0;
@@ -48,9 +48,9 @@ static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;
 }
 
-int rs_unwind_from_loader(const void *ra)
+int rs_unwind_in_loader(uintptr_t ip)
 {
-	return (uintptr_t)ra >= ldso_lo && (uintptr_t)ra < ldso_hi;
+	return ip >= ldso_lo && ip < ldso_hi;
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
@@ -124,9 +124,9 @@ int rs_unwind_init(void)
 {
 	uintptr_t base = (uintptr_t)getauxval(AT_BASE);
 
-	if (base)
-		dl_iterate_phdr(find_ldso, (void *)base);
 	init_libunwind_high();
+	if (base)	/* 0: the loader was run as the program; nothing to tell apart */
+		dl_iterate_phdr(find_ldso, (void *)base);
 #ifdef RS_TESTING
 	/* in the unit tests the engine is inside the test program: keep all frames */
 	(void)find_self;

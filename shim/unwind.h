@@ -20,9 +20,6 @@ int rs_unwind_init(void);
  * returns the number of frames, at most max. ips must have room for
  * max + RS_UNWIND_SLACK entries. */
 unsigned rs_unwind_capture(uintptr_t *ips, unsigned max);
-/* 1 when ra lies in the dynamic loader (ld.so), whose frees must not be
- * unwound: it may hold its list lock (see intercept.c). Known after init. */
-int rs_unwind_from_loader(const void *ra);
 
 /*
  * fork handlers (call from pthread_atfork's, prepare last, parent and child
@@ -31,6 +28,9 @@ int rs_unwind_from_loader(const void *ra);
  * libunwind's or the loader's locks held. A child of a fork whose wait timed
  * out captures no stacks at all.
  */
+/* Is ip inside the dynamic loader (ld.so)? Learned by rs_unwind_init. */
+int rs_unwind_in_loader(uintptr_t ip);
+
 void rs_unwind_fork_prepare(void);
 void rs_unwind_fork_parent(void);
 void rs_unwind_fork_child(void);

@@ -16,6 +16,7 @@ void hf_init(struct hf *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->snapshots = 1;
+	f->trigger = RS_SNAP_EXIT;
 	tb_init(&f->t, 77, 1);
 	tb_refapi(&f->t, HF_API, "user", 1, retain_names, 1, release_names, RS_REFAPI_HOW_GOT);
 }
@@ -81,6 +82,11 @@ void hf_root(struct hf *f, uint64_t slot, uint64_t value)
 	push(&f->data, &f->ndata, &f->cap_data, HF_DATA + slot * 8, value);
 }
 
+void hf_stack_root(struct hf *f, uint64_t slot, uint64_t value)
+{
+	push(&f->stack, &f->nstack, &f->cap_stack, HF_STACK + slot * 8, value);
+}
+
 void hf_stack(struct hf *f, uint64_t id, size_t n, const uint64_t *ips)
 {
 	int in = f->t.in_chunk;
@@ -105,7 +111,8 @@ static void words(struct hf *f, uint64_t region, uint64_t start, struct hf_word 
 
 	if (!locs || !vals)
 		abort();
-	qsort(w, n, sizeof(*w), word_cmp);
+	if (n)	/* qsort(NULL, 0) is undefined (glibc declares it nonnull) */
+		qsort(w, n, sizeof(*w), word_cmp);
 	for (size_t i = 0; i < n; i++) {
 		locs[i] = w[i].loc;
 		vals[i] = w[i].value;
@@ -124,12 +131,17 @@ void hf_write(struct hf *f, char *path)
 		tb_chunk_end(&f->t, 1);
 	f->chunk_events = 0;
 	if (f->snapshots) {
-		tb_snapshot(&f->t, 0, f->seq + 1, f->seq + 1, RS_SNAP_EXIT, 77);
+		tb_snapshot(&f->t, 0, f->seq + 1, f->seq + 1, f->trigger, 77);
 		tb_snap_region(&f->t, 0, 1, HF_DATA, HF_DATA + (1u << 20), RS_REGION_DATA, 0, "/bin/prog");
 		tb_snap_region(&f->t, 0, 2, HF_HEAP, HF_HEAP + (3ull << 30), RS_REGION_ANON, 0, "[heap]");
 		words(f, 1, HF_DATA, f->data, f->ndata);
 		words(f, 2, HF_HEAP, f->heap, f->nheap);
-		tb_snapshot_end(&f->t, 0, 2, f->ndata + f->nheap, 0, 0);
+		if (f->nstack) {
+			tb_snap_region(&f->t, 0, 3, HF_STACK, HF_STACK + (1u << 20), RS_REGION_STACK, 77,
+				       "[stack]");
+			words(f, 3, HF_STACK, f->stack, f->nstack);
+		}
+		tb_snapshot_end(&f->t, 0, f->nstack ? 3 : 2, f->ndata + f->nheap + f->nstack, 0, 0);
 	}
 	tb_end(&f->t, f->seq + 1, RS_END_EXIT, 0, f->seq + 2, 0);
 	tb_tmpdir(dir, sizeof(dir));
@@ -143,5 +155,6 @@ void hf_release(struct hf *f)
 	tb_release(&f->t);
 	free(f->heap);
 	free(f->data);
+	free(f->stack);
 	memset(f, 0, sizeof(*f));
 }

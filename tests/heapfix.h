@@ -31,6 +31,9 @@ struct hf {
 	struct hf_word *heap, *data;
 	size_t nheap, ndata, cap_heap, cap_data;
 	int snapshots; /* 0: write no snapshot */
+	uint64_t trigger; /* RS_SNAP_*, default RS_SNAP_EXIT; taken by tid 77 */
+	struct hf_word *stack;
+	size_t nstack, cap_stack;
 };
 
 void hf_init(struct hf *f);
@@ -42,6 +45,9 @@ void hf_unref(struct hf *f, uint64_t addr, uint64_t stack);
 void hf_ptr(struct hf *f, uint64_t loc, uint64_t value);
 /* A root: a word of the DATA region at HF_DATA + slot * 8 holding value. */
 void hf_root(struct hf *f, uint64_t slot, uint64_t value);
+/* A word of the snapshot-taking thread's STACK region at HF_STACK + slot * 8. */
+#define HF_STACK 0x7ff000000000ull
+void hf_stack_root(struct hf *f, uint64_t slot, uint64_t value);
 /* Stack id -> frames (outermost last) as a top-level STACK record. */
 void hf_stack(struct hf *f, uint64_t id, size_t n, const uint64_t *ips);
 /* Ends the events, writes the snapshot and END; the trace goes to a fresh

@@ -500,6 +500,20 @@ Test(check, cycle_and_refcount_rules, .init = setup, .fini = teardown)
 	cr_assert_not_null(strstr(p.err, "cycles: 3 leaked cycles (560 bytes in 10 blocks)"), "%s", p.err);
 	cr_assert_not_null(strstr(p.err, "refcount: 11 unbalanced references from 2 stacks"), "%s", p.err);
 	e2e_proc_free(&p);
+	/* report --cycles --json is a baseline of cycles and unbalanced retains */
+	{
+		char *base = path_in(dir, "r.json"), **v;
+
+		cr_assert_eq(e2e_traces(ro, "refobj_leaks", &v), 1);
+		cr_assert_eq(RS(NULL, &p, "report", "--cycles", "--json", "--top", "0", "-o", base, v[0]), 0);
+		e2e_proc_free(&p);
+		e2e_free_paths(v);
+		cr_assert_eq(RS(NULL, &p, "check", "--fail-on", "leaks,cycles,refcount", "--baseline", base, ro), 0,
+			     "%s", p.err);
+		cr_assert_not_null(strstr(p.err, "unbalanced retains in the baseline (2)"), "%s", p.err);
+		e2e_proc_free(&p);
+		free(base);
+	}
 	write_file(supp, "cycle:make_ring\nrefcount:make_ring\n");
 	cr_assert_eq(RS(NULL, &p, "check", "--fail-on", "cycles,refcount", "--suppressions", supp, ro), 1);
 	cr_assert_not_null(strstr(p.err, "refcount: 1 unbalanced reference from 1 stack"), "%s", p.err);

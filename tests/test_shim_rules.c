@@ -464,7 +464,7 @@ Test(shim_rules, exec_gets_its_own_trace_and_no_old_descriptor, .init = setup, .
 /*
  * Secure execution (setuid: AT_SECURE set): the shim does nothing at all. The
  * loader ignores LD_PRELOAD paths in that mode, so the program links the shim
- * (absolute rpath) to make sure it is loaded. A copy that is not setuid is
+ * (a copy in the test directory, absolute rpath) to make sure it is loaded. A copy that is not setuid is
  * the control: it does write a trace, into the same directory, which the
  * setuid one (running as nobody) could write too.
  */
@@ -484,7 +484,10 @@ Test(shim_rules, secure_execution_mode_writes_nothing, .init = setup, .fini = te
 	      "free(p); return 3; }\n", f);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd),
-		 "cc -o %1$s/plain %1$s/sec.c -L%2$s -Wl,-rpath,%2$s -Wl,--no-as-needed -lrefscope"
+		 /* a copy of the shim beside it: the setuid run (as nobody) must be
+		  * able to read it wherever the tree is (CI clones into /root, 0700) */
+		 "cp %2$s/librefscope.so %1$s/ && chmod 0755 %1$s/librefscope.so"
+		 " && cc -o %1$s/plain %1$s/sec.c -L%1$s -Wl,-rpath,%1$s -Wl,--no-as-needed -lrefscope"
 		 " && cp %1$s/plain %1$s/suid && chown nobody %1$s/suid && chmod u+s %1$s/suid"
 		 " && rm %1$s/sec.c && chmod 1777 %1$s",
 		 dir, RS_BUILD_DIR);

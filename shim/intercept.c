@@ -290,6 +290,7 @@ void rs_shim_refapi_hit(unsigned idx, const void *obj)
 		return;
 	e = errno;
 	rs_self.guard = 1;
+	rs_self.caller = NULL;	/* a traced call: unwind it (never the loader's) */
 	f = rs_refapi_tramp_fn(idx);
 	rec_ref(f->release, obj, f->api, f->fn);
 	errno = e;
@@ -304,6 +305,7 @@ static void annotate(int release, const void *p)
 		return;
 	e = errno;
 	rs_self.guard = 1;
+	rs_self.caller = NULL;
 	rs_refapi_announce(RS_REFAPI_ANNOTATION);	/* once; before the first event */
 	rec_ref(release, p, RS_REFAPI_ANNOTATION, 0);
 	errno = e;

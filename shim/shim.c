@@ -684,6 +684,7 @@ static void fork_child(void)
 	s->tid = my_tid();
 	rs_unwind_fork_child();
 	atomic_store(&node_lock, 0);	/* another thread may have held it at fork */
+	rs_own_after_fork();		/* likewise (stacks reset below takes it) */
 	if (atomic_load(&state) != ST_READY) {
 		rs_modules_unlock();
 		return;

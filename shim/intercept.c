@@ -34,7 +34,7 @@ static inline uint64_t mul_sat(size_t a, size_t b)
 }
 
 /* Records the outcome of a call that receives a block (or failed to). */
-static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t align)
+static inline __attribute__((always_inline)) void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t align)
 {
 	struct rs_tbuf *tb = tbuf();
 	uint64_t sq, t;
@@ -53,7 +53,7 @@ static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t ali
 
 /* Records a block given back; before the real call, so the address cannot
  * be handed out again (and recorded) by another thread in between. */
-static inline void rec_free(void *p, unsigned kind)
+static inline __attribute__((always_inline)) void rec_free(void *p, unsigned kind)
 {
 	struct rs_tbuf *tb = tbuf();
 	uint64_t sq, t;

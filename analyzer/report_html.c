@@ -423,6 +423,41 @@ static void sites_tables(FILE *out, const struct report *rep)
 	fputs("</table>\n", out);
 }
 
+static void shots_table(FILE *out, const struct report *rep)
+{
+	size_t last = rep->nshots - 1;
+
+	if (!rep->nshots)
+		return;
+	fprintf(out, "<h2>Snapshot generations</h2><p>Blocks still live at snapshot %" PRIu64 " (seq %" PRIu64
+		     "), by the snapshots they were born between.</p>\n",
+		rep->shot_ids[last], rep->shots[last].to_seq);
+	fputs("<table class=shots><tr><th>born</th><th>bytes</th><th>blocks</th><th>sites</th><th>biggest sites</th></tr>\n",
+	      out);
+	for (size_t k = 0; k < rep->nshots; k++) {
+		const struct gen_heapshot *h = &rep->shots[k];
+		size_t n = h->nsites < 5 ? h->nsites : 5;
+
+		if (k == 0)
+			fprintf(out, "<tr><td>before snapshot %" PRIu64 "</td>", rep->shot_ids[0]);
+		else
+			fprintf(out, "<tr><td>snapshot %" PRIu64 " to %" PRIu64 "</td>", rep->shot_ids[k - 1],
+				rep->shot_ids[k]);
+		td_u(out, h->bytes);
+		td_u(out, h->blocks);
+		td_u(out, h->nsites);
+		fputs("<td><table>", out);
+		for (size_t j = 0; j < n; j++) {
+			fputs("<tr>", out);
+			td_u(out, h->sites[j].bytes);
+			td_where(out, rep, h->sites[j].stack);
+			fputs("</tr>", out);
+		}
+		fputs("</table></td></tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
 static void live_table(FILE *out, const struct report *rep)
 {
 	fprintf(out, "<h2>Live at exit</h2><p>%" PRIu64 " bytes in %" PRIu64 " blocks from %zu stacks.</p>\n",
@@ -744,6 +779,7 @@ int report_write_html(const struct report *rep, FILE *out)
 	generations_table(out, rep);
 	sites_tables(out, rep);
 	live_table(out, rep);
+	shots_table(out, rep);
 	cycles_section(out, rep);
 	rc = text_report(out, rep);
 	if (rc)

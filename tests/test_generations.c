@@ -325,6 +325,8 @@ static char *report_out(const char *path, const struct report_options *opt, int 
 		cr_assert_eq(report_write_json(&rep, f), 0);
 	else if (fmt == 'c')
 		cr_assert_eq(report_write_collapsed(&rep, by, f), 0);
+	else if (fmt == 'h')
+		cr_assert_eq(report_write_html(&rep, f), 0);
 	else
 		cr_assert_eq(report_write_text(&rep, f), 0);
 	fclose(f);
@@ -577,6 +579,11 @@ Test(generations, snapshot_generations_group_survivors_by_birth)
 				       "  before snapshot 0 (seq 3): 10 bytes in 1 block, from 1 site\n"),
 			   "%s", buf);
 	cr_assert_not_null(strstr(buf, "\n  snapshot 1 to 2 (seq 6 to 10): 130 bytes in 2 blocks, from 2 sites\n"),
+			   "%s", buf);
+	free(buf);
+	buf = report_out(path, &opt, 'h', REPORT_BY_BYTES);
+	cr_assert_not_null(strstr(buf, "<tr><td>before snapshot 0</td><td class=n>10</td><td class=n>1</td>"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "<tr><td>snapshot 1 to 2</td><td class=n>130</td><td class=n>2</td><td class=n>2</td>"),
 			   "%s", buf);
 	free(buf);
 	unlink(path);

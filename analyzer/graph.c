@@ -168,7 +168,8 @@ int graph_build(struct graph *g, const struct reader_snapshot *snap, struct heap
 	}
 	free(root_region);
 	root_region = NULL;
-	qsort(g->edges, g->nedges, sizeof(*g->edges), edge_cmp);
+	if (g->nedges)
+		qsort(g->edges, g->nedges, sizeof(*g->edges), edge_cmp);
 	g->off = calloc((size_t)g->nblocks + 1, sizeof(*g->off));
 	g->adj = malloc((g->nedges ? g->nedges : 1) * sizeof(*g->adj));
 	g->cls = calloc(g->nblocks ? g->nblocks : 1, 1);
@@ -348,14 +349,13 @@ static int u32_cmp(const void *a, const void *b)
 
 /* ---- which pointer fields hold counted references ------------------------ */
 
-static const struct graph *sort_graph; /* qsort has no context argument */
-
 /* Edges by field: the size of the block holding the pointer, its offset. */
-static int field_cmp(const void *a, const void *b)
+static int field_cmp(const void *a, const void *b, void *arg)
 {
-	const struct graph_edge *x = &sort_graph->edges[*(const size_t *)a];
-	const struct graph_edge *y = &sort_graph->edges[*(const size_t *)b];
-	uint64_t xs = sort_graph->blocks[x->src].size, ys = sort_graph->blocks[y->src].size;
+	const struct graph *g = arg;
+	const struct graph_edge *x = &g->edges[*(const size_t *)a];
+	const struct graph_edge *y = &g->edges[*(const size_t *)b];
+	uint64_t xs = g->blocks[x->src].size, ys = g->blocks[y->src].size;
 
 	if (xs != ys)
 		return xs < ys ? -1 : 1;
@@ -398,10 +398,9 @@ static int infer_counted_fields(struct graph *g, const uint32_t *owner)
 		if (!ed->interior && g->counted[ed->dst] && owner[ed->src] != UINT32_MAX)
 			idx[ncand++] = e;
 	}
-	sort_graph = g;
-	qsort(idx, ncand, sizeof(*idx), field_cmp);
+	qsort_r(idx, ncand, sizeof(*idx), field_cmp, g);
 	for (size_t i = 0; i < ncand; i++) {
-		if (i && field_cmp(&idx[i - 1], &idx[i]) != 0)
+		if (i && field_cmp(&idx[i - 1], &idx[i], g) != 0)
 			ncls++;
 		cls_of[idx[i]] = ncls;
 	}
@@ -457,7 +456,10 @@ static int infer_counted_fields(struct graph *g, const uint32_t *owner)
 			const struct graph_edge *ed = &g->edges[idx[i]];
 			size_t c = cls_of[idx[i]];
 
-			if (included[c] && load[ed->dst] > g->balance[ed->dst]) {
+			/* a negative balance is a trace that missed retains:
+			 * it says nothing about which fields count */
+			if (c < ncls && included[c] && g->balance[ed->dst] >= 0 &&
+			    load[ed->dst] > g->balance[ed->dst]) {
 				score[c]++;
 				any = 1;
 			}
@@ -478,6 +480,8 @@ static int infer_counted_fields(struct graph *g, const uint32_t *owner)
 				best_score = sc;
 			}
 		}
+		if (best == SIZE_MAX)
+			break;
 		included[best] = 0;
 		if (partner[best] != SIZE_MAX)
 			included[partner[best]] = 0;
@@ -486,7 +490,7 @@ static int infer_counted_fields(struct graph *g, const uint32_t *owner)
 
 			if (c < ncls && !included[c]) {
 				load[g->edges[idx[i]].dst]--;
-				cls_of[idx[i]] = ncls; /* taken out once; included[ncls] stays 1 */
+				cls_of[idx[i]] = ncls; /* taken out once */
 			}
 		}
 	}
@@ -800,7 +804,8 @@ int graph_analyze(struct graph *g)
 		qsort(g->cycles[k].members, g->cycles[k].nmembers, sizeof(uint32_t), u32_cmp);
 		qsort(g->cycles[k].hanging, g->cycles[k].nhanging, sizeof(uint32_t), u32_cmp);
 	}
-	qsort(g->cycles, g->ncycles, sizeof(*g->cycles), cycle_cmp);
+	if (g->ncycles)
+		qsort(g->cycles, g->ncycles, sizeof(*g->cycles), cycle_cmp);
 	rc = 0;
 out:
 	free(reach);

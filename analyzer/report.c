@@ -207,7 +207,8 @@ static int u64_cmp(const void *a, const void *b)
 /* Resolves every stack id in ids (duplicates allowed) into rep->graph_stacks. */
 static int resolve_stacks(struct report *rep, uint64_t *ids, size_t n)
 {
-	qsort(ids, n, sizeof(*ids), u64_cmp);
+	if (n)
+		qsort(ids, n, sizeof(*ids), u64_cmp);
 	rep->graph_stacks = calloc(n ? n : 1, sizeof(*rep->graph_stacks));
 	if (!rep->graph_stacks)
 		return -ENOMEM;

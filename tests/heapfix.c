@@ -111,7 +111,8 @@ static void words(struct hf *f, uint64_t region, uint64_t start, struct hf_word 
 
 	if (!locs || !vals)
 		abort();
-	qsort(w, n, sizeof(*w), word_cmp);
+	if (n)
+		qsort(w, n, sizeof(*w), word_cmp);
 	for (size_t i = 0; i < n; i++) {
 		locs[i] = w[i].loc;
 		vals[i] = w[i].value;

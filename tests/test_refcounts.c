@@ -420,3 +420,36 @@ Test(refcounts, count_method_follows_owned_buffers)
 	report_release(&rep);
 	hf_release(&f);
 }
+
+/* An object released more often than retained (the trace missed a retain):
+ * its negative balance says nothing about which fields count, and must not
+ * derail the inference. */
+Test(refcounts, negative_balance_does_not_derail_the_count_method)
+{
+	struct hf f;
+	struct report rep;
+	char path[128];
+
+	hf_init(&f);
+	stacks(&f);
+	hf_alloc(&f, A(0), 40, S_ALLOC);
+	hf_alloc(&f, A(1), 40, S_ALLOC);
+	hf_alloc(&f, A(2), 40, S_ALLOC); /* Z */
+	hf_retain(&f, A(1), S_LINK);
+	hf_retain(&f, A(0), S_LINK);
+	hf_unref(&f, A(0), S_MAIN_RELEASE);
+	hf_unref(&f, A(1), S_MAIN_RELEASE);
+	hf_unref(&f, A(2), S_OTHER);
+	hf_unref(&f, A(2), S_OTHER);
+	hf_ptr(&f, A(0) + 8, A(1));
+	hf_ptr(&f, A(1) + 8, A(0));
+	hf_ptr(&f, A(0) + 16, A(2));
+	hf_write(&f, path);
+	build_report(path, &rep);
+	cr_assert_eq(rep.graph.ncycles, 1);
+	cr_assert_eq(rep.graph.cycles[0].nmembers, 2);
+	cr_assert_eq(rep.graph.cycles[0].methods, GRAPH_BY_REACHABILITY | GRAPH_BY_REFCOUNT);
+	cr_assert_eq(rep.graph.balance[graph_find(&rep.graph, A(2))], -1);
+	report_release(&rep);
+	hf_release(&f);
+}

@@ -120,7 +120,7 @@ static void dump_record(FILE *out, const struct reader_record *rec)
 
 		fprintf(out, " encoding %s tid %" PRIu64 " first_seq %" PRIu64 " first_time %" PRIu64
 			     " raw_size %" PRIu64 " nevents %" PRIu64 " body %" PRIu64 " bytes",
-			c->encoding == RS_CHUNK_ZSTD ? "zstd" : "raw", c->tid, c->first_seq,
+			c->encoding == RS_CHUNK_ZSTD ? "zstd" : c->encoding == RS_CHUNK_STREAMS ? "streams" : "raw", c->tid, c->first_seq,
 			c->first_time, c->raw_size, c->nevents, c->body_size);
 		break;
 	}

@@ -634,6 +634,16 @@ int gen_event(struct gen_model *m, const struct reader_event *ev)
 	return rc;
 }
 
+size_t gen_node_capacity(const struct gen_model *m)
+{
+	return m->capnodes;
+}
+
+size_t gen_table_capacity(const struct gen_model *m)
+{
+	return m->cap;
+}
+
 int gen_generation_of(const struct gen_model *m, uint64_t addr)
 {
 	const struct slot *s = addr ? slot_find(m, addr) : NULL;

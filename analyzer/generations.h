@@ -156,6 +156,10 @@ const struct gen_heapshot *gen_heapshots(const struct gen_model *m, size_t *n);
 /* The generation of the block live at addr now (after gen_finish: at the
  * end of the trace), or -1 when no block lives there. */
 int gen_generation_of(const struct gen_model *m, uint64_t addr);
+/* Nodes the pool holds room for, and slots of the address table (memory
+ * bound checks: they follow the most blocks live at once, not the events). */
+size_t gen_node_capacity(const struct gen_model *m);
+size_t gen_table_capacity(const struct gen_model *m);
 /* The samples in event order (valid after gen_finish, until gen_free). */
 const struct gen_sample *gen_timeline(const struct gen_model *m, size_t *n);
 void gen_free(struct gen_model *m);

@@ -933,9 +933,9 @@ int reader_open(const char *path, struct reader **out)
 		return 0;
 	}
 	rs_header_decode(h, &r->hdr);
-	if (r->hdr.version != RS_FORMAT_VERSION) {
-		FAIL(r, 8, "unsupported format version %u at byte 8 (this reader knows %d)",
-		     r->hdr.version, RS_FORMAT_VERSION);
+	if (r->hdr.version < RS_FORMAT_VERSION_MIN || r->hdr.version > RS_FORMAT_VERSION) {
+		FAIL(r, 8, "unsupported format version %u at byte 8 (this reader knows %d to %d)",
+		     r->hdr.version, RS_FORMAT_VERSION_MIN, RS_FORMAT_VERSION);
 		return 0;
 	}
 	if (r->hdr.header_size < RS_FILE_HEADER_SIZE) {
@@ -1001,7 +1001,8 @@ static int chunk_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 	}
 	c->body_offset = payload_off + pp_off(&q);
 	c->body_size = size - pp_off(&q);
-	if (c->encoding != RS_CHUNK_RAW && c->encoding != RS_CHUNK_ZSTD) {
+	if (c->encoding != RS_CHUNK_RAW && c->encoding != RS_CHUNK_ZSTD &&
+	    (c->encoding != RS_CHUNK_STREAMS || r->hdr.version < 2)) {
 		FAIL(r, payload_off, "chunk at byte %" PRIu64 ": unknown encoding %u", off, c->encoding);
 		return -EINVAL;
 	}
@@ -1157,6 +1158,112 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 
 /* ---- chunk bodies -------------------------------------------------------- */
 
+/*
+ * Decodes a STREAMS body (src, c->body_size bytes) into its expanded body of
+ * raw_size bytes (see refscope_format.h).
+ */
+static int streams_load(struct reader *r, const struct reader_chunk *c, const uint8_t *src,
+			uint8_t **out, struct reader_error *err)
+{
+	struct rs_pack_in in;
+	uint8_t *dec[RS_PS_COUNT] = { NULL };
+	const uint8_t *p = src, *end = src + c->body_size;
+	uint8_t *dst = NULL;
+	void *scratch = NULL;
+	uint64_t total = 0;
+	const char *why = NULL;
+	size_t at = 0;
+	unsigned shift;
+	int rc = -EINVAL;
+	long n;
+
+	memset(&in, 0, sizeof(in));
+	if (end - p < 2 || p[0] != RS_PS_COUNT) {
+		set_error(err, c->offset, "chunk at byte %" PRIu64 ": streams header is not %d streams",
+			  c->offset, RS_PS_COUNT);
+		return -EINVAL;
+	}
+	shift = p[1];
+	p += 2;
+	for (unsigned i = 0; i < RS_PS_COUNT; i++) {
+		uint64_t raw, stored;
+		uint8_t enc;
+		size_t k1, k2;
+
+		if (p >= end)
+			goto cut;
+		enc = *p++;
+		k1 = rs_get_uvarint(p, end, &raw);
+		k2 = k1 ? rs_get_uvarint(p + k1, end, &stored) : 0;
+		if (!k2)
+			goto cut;
+		p += k1 + k2;
+		if (stored > (uint64_t)(end - p))
+			goto cut;
+		total += raw;
+		if (raw > RS_CHUNK_MAX_RAW || total > RS_CHUNK_MAX_RAW ||
+		    (enc != RS_CHUNK_RAW && enc != RS_CHUNK_ZSTD) ||
+		    (enc == RS_CHUNK_RAW && stored != raw)) {
+			set_error(err, c->offset,
+				  "chunk at byte %" PRIu64 ": stream %u: bad encoding %u or size %" PRIu64,
+				  c->offset, i, enc, raw);
+			goto out;
+		}
+		if (enc == RS_CHUNK_RAW) {
+			in.s[i] = p;
+		} else {
+			size_t got;
+
+			dec[i] = malloc(raw ? (size_t)raw : 1);
+			if (!dec[i]) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			if (!r->zstd)
+				r->zstd = ZSTD_createDCtx();
+			if (!r->zstd) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			got = ZSTD_decompressDCtx(r->zstd, dec[i], (size_t)raw, p, (size_t)stored);
+			if (ZSTD_isError(got) || got != raw) {
+				set_error(err, c->offset, "chunk at byte %" PRIu64 ": stream %u: zstd error: %s",
+					  c->offset, i,
+					  ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
+				goto out;
+			}
+			in.s[i] = dec[i];
+		}
+		in.len[i] = (size_t)raw;
+		p += stored;
+	}
+	dst = malloc(c->raw_size ? (size_t)c->raw_size : 1);
+	scratch = malloc(rs_pack_scratch_size(in.len[RS_PS_HEAD]));
+	if (!dst || !scratch) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n = rs_pack_expand(&in, shift, dst, (size_t)c->raw_size, scratch, &why, &at);
+	if (n < 0 || (uint64_t)n != c->raw_size) {
+		set_error(err, c->offset,
+			  "chunk at byte %" PRIu64 ": packed events: %s (record at %zu of stream 0)",
+			  c->offset, why ? why : "expanded body shorter than raw_size", at);
+		goto out;
+	}
+	*out = dst;
+	dst = NULL;
+	rc = 0;
+	goto out;
+cut:
+	set_error(err, c->offset, "chunk at byte %" PRIu64 ": streams cut short", c->offset);
+out:
+	for (unsigned i = 0; i < RS_PS_COUNT; i++)
+		free(dec[i]);
+	free(scratch);
+	free(dst);
+	return rc;
+}
+
 /* Reads and decodes a body (a chunk's or a words record's) into a fresh
  * buffer of raw_size bytes; what names the record in messages. */
 static int body_load(struct reader *r, const char *what, uint64_t offset, uint8_t encoding,
@@ -1223,8 +1330,20 @@ static int body_load(struct reader *r, const char *what, uint64_t offset, uint8_
 static int chunk_load(struct reader *r, const struct reader_chunk *c, uint8_t **out,
 		      struct reader_error *err)
 {
-	return body_load(r, "chunk", c->offset, c->encoding, c->body_offset, c->body_size, c->raw_size,
-			 out, err);
+	uint8_t *src;
+	int rc;
+
+	if (c->encoding != RS_CHUNK_STREAMS)
+		return body_load(r, "chunk", c->offset, c->encoding, c->body_offset, c->body_size,
+				 c->raw_size, out, err);
+	/* the streams as stored, then decoded and expanded */
+	rc = body_load(r, "chunk", c->offset, RS_CHUNK_RAW, c->body_offset, c->body_size,
+		       c->body_size, &src, err);
+	if (rc)
+		return rc;
+	rc = streams_load(r, c, src, out, err);
+	free(src);
+	return rc;
 }
 
 /* ---- snapshot words ------------------------------------------------------ */

@@ -57,7 +57,8 @@
 
 #define RS_MAGIC "RFSCOPE\0"    /* 8 bytes, the NUL included */
 #define RS_MAGIC_LEN 8
-#define RS_FORMAT_VERSION 1
+#define RS_FORMAT_VERSION 2
+#define RS_FORMAT_VERSION_MIN 1	/* version 1 has no STREAMS chunks, else the same */
 #define RS_FILE_HEADER_SIZE 64
 
 /* Header flags. */
@@ -109,7 +110,8 @@ struct rs_file_header {
  *   uvarint seq, uvarint base.
  *
  * CHUNK    a thread's events.
- *   u8 encoding (RS_CHUNK_RAW or RS_CHUNK_ZSTD), uvarint tid, uvarint
+ *   u8 encoding (RS_CHUNK_RAW, RS_CHUNK_ZSTD or RS_CHUNK_STREAMS (see the
+ *   end of this file)), uvarint tid, uvarint
  *   first_seq, uvarint first_time (ns since start_monotonic), uvarint
  *   raw_size (bytes of the body once decoded, at most RS_CHUNK_MAX_RAW),
  *   uvarint nevents (event records in the body), then the body: raw_size
@@ -140,6 +142,12 @@ enum rs_record_type {
 	RS_REC_STACK = 5,
 	RS_REC_END = 6,
 	RS_REC_STOPPED = 7,
+	/*
+	 * PACKED   only in stream 0 of a STREAMS chunk (see the end of this
+	 *          file), never in a chunk body as read: stands for the next
+	 *          packed events. uvarint count. Not an event itself.
+	 */
+	RS_REC_PACKED = 8,
 
 	/*
 	 * Event records, inside chunks only. seq_delta and time_delta are
@@ -298,6 +306,7 @@ enum rs_alloc_kind {
 enum rs_chunk_encoding {
 	RS_CHUNK_RAW = 0,
 	RS_CHUNK_ZSTD = 1,
+	RS_CHUNK_STREAMS = 2,	/* format version 2 */
 };
 
 #define RS_CHUNK_MAX_RAW (4u << 20) /* a reader rejects a larger raw_size */
@@ -460,6 +469,332 @@ static inline int rs_header_decode(const uint8_t in[RS_FILE_HEADER_SIZE],
 	h->start_monotonic = rs_get_le64(in + 32);
 	h->pointer_size = in[40];
 	return 0;
+}
+
+/* ---- STREAMS chunks (format version 2) -----------------------------------
+ *
+ * A CHUNK with encoding RS_CHUNK_STREAMS keeps the fields of its malloc and
+ * free events in separate byte streams, which compress far better apart
+ * than interleaved (each gets its own entropy tables). Its body is
+ *
+ *   u8 nstreams (RS_PS_COUNT; a reader refuses another count), u8 time_shift,
+ *   nstreams x { u8 encoding (RS_CHUNK_RAW or RS_CHUNK_ZSTD), uvarint
+ *                raw_len, uvarint stored_len, stored_len bytes: the raw
+ *                bytes, or one zstd frame that decodes to raw_len bytes }
+ *
+ * and the raw_len sum to at most RS_CHUNK_MAX_RAW. Stream 0 is a record
+ * sequence like any chunk body, in which PACKED records stand for events
+ * kept in the other streams. Replacing every PACKED record by its events,
+ * written as ordinary ALLOC and FREE records (minimal varints, every field
+ * present), gives the chunk's expanded body: the CHUNK's raw_size and
+ * nevents describe that, and a reader decodes a STREAMS chunk by expanding
+ * it (rs_pack_expand) and reading the result as a raw body.
+ *
+ * A packed event starts with one byte of the HEAD stream:
+ *   bit 0     0: ALLOC (kind MALLOC, alignment 0); 1: FREE (kind FREE)
+ *   bit 1     1: seq_delta is 1; 0: seq_delta is a uvarint from EXTRA
+ *   bits 2-3  q = 0..2, or 3: q = 3 + a uvarint from EXTRA; time_delta is
+ *             q << time_shift ns (the writer rounds times down)
+ *   bits 4-5  stack: 0 prev_stack; 1 prev_stack + 1; 2 a uvarint from
+ *             STACK; 3 none (0). prev_stack (0 at chunk start) becomes
+ *             the stack, except with 3
+ *   bits 6-7  where the address comes from, below
+ * then, for an ALLOC, its size: a uvarint from SIZE. Addresses:
+ *   0  prev_addr + 16 x an svarint from ADDR
+ *   1  ALLOC: the latest address in the class history of class(size)
+ *      FREE: the address of the latest packed ALLOC of this chunk
+ *   2  ALLOC: the address k + 1 before the latest in that class history,
+ *      k a uvarint from AAGE
+ *      FREE: 0 (free(NULL))
+ *   3  prev_addr + an svarint from ADDR
+ *   FREE with 1 takes k, a uvarint from FAGE, first: the address is that of
+ *   the packed ALLOC k before the latest one (k = 0: the latest). It then
+ *   appends the address to the class history of class(that ALLOC's size),
+ *   if that has a class. Histories start empty in every chunk.
+ * prev_addr becomes the address, as for any event with an address.
+ * class(size) = (size + 23) / 16 for size <= RS_PACK_CLASS_SIZE_MAX, else
+ * none: the size classes of common allocators, where a free block of one
+ * class is what the next allocation of that class gets back.
+ *
+ * A varint "from X" is split: its first byte is the next byte of stream X,
+ * its further bytes (if any) the next bytes of stream X + 1, which keeps
+ * the frequent one-byte values apart from the rest. EXTRA is one stream
+ * holding ordinary varints.
+ */
+enum rs_pack_stream {
+	RS_PS_RECORDS = 0,
+	RS_PS_HEAD = 1,
+	RS_PS_SIZE = 2,		/* and 3 */
+	RS_PS_ADDR = 4,		/* and 5 */
+	RS_PS_FAGE = 6,		/* and 7 */
+	RS_PS_AAGE = 8,		/* and 9 */
+	RS_PS_STACK = 10,	/* and 11 */
+	RS_PS_EXTRA = 12,
+	RS_PS_COUNT = 13
+};
+
+#define RS_PH_FREE 0x01u
+#define RS_PH_SEQ1 0x02u
+#define RS_PH_TIME_SHIFT 2
+#define RS_PH_STACK_SHIFT 4
+#define RS_PH_ADDR_SHIFT 6
+enum { RS_PH_STACK_SAME = 0, RS_PH_STACK_NEXT = 1, RS_PH_STACK_ID = 2, RS_PH_STACK_NONE = 3 };
+enum { RS_PH_ADDR_DELTA16 = 0, RS_PH_ADDR_REF = 1, RS_PH_ADDR_AGE = 2, RS_PH_ADDR_DELTA = 3 };
+#define RS_PH_ADDR_NULL 2	/* FREE only */
+
+#define RS_PACK_CLASS_SIZE_MAX 65512u
+#define RS_PACK_NCLASSES 4096u	/* classes are 1 .. RS_PACK_NCLASSES - 1 */
+
+/* The size class of a packed ALLOC's size; 0 when it has none. */
+static inline unsigned rs_pack_class(uint64_t size)
+{
+	return size <= RS_PACK_CLASS_SIZE_MAX ? (unsigned)((size + 23) >> 4) : 0;
+}
+
+static inline size_t rs_uvarint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* The decoded streams of one STREAMS chunk. */
+struct rs_pack_in {
+	const uint8_t *s[RS_PS_COUNT];
+	size_t len[RS_PS_COUNT];
+	size_t pos[RS_PS_COUNT];
+};
+
+/* A split varint from streams first and rest; 0, or -1 when cut or too long. */
+static inline int rs_pack_get(struct rs_pack_in *in, unsigned first, unsigned rest, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned shift = 0, st = first;
+
+	for (;;) {
+		uint8_t b;
+
+		if (in->pos[st] >= in->len[st])
+			return -1;
+		b = in->s[st][in->pos[st]++];
+		if (shift == 63 && b > 1)
+			return -1;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return 0;
+		}
+		shift += 7;
+		if (shift > 63)
+			return -1;
+		st = rest;
+	}
+}
+
+/* Bytes of scratch memory rs_pack_expand needs for n packed events. */
+static inline size_t rs_pack_scratch_size(size_t n)
+{
+	return n * (2 * sizeof(uint64_t) + sizeof(uint64_t) + sizeof(uint32_t)) +
+	       RS_PACK_NCLASSES * sizeof(uint32_t) + 16;
+}
+
+/*
+ * Expands a STREAMS chunk's decoded streams (in->pos all 0) into out, at most
+ * cap bytes. scratch: rs_pack_scratch_size(in->len[RS_PS_HEAD]) bytes,
+ * 8-aligned. Returns the expanded length, or -1 with *why saying what was
+ * wrong and *at the offset in stream 0 of the record being expanded.
+ */
+static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, uint8_t *out,
+				  size_t cap, void *scratch, const char **why, size_t *at)
+{
+	size_t n = in->len[RS_PS_HEAD];
+	uint64_t *a_addr = scratch;		/* packed ALLOCs, in order */
+	uint64_t *a_size = a_addr + n;
+	uint64_t *h_addr = a_size + n;		/* class history entries */
+	uint32_t *h_prev = (uint32_t *)(h_addr + n);	/* previous in class, index + 1 */
+	uint32_t *c_last = h_prev + n;		/* latest of each class, index + 1 */
+	size_t nalloc = 0, nhist = 0, o = 0;
+	const uint8_t *s0 = in->s[RS_PS_RECORDS];
+	size_t p = 0, len0 = in->len[RS_PS_RECORDS];
+	uint64_t prev_addr = 0, prev_stack = 0;
+
+	memset(c_last, 0, RS_PACK_NCLASSES * sizeof(*c_last));
+	*why = NULL;
+	*at = 0;
+	if (time_shift > 40) {
+		*why = "time shift too large";
+		return -1;
+	}
+	while (p < len0) {
+		uint8_t type = s0[p];
+		uint64_t size, count, v;
+		size_t k = rs_get_uvarint(s0 + p + 1, s0 + len0, &size);
+
+		*at = p;
+		if (!k || size > len0 - p - 1 - k) {
+			*why = "record cut short";
+			return -1;
+		}
+		if (type != RS_REC_PACKED) {
+			const uint8_t *q = s0 + p + 1 + k, *qe = q + size;
+			int64_t d;
+
+			if (o + 1 + k + size > cap) {
+				*why = "expands beyond raw_size";
+				return -1;
+			}
+			memcpy(out + o, s0 + p, 1 + k + size);
+			o += 1 + k + size;
+			p += 1 + k + size;
+			/* events with an address move prev_addr: follow them */
+			if (type == RS_EV_ALLOC || type == RS_EV_FREE || type == RS_EV_RETAIN ||
+			    type == RS_EV_RELEASE) {
+				size_t m1 = rs_get_uvarint(q, qe, &v), m2 = 0, m3 = 0;
+
+				if (m1)
+					m2 = rs_get_uvarint(q + m1, qe, &v);
+				if (m2)
+					m3 = rs_get_svarint(q + m1 + m2, qe, &d);
+				if (!m3) {
+					*why = "bad event record";
+					return -1;
+				}
+				prev_addr += (uint64_t)d;
+			}
+			continue;
+		}
+		k += 1;
+		if (!rs_get_uvarint(s0 + p + k, s0 + p + k + size, &count)) {
+			*why = "bad packed count";
+			return -1;
+		}
+		p += k + size;
+		for (uint64_t e = 0; e < count; e++) {
+			uint8_t h, rec[96];
+			uint64_t seqd = 1, q, stack, addr, asize = 0;
+			unsigned mode;
+			size_t r = 2;
+
+			if (in->pos[RS_PS_HEAD] >= n) {
+				*why = "more packed events than the head stream holds";
+				return -1;
+			}
+			h = in->s[RS_PS_HEAD][in->pos[RS_PS_HEAD]++];
+			if (!(h & RS_PH_SEQ1) && rs_pack_get(in, RS_PS_EXTRA, RS_PS_EXTRA, &seqd))
+				goto cut;
+			q = (h >> RS_PH_TIME_SHIFT) & 3;
+			if (q == 3) {
+				if (rs_pack_get(in, RS_PS_EXTRA, RS_PS_EXTRA, &v))
+					goto cut;
+				q = 3 + v;
+			}
+			if (q > (UINT64_MAX >> time_shift)) {
+				*why = "time delta overflows";
+				return -1;
+			}
+			switch ((h >> RS_PH_STACK_SHIFT) & 3) {
+			case RS_PH_STACK_SAME:
+				stack = prev_stack;
+				break;
+			case RS_PH_STACK_NEXT:
+				stack = ++prev_stack;
+				break;
+			case RS_PH_STACK_ID:
+				if (rs_pack_get(in, RS_PS_STACK, RS_PS_STACK + 1, &v))
+					goto cut;
+				stack = prev_stack = v;
+				break;
+			default:
+				stack = 0;
+				break;
+			}
+			mode = (h >> RS_PH_ADDR_SHIFT) & 3;
+			if (!(h & RS_PH_FREE) && rs_pack_get(in, RS_PS_SIZE, RS_PS_SIZE + 1, &asize))
+				goto cut;
+			if (mode == RS_PH_ADDR_DELTA16 || mode == RS_PH_ADDR_DELTA) {
+				if (rs_pack_get(in, RS_PS_ADDR, RS_PS_ADDR + 1, &v))
+					goto cut;
+				addr = prev_addr + (uint64_t)rs_unzigzag(v) * (mode == RS_PH_ADDR_DELTA16 ? 16 : 1);
+			} else if (h & RS_PH_FREE) {
+				unsigned c;
+
+				if (mode == RS_PH_ADDR_NULL) {
+					addr = 0;
+				} else {
+					if (rs_pack_get(in, RS_PS_FAGE, RS_PS_FAGE + 1, &v))
+						goto cut;
+					if (v >= nalloc) {
+						*why = "free refers to an allocation before the chunk";
+						return -1;
+					}
+					addr = a_addr[nalloc - 1 - v];
+					c = rs_pack_class(a_size[nalloc - 1 - v]);
+					if (c) {
+						h_addr[nhist] = addr;
+						h_prev[nhist] = c_last[c];
+						c_last[c] = (uint32_t)++nhist;
+					}
+				}
+			} else {
+				unsigned c = rs_pack_class(asize);
+				uint32_t i;
+
+				v = 0;
+				if (mode == RS_PH_ADDR_AGE) {
+					if (rs_pack_get(in, RS_PS_AAGE, RS_PS_AAGE + 1, &v))
+						goto cut;
+					v++;
+				}
+				i = c ? c_last[c] : 0;
+				for (; i && v; v--)
+					i = h_prev[i - 1];
+				if (!i) {
+					*why = "allocation refers to a class history entry that does not exist";
+					return -1;
+				}
+				addr = h_addr[i - 1];
+			}
+			if (!(h & RS_PH_FREE)) {
+				a_addr[nalloc] = addr;
+				a_size[nalloc++] = asize;
+			}
+			rec[0] = (h & RS_PH_FREE) ? RS_EV_FREE : RS_EV_ALLOC;
+			r += rs_put_uvarint(rec + r, seqd);
+			r += rs_put_uvarint(rec + r, q << time_shift);
+			r += rs_put_svarint(rec + r, (int64_t)(addr - prev_addr));
+			prev_addr = addr;
+			if (!(h & RS_PH_FREE))
+				r += rs_put_uvarint(rec + r, asize);
+			r += rs_put_uvarint(rec + r, stack);
+			if (h & RS_PH_FREE) {
+				rec[r++] = RS_KIND_FREE;
+			} else {
+				rec[r++] = RS_KIND_MALLOC;
+				rec[r++] = 0;
+			}
+			rec[1] = (uint8_t)(r - 2);
+			if (o + r > cap) {
+				*why = "expands beyond raw_size";
+				return -1;
+			}
+			memcpy(out + o, rec, r);
+			o += r;
+		}
+	}
+	for (unsigned st = 1; st < RS_PS_COUNT; st++)
+		if (in->pos[st] != in->len[st]) {
+			*at = len0;
+			*why = "packed streams hold more than the events use";
+			return -1;
+		}
+	return (long)o;
+cut:
+	*why = "packed streams cut short";
+	return -1;
 }
 
 #endif /* REFSCOPE_FORMAT_H */

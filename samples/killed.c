@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KILL9_BLOCKS 20000
+#define KILL9_BLOCKS 200000	/* 400000 events: more than a chunk of packed events holds */
 
 static void *volatile sink;
 

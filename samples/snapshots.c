@@ -12,10 +12,15 @@
  *        sleep MS        sleep MS milliseconds, then exit;
  *        pthread_exit    a helper thread sleeps 300 ms; main calls pthread_exit;
  *        fork            the child sleeps 1500 ms, asks for a snapshot
- *                        ("snapshot 2: RC") and exits; the parent waits for it.
+ *                        ("snapshot 2: RC") and exits; the parent waits for it;
+ *        threads         two threads each allocate a 40-byte block, keep the
+ *                        only pointer to it in a local on their stack and block
+ *                        in read(2); main asks for a snapshot ("snapshot 2:
+ *                        RC"), then lets them free their blocks and end.
  * Each refscope_snapshot() result is written as "snapshot N: RC" (0 under
  * refscope, -1 without it). No stdio.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -84,6 +89,53 @@ static void sleep_ms(long ms)
 		;
 }
 
+static int ready[2], go[2];
+
+static void *holder(void *arg)
+{
+	void *volatile slot = malloc(40);	/* on this thread's stack only */
+	pid_t tid = gettid();
+	char c = 0;
+
+	(void)arg;
+	if (write(ready[1], &tid, sizeof(tid)) != sizeof(tid) || read(go[0], &c, 1) < 0)
+		c = 1;
+	free(slot);
+	return NULL;
+}
+
+/* Waits (up to 5 s) until the thread sleeps in the kernel: state S. */
+static void wait_asleep(pid_t tid)
+{
+	char path[64] = "/proc/self/task/", st[256];
+	size_t k = strlen(path);
+	char num[16];
+	int nd = 0;
+
+	do {
+		num[nd++] = (char)('0' + tid % 10);
+		tid /= 10;
+	} while (tid);
+	while (nd)
+		path[k++] = num[--nd];
+	memcpy(path + k, "/stat", 6);
+	for (int i = 0; i < 500; i++) {
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd < 0 ? -1 : read(fd, st, sizeof(st) - 1);
+		char *p;
+
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			st[n] = 0;
+			p = strrchr(st, ')');
+			if (p && p[1] == ' ' && p[2] == 'S')
+				return;
+		}
+		sleep_ms(10);
+	}
+}
+
 static void *helper(void *arg)
 {
 	(void)arg;
@@ -110,6 +162,22 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, NULL, helper, NULL) != 0)
 			return 2;
 		pthread_exit(NULL);
+	} else if (argc > 1 && strcmp(argv[1], "threads") == 0) {
+		pthread_t h[2];
+		pid_t tid;
+
+		if (pipe(ready) || pipe(go))
+			return 2;
+		for (int i = 0; i < 2; i++) {
+			if (pthread_create(&h[i], NULL, holder, NULL) != 0 ||
+			    read(ready[0], &tid, sizeof(tid)) != sizeof(tid))
+				return 2;
+			wait_asleep(tid);	/* inside read(2) */
+		}
+		report(2, refscope_snapshot());
+		close(go[1]);
+		for (int i = 0; i < 2; i++)
+			pthread_join(h[i], NULL);
 	} else if (argc > 1 && strcmp(argv[1], "fork") == 0) {
 		pid_t pid = fork();
 		int st;

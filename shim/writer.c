@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -37,6 +38,8 @@ static struct {
 	char path[PATH_MAX];
 	int compress;
 	size_t buf_size;
+	size_t scap;		/* bytes of each packed stream */
+	unsigned time_shift;
 	int quiet;
 	uint64_t start_mono;
 	atomic_int stopped;
@@ -179,6 +182,8 @@ int rs_writer_open(const struct rs_writer_config *cfg)
 		     cfg->buf_size > RS_BUFFER_MAX ? RS_BUFFER_MAX : cfg->buf_size;
 	g.quiet = cfg->quiet;
 	g.start_mono = cfg->start_mono;
+	g.scap = 4 * g.buf_size < RS_PACK_STREAM_CAP ? 4 * g.buf_size : RS_PACK_STREAM_CAP;
+	g.time_shift = cfg->time_shift > 30 ? 30 : cfg->time_shift;
 	atomic_store(&g.stopped, 0);
 	atomic_store(&rs_tracing, 1);
 	return 0;
@@ -328,6 +333,35 @@ int rs_writer_out(const void *buf, size_t len)
 	}
 }
 
+/* One writev(2) of a complete top-level record in pieces; as rs_writer_out. */
+static int writer_outv(const struct iovec *iov, int n, size_t len)
+{
+	int fd = g.fd;
+	ssize_t w;
+
+	if (atomic_load_explicit(&g.stopped, memory_order_relaxed) || fd < 0)
+		return -EPIPE;
+	if (getpid() != g.pid)
+		return -ESRCH;	/* see rs_writer_out */
+	if (!fd_is_ours(fd)) {
+		if (reopen(fd) < 0) {
+			stop(RS_STOP_FD_LOST, EBADF, 0);
+			return -EBADF;
+		}
+		fd = g.fd;
+	}
+	for (;;) {
+		/* one call: O_APPEND places the whole record at once */
+		w = writev(fd, iov, n);
+		if (w == (ssize_t)len)
+			return 0;
+		if (w < 0 && errno == EINTR)
+			continue;
+		stop(RS_STOP_WRITE_ERROR, w < 0 ? errno : ENOSPC, 1);
+		return -EIO;
+	}
+}
+
 int rs_writer_end(unsigned how, int64_t status)
 {
 	uint8_t rec[64];
@@ -354,18 +388,52 @@ static size_t page_round(size_t n)
 
 static void flush_locked(struct rs_tbuf *tb, int allow_compress);
 
+#define MARKER_MAX (2 + RS_UVARINT_MAX)	/* a PACKED record */
+#define STREAM_SLACK 16			/* a stream is full with less room left */
+
+/* Makes the buffer's current state the one a signal flush would write. */
+static inline void commit(struct rs_tbuf *tb)
+{
+	unsigned cur = atomic_load_explicit(&tb->snap_cur, memory_order_relaxed) ^ 1;
+	struct rs_tbuf_commit *c = &tb->snap[cur];
+
+	c->len = (uint32_t)tb->len;
+	c->nevents = tb->nevents;
+	c->npending = tb->npending;
+	c->markers = tb->markers;
+	c->xsize = tb->xsize;
+	memcpy(c->slen, tb->slen, sizeof(c->slen));
+	atomic_store_explicit(&tb->snap_cur, cur, memory_order_release);
+}
+
 static void tbuf_reset(struct rs_tbuf *tb)
 {
 	tb->len = 0;
 	tb->nevents = 0;
 	tb->have_first = 0;
-	atomic_store_explicit(&tb->committed, 0, memory_order_release);
+	memset(tb->slen, 0, sizeof(tb->slen));
+	tb->sraw = 0;
+	tb->npending = 0;
+	tb->markers = 0;
+	tb->nalloc = 0;
+	tb->xsize = 0;
+	tb->prev_stack = 0;
+	tb->budget = 0;
+	tb->gen++;	/* forgets every table slot at once */
+	if (!tb->gen)
+		tb->gen = 1;
+	memset(tb->class_count, 0, RS_PACK_NCLASSES * sizeof(*tb->class_count));
+	commit(tb);
 }
 
 static struct rs_tbuf *tbuf_map(void)
 {
 	size_t head = page_round(sizeof(struct rs_tbuf));
-	size_t total = head + page_round(RS_CHUNK_HEADROOM + g.buf_size);
+	size_t rec = page_round(RS_CHUNK_HEADROOM + g.buf_size + MARKER_MAX);
+	size_t streams = (RS_PS_COUNT - 1) * g.scap;
+	size_t table = page_round(RS_PACK_TABLE * sizeof(struct rs_pack_slot));
+	size_t classes = page_round(RS_PACK_NCLASSES * sizeof(uint32_t));
+	size_t total = head + rec + streams + table + classes;
 	uint8_t *m;
 	struct rs_tbuf *tb;
 
@@ -377,6 +445,13 @@ static struct rs_tbuf *tbuf_map(void)
 	tb->map_size = total;
 	tb->data = m + head + RS_CHUNK_HEADROOM;
 	tb->cap = g.buf_size;
+	m += head + rec;
+	for (unsigned i = 1; i < RS_PS_COUNT; i++, m += g.scap)
+		tb->ps[i] = m;
+	tb->scap = (uint32_t)g.scap;
+	tb->table = (struct rs_pack_slot *)m;
+	tb->class_count = (uint32_t *)(m + table);
+	tb->gen = 1;
 	return tb;
 }
 
@@ -398,8 +473,9 @@ static struct zslot zslots[ZSLOTS];
 
 static int zslot_map(struct zslot *z)
 {
-	size_t cap = ZSTD_compressBound(g.buf_size);
-	size_t ws = ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(1, g.buf_size, 0));
+	size_t cap = ZSTD_compressBound(g.buf_size) + (RS_PS_COUNT - 1) * ZSTD_compressBound(g.scap);
+	size_t big = g.buf_size > g.scap ? g.buf_size : g.scap;
+	size_t ws = ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(1, big, 0));
 	size_t outsz = page_round(RS_CHUNK_HEADROOM + cap);
 	uint8_t *m = mmap(NULL, outsz + page_round(ws), PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -499,44 +575,83 @@ struct rs_tbuf *rs_tbuf_acquire(uint32_t tid)
 	return tb;
 }
 
-/* Writes the buffer's records as one CHUNK; called with tb->lock held. */
+/* Puts the pending packed events behind a PACKED record (the slack kept
+ * after data makes room for it); lock held. */
+static void close_batch(struct rs_tbuf *tb)
+{
+	uint8_t *p = tb->data + tb->len;
+	size_t n;
+
+	if (!tb->npending)
+		return;
+	n = rs_put_uvarint(p + 2, tb->npending);
+	p[0] = RS_REC_PACKED;
+	p[1] = (uint8_t)n;
+	tb->len += 2 + n;
+	tb->markers += (uint32_t)(2 + n);
+	tb->npending = 0;
+}
+
+/* Writes the buffer as one STREAMS CHUNK with one writev; tb->lock held. */
 static void flush_locked(struct rs_tbuf *tb, int allow_compress)
 {
-	uint8_t h[RS_CHUNK_HEADROOM];
+	uint8_t h[RS_CHUNK_HEADROOM + 2];
 	uint8_t ph[RS_CHUNK_HEADROOM];
-	size_t phn = 0, hn = 0;
-	uint8_t *body = tb->data;
-	size_t blen = tb->len;
-	uint8_t enc = RS_CHUNK_RAW;
-
+	uint8_t sh[RS_PS_COUNT][1 + 2 * RS_UVARINT_MAX];
+	struct iovec iov[1 + 2 * RS_PS_COUNT];
+	size_t phn = 0, hn = 0, body = 2, total;
 	struct zslot *zs = NULL;
+	size_t zoff = 0;
 
-	if (tb->len == 0)
+	if (tb->len == 0 && tb->slen[RS_PS_HEAD] == 0)
 		return;
 	tb->flushing = 1;
+	close_batch(tb);
 	/* small bodies (a thread's last events) are not worth a context reset */
-	if (allow_compress && g.compress && tb->len >= 4096 && (zs = zslot_get(tb->tid))) {
-		size_t z = ZSTD_compressCCtx(zs->cctx, zs->out, zs->cap, tb->data, tb->len, 1);
+	if (allow_compress && g.compress && tb->len + tb->sraw >= 4096)
+		zs = zslot_get(tb->tid);
+	for (unsigned i = 0; i < RS_PS_COUNT; i++) {
+		const uint8_t *src = i ? tb->ps[i] : tb->data;
+		size_t len = i ? tb->slen[i] : tb->len;
+		size_t n = 0, stored = len;
+		uint8_t enc = RS_CHUNK_RAW;
 
-		if (!ZSTD_isError(z) && z < tb->len) {
-			body = zs->out;
-			blen = z;
-			enc = RS_CHUNK_ZSTD;
+		iov[1 + 2 * i + 1].iov_base = (void *)src;
+		if (zs && len >= 64) {
+			size_t z = ZSTD_compressCCtx(zs->cctx, zs->out + zoff, zs->cap - zoff, src, len, 1);
+
+			if (!ZSTD_isError(z) && z < len) {
+				iov[1 + 2 * i + 1].iov_base = zs->out + zoff;
+				zoff += z;
+				stored = z;
+				enc = RS_CHUNK_ZSTD;
+			}
 		}
+		sh[i][n++] = enc;
+		n += rs_put_uvarint(sh[i] + n, len);
+		n += rs_put_uvarint(sh[i] + n, stored);
+		iov[1 + 2 * i].iov_base = sh[i];
+		iov[1 + 2 * i].iov_len = n;
+		iov[1 + 2 * i + 1].iov_len = stored;
+		body += n + stored;
 	}
-	ph[phn++] = enc;
+	ph[phn++] = RS_CHUNK_STREAMS;
 	phn += rs_put_uvarint(ph + phn, tb->tid);
 	phn += rs_put_uvarint(ph + phn, tb->have_first ? tb->first_seq : rs_seq_peek());
 	phn += rs_put_uvarint(ph + phn, tb->have_first ? tb->first_time : rs_writer_now());
-	phn += rs_put_uvarint(ph + phn, tb->len);
+	phn += rs_put_uvarint(ph + phn, tb->len - tb->markers + tb->xsize);
 	phn += rs_put_uvarint(ph + phn, tb->nevents);
 	h[hn++] = RS_REC_CHUNK;
-	hn += rs_put_uvarint(h + hn, phn + blen);
+	hn += rs_put_uvarint(h + hn, phn + body);
 	memcpy(h + hn, ph, phn);
 	hn += phn;
-	memcpy(body - hn, h, hn);	/* the headroom in front of every body */
+	h[hn++] = RS_PS_COUNT;
+	h[hn++] = (uint8_t)g.time_shift;
+	iov[0].iov_base = h;
+	iov[0].iov_len = hn;
+	total = hn - 2 + body;
 	tb->flushing = 2;
-	rs_writer_out(body - hn, hn + blen);
+	writer_outv(iov, 1 + 2 * RS_PS_COUNT, total);
 	if (zs)
 		spin_unlock(&zs->lock);
 	tbuf_reset(tb);
@@ -579,12 +694,20 @@ void rs_tbuf_retire(struct rs_tbuf *tb)
  * write only what was committed, never wait on our own lock. */
 static void flush_interrupted(struct rs_tbuf *tb)
 {
-	uint64_t c = atomic_load_explicit(&tb->committed, memory_order_acquire);
+	const struct rs_tbuf_commit *c =
+		&tb->snap[atomic_load_explicit(&tb->snap_cur, memory_order_acquire)];
 
 	if (tb->flushing == 2 || !tb->in_use)
 		return;	/* may be written already: a lost chunk beats a doubled one */
-	tb->len = (size_t)(c >> 32);
-	tb->nevents = (uint32_t)c;
+	tb->len = c->len;
+	tb->nevents = c->nevents;
+	tb->npending = c->npending;
+	tb->markers = c->markers;
+	tb->xsize = c->xsize;
+	memcpy(tb->slen, c->slen, sizeof(tb->slen));
+	tb->sraw = 0;
+	for (unsigned i = 1; i < RS_PS_COUNT; i++)
+		tb->sraw += tb->slen[i];
 	flush_locked(tb, 0);
 }
 
@@ -659,10 +782,19 @@ void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)
 
 #define RS_EVENT_MAX 80	/* type + size + 7 fields of at most 10 bytes */
 
+/* Would a record of need bytes (and a PACKED record after it) overflow the
+ * buffer or the chunk limits? */
+static inline int rec_full(const struct rs_tbuf *tb, size_t need)
+{
+	return tb->len + need > tb->cap ||
+	       tb->len + tb->sraw + need + MARKER_MAX > RS_CHUNK_MAX_RAW ||
+	       tb->len - tb->markers + tb->xsize + need > RS_CHUNK_MAX_RAW;
+}
+
 /* Makes room for a record of at most need bytes; lock held. */
 static inline uint8_t *reserve(struct rs_tbuf *tb, size_t need)
 {
-	if (tb->len + need > tb->cap)
+	if (rec_full(tb, need))
 		flush_locked(tb, 1);
 	return tb->data + tb->len;
 }
@@ -683,7 +815,9 @@ static inline uint8_t *event_head(struct rs_tbuf *tb, uint8_t type, uint64_t sq,
 	uint8_t *p;
 
 	tb_lock(tb, TB_OWNER);
-	p = reserve(tb, RS_EVENT_MAX);
+	reserve(tb, RS_EVENT_MAX + MARKER_MAX);
+	close_batch(tb);	/* packed events before this one come first */
+	p = tb->data + tb->len;
 	begin_event(tb, sq, t);
 	p[0] = type;
 	p += 2;		/* every event payload is < 128 bytes: a one-byte size */
@@ -701,8 +835,8 @@ static inline void event_commit(struct rs_tbuf *tb, uint8_t *end)
 	rec[1] = (uint8_t)(end - rec - 2);
 	tb->len = (size_t)(end - tb->data);
 	tb->nevents++;
-	atomic_store_explicit(&tb->committed, ((uint64_t)tb->len << 32) | tb->nevents,
-			      memory_order_release);
+	tb->budget = 0;	/* records count against the chunk limits too */
+	commit(tb);
 	spin_unlock(&tb->lock);
 }
 
@@ -713,10 +847,189 @@ static inline uint8_t *put_addr(struct rs_tbuf *tb, uint8_t *p, uint64_t addr)
 	return p;
 }
 
+/* ---- packed events (STREAMS chunks, see refscope_format.h) --------------- */
+
+/* A split varint: first byte to stream st, the rest to stream rest. */
+static inline unsigned sput(struct rs_tbuf *tb, unsigned st, unsigned rest, uint64_t v)
+{
+	unsigned n = 1;
+
+	if (v < 0x80) {
+		tb->ps[st][tb->slen[st]++] = (uint8_t)v;
+		tb->sraw++;
+		return 1;
+	}
+	tb->ps[st][tb->slen[st]++] = (uint8_t)(v | 0x80);
+	v >>= 7;
+	while (v >= 0x80) {
+		tb->ps[rest][tb->slen[rest]++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+		n++;
+	}
+	tb->ps[rest][tb->slen[rest]++] = (uint8_t)v;
+	tb->sraw += n + 1;
+	return n + 1;
+}
+
+static inline size_t ulen(uint64_t v)
+{
+	return v < 0x80 ? 1 : (size_t)(64 - __builtin_clzll(v) + 6) / 7;
+}
+
+/*
+ * How many more packed events surely fit (0: flush first)? One event adds at
+ * most 2 varints to a stream (EXTRA), 5 varints in all, and RS_EVENT_MAX
+ * expanded bytes. Computed now and then, not per event: tb->budget.
+ */
+static uint32_t packed_room(const struct rs_tbuf *tb)
+{
+	uint64_t room = UINT32_MAX, r;
+
+	for (unsigned i = 1; i < RS_PS_COUNT; i++) {
+		if (tb->slen[i] + STREAM_SLACK + 2 * RS_UVARINT_MAX > tb->scap)
+			return 0;
+		r = (tb->scap - tb->slen[i] - STREAM_SLACK) / (2 * RS_UVARINT_MAX);
+		room = r < room ? r : room;
+	}
+	r = tb->len + tb->sraw + MARKER_MAX;
+	if (r + 5 * RS_UVARINT_MAX > RS_CHUNK_MAX_RAW)
+		return 0;
+	r = (RS_CHUNK_MAX_RAW - r) / (5 * RS_UVARINT_MAX);
+	room = r < room ? r : room;
+	r = tb->len - tb->markers + tb->xsize + MARKER_MAX;
+	if (r + RS_EVENT_MAX > RS_CHUNK_MAX_RAW)
+		return 0;
+	r = (RS_CHUNK_MAX_RAW - r) / RS_EVENT_MAX;
+	return (uint32_t)(r < room ? r : room);
+}
+
+static inline struct rs_pack_slot *slot_of(struct rs_tbuf *tb, uint64_t addr)
+{
+	return &tb->table[((addr >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - 13)];
+}
+
+_Static_assert(RS_PACK_TABLE == 1u << 13, "slot_of hashes to 13 bits");
+
+/* The address as a delta, in 16-byte units when it can be. */
+static inline unsigned put_addr_delta(struct rs_tbuf *tb, uint64_t addr)
+{
+	uint64_t d = addr - tb->prev_addr;
+
+	if (!(d & 15)) {
+		sput(tb, RS_PS_ADDR, RS_PS_ADDR + 1, rs_zigzag((int64_t)d >> 4));
+		return RS_PH_ADDR_DELTA16;
+	}
+	sput(tb, RS_PS_ADDR, RS_PS_ADDR + 1, rs_zigzag((int64_t)d));
+	return RS_PH_ADDR_DELTA;
+}
+
+/* One malloc (is_free 0) or free (1) as a packed event. */
+static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t sq, uint64_t t,
+			 uint64_t addr, uint64_t size, uint32_t stack)
+{
+	struct rs_pack_slot *sl;
+	unsigned h = is_free ? RS_PH_FREE : 0, mode;
+	uint64_t q;
+	size_t x;
+
+	tb_lock(tb, TB_OWNER);
+	if (!tb->budget && !(tb->budget = packed_room(tb))) {
+		flush_locked(tb, 1);
+		tb->budget = packed_room(tb);
+	}
+	tb->budget--;
+	begin_event(tb, sq, t);
+	x = 2 + (is_free ? 1 : 2);
+	if (sq - tb->prev_seq == 1)
+		h |= RS_PH_SEQ1;
+	else
+		sput(tb, RS_PS_EXTRA, RS_PS_EXTRA, sq - tb->prev_seq);
+	x += ulen(sq - tb->prev_seq);
+	tb->prev_seq = sq;
+	q = (t - tb->prev_time) >> g.time_shift;
+	tb->prev_time += q << g.time_shift;	/* the time a reader will see */
+	if (q < 3)
+		h |= (unsigned)q << RS_PH_TIME_SHIFT;
+	else {
+		h |= 3u << RS_PH_TIME_SHIFT;
+		sput(tb, RS_PS_EXTRA, RS_PS_EXTRA, q - 3);
+	}
+	x += ulen(q << g.time_shift);
+	if (!stack) {
+		mode = RS_PH_STACK_NONE;
+	} else if (stack == tb->prev_stack) {
+		mode = RS_PH_STACK_SAME;
+	} else if (stack == tb->prev_stack + 1) {
+		mode = RS_PH_STACK_NEXT;
+	} else {
+		/* an id rather than a delta: the next stack is often as likely
+		 * any of a few, and a difference of two such is twice as random */
+		mode = RS_PH_STACK_ID;
+		sput(tb, RS_PS_STACK, RS_PS_STACK + 1, stack);
+	}
+	if (stack)
+		tb->prev_stack = stack;
+	h |= mode << RS_PH_STACK_SHIFT;
+	x += ulen(stack);
+	sl = slot_of(tb, addr);
+	if (!is_free) {
+		unsigned c = rs_pack_class(size);
+
+		sput(tb, RS_PS_SIZE, RS_PS_SIZE + 1, size);
+		x += ulen(size);
+		if (c && sl->gen == tb->gen && sl->addr == addr && sl->freed && sl->cls == c) {
+			uint32_t age = tb->class_count[c] - 1 - sl->ord;
+
+			if (!age) {
+				mode = RS_PH_ADDR_REF;
+			} else {
+				mode = RS_PH_ADDR_AGE;
+				sput(tb, RS_PS_AAGE, RS_PS_AAGE + 1, age - 1);
+			}
+		} else {
+			mode = put_addr_delta(tb, addr);
+		}
+		sl->addr = addr;
+		sl->gen = tb->gen;
+		sl->freed = 0;
+		sl->cls = (uint16_t)c;
+		sl->ord = tb->nalloc++;
+	} else if (!addr) {
+		mode = RS_PH_ADDR_NULL;
+	} else if (sl->gen == tb->gen && sl->addr == addr && !sl->freed) {
+		mode = RS_PH_ADDR_REF;
+		sput(tb, RS_PS_FAGE, RS_PS_FAGE + 1, tb->nalloc - 1 - sl->ord);
+		if (sl->cls) {
+			sl->freed = 1;
+			sl->ord = tb->class_count[sl->cls]++;
+		} else {
+			sl->gen = 0;
+		}
+	} else {
+		mode = put_addr_delta(tb, addr);
+	}
+	h |= mode << RS_PH_ADDR_SHIFT;
+	x += ulen(rs_zigzag((int64_t)(addr - tb->prev_addr)));
+	tb->prev_addr = addr;
+	tb->ps[RS_PS_HEAD][tb->slen[RS_PS_HEAD]++] = (uint8_t)h;
+	tb->sraw++;
+	tb->xsize += x;
+	tb->nevents++;
+	tb->npending++;
+	commit(tb);
+	spin_unlock(&tb->lock);
+}
+
 void rs_ev_alloc(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
 		 uint64_t size, uint32_t stack, unsigned kind, uint64_t align)
 {
-	uint8_t *p = event_head(tb, RS_EV_ALLOC, sq, t);
+	uint8_t *p;
+
+	if (kind == RS_KIND_MALLOC && !align) {
+		packed_event(tb, 0, sq, t, addr, size, stack);
+		return;
+	}
+	p = event_head(tb, RS_EV_ALLOC, sq, t);
 
 	p = put_addr(tb, p, addr);
 	p += rs_put_uvarint(p, size);
@@ -729,7 +1042,13 @@ void rs_ev_alloc(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
 void rs_ev_free(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
 		uint32_t stack, unsigned kind)
 {
-	uint8_t *p = event_head(tb, RS_EV_FREE, sq, t);
+	uint8_t *p;
+
+	if (kind == RS_KIND_FREE) {
+		packed_event(tb, 1, sq, t, addr, 0, stack);
+		return;
+	}
+	p = event_head(tb, RS_EV_FREE, sq, t);
 
 	p = put_addr(tb, p, addr);
 	p += rs_put_uvarint(p, stack);
@@ -802,7 +1121,7 @@ void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsign
 	memcpy(p + 1, sz, sn);
 	tb->len = (size_t)(p + 1 + sn + pn - tb->data);
 	/* not an event: nevents unchanged, but the bytes are committed */
-	atomic_store_explicit(&tb->committed, ((uint64_t)tb->len << 32) | tb->nevents,
-			      memory_order_release);
+	tb->budget = 0;
+	commit(tb);
 	spin_unlock(&tb->lock);
 }

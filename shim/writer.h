@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "refscope_format.h"
+
 #define RS_CHUNK_HEADROOM 64	/* room for the CHUNK framing in front of a body */
 #define RS_STACK_CACHE 1024	/* per-thread direct-mapped stack cache entries */
 #define RS_DEPTH_DEFAULT 64
@@ -33,7 +35,31 @@
 #define RS_BUFFER_MIN (16u << 10)
 #define RS_BUFFER_MAX (4u << 20)
 
+/* Packed events (STREAMS chunks): see refscope_format.h. */
+/* Each packed stream holds 4 x buf_size bytes (at most this): with the
+ * default 64 KiB buffer, a chunk holds up to ~256 Ki malloc/free events, and
+ * big chunks are what makes them compress well. Pages are touched as used. */
+#define RS_PACK_STREAM_CAP (1u << 20)
+#define RS_PACK_TABLE (1u << 13)	/* recent blocks, direct-mapped by address */
+#define RS_PACK_TIME_SHIFT 12		/* packed times in units of 4.096 us */
+
 struct rs_stack_node;
+
+/* A block this chunk saw allocated (freed == 0) or freed into a class history. */
+struct rs_pack_slot {
+	uint64_t addr;
+	uint32_t ord;		/* packed ALLOC number, or number in its class history */
+	uint32_t gen;		/* the chunk it belongs to (tb->gen) */
+	uint16_t cls;		/* rs_pack_class of its size */
+	uint16_t freed;
+};
+
+/* The buffer state a signal flush may write: complete records and events only. */
+struct rs_tbuf_commit {
+	uint32_t len, nevents, npending, markers;
+	uint64_t xsize;
+	uint32_t slen[RS_PS_COUNT];
+};
 
 struct rs_stack_cache_entry {
 	uint64_t hash;
@@ -56,10 +82,25 @@ struct rs_tbuf {
 	uint64_t prev_seq, prev_time, prev_addr;
 	uint32_t nevents;
 	size_t len, cap;
-	/* (len << 32) | nevents of complete records: what a signal may write */
-	_Atomic uint64_t committed;
 	uint8_t *data;			/* cap bytes, RS_CHUNK_HEADROOM before it */
 	size_t map_size;
+	/* packed events: streams 1.. of the chunk (stream 0 is data) */
+	uint8_t *ps[RS_PS_COUNT];
+	uint32_t slen[RS_PS_COUNT];
+	uint32_t sraw;			/* sum of slen */
+	uint32_t scap;			/* bytes each packed stream holds */
+	uint32_t budget;		/* packed events that surely fit before checking again */
+	uint32_t npending;		/* packed events not yet behind a PACKED record */
+	uint32_t markers;		/* bytes of PACKED records in data */
+	uint32_t nalloc;		/* packed ALLOCs in this chunk */
+	uint32_t gen;
+	uint64_t xsize;			/* expanded bytes of the packed events */
+	uint64_t prev_stack;
+	uint32_t *class_count;		/* RS_PACK_NCLASSES history lengths */
+	struct rs_pack_slot *table;	/* RS_PACK_TABLE */
+	/* double-buffered commit: snap[snap_cur] is what a signal may write */
+	struct rs_tbuf_commit snap[2];
+	atomic_uint snap_cur;
 	struct rs_stack_cache_entry cache[RS_STACK_CACHE];
 };
 
@@ -70,6 +111,7 @@ struct rs_writer_config {
 	size_t buf_size;	/* bytes of records per buffer, clamped to limits */
 	int quiet;		/* never write to stderr */
 	uint64_t start_mono;	/* CLOCK_MONOTONIC ns of the file header */
+	unsigned time_shift;	/* malloc/free times rounded down to 2^time_shift ns */
 };
 
 /* Non-zero while events are recorded. Read on every hook call. */

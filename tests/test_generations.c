@@ -270,6 +270,45 @@ Test(generations, realloc_success_and_failure)
 	gen_free(f.m);
 }
 
+/* Two million events, never more than 100 blocks live: memory follows the
+ * live set (the pool and table keep their first size), the timeline keeps
+ * at most GEN_SAMPLES points, and the peak survives the merging. */
+Test(generations, memory_follows_the_live_set)
+{
+	struct feed f;
+	const struct gen_sample *tl;
+	size_t n, peak_at = 0;
+	uint64_t best = 0;
+
+	feed_init(&f, 700, 10, 10);
+	for (uint64_t i = 0; i < 1000000; i++) {
+		f.time = i;
+		al(&f, 0x1000 + 16 * (i % 100), i == 777777 ? 5000 : 8, 1);
+		if (i >= 99)
+			fr(&f, 0x1000 + 16 * ((i - 99) % 100));
+	}
+	cr_assert_eq(gen_finish(f.m), 0);
+	cr_assert_eq(gen_node_capacity(f.m), 1024);
+	cr_assert_eq(gen_table_capacity(f.m), 1024);
+	tl = gen_timeline(f.m, &n);
+	cr_assert_leq(n, GEN_SAMPLES);
+	cr_assert_geq(n, GEN_SAMPLES / 2);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t = tl[i].bytes[0] + tl[i].bytes[1] + tl[i].bytes[2];
+
+		if (t > best) {
+			best = t;
+			peak_at = i;
+		}
+		if (i)
+			cr_assert_gt(tl[i].seq, tl[i - 1].seq);
+	}
+	/* 100 live blocks of 8 bytes, one of them 5000 bytes: 99 x 8 + 5000 */
+	cr_assert_eq(best, 99 * 8 + 5000);
+	cr_assert_eq(tl[peak_at].time, 777777);
+	gen_free(f.m);
+}
+
 /* Median: a bucket's lower bound above 16 (100 lies in [96, 104)). */
 Test(generations, median_is_the_lower_bound_of_its_bucket)
 {

@@ -619,6 +619,50 @@ Test(shim_snapshot, refscope_snapshot_without_the_shim_is_minus_one)
 	cr_assert_str_eq(out, "snapshot 0: -1\nsnapshot 1: -1\n");
 }
 
+/* Threads blocked in the kernel: their stacks from their stack pointers. */
+Test(shim_snapshot, blocked_threads_stacks_are_scanned, .init = setup, .fini = teardown)
+{
+	char *argv[] = { (char *)sample("snapshots"), "threads", NULL };
+	char out[128];
+	struct strace t;
+	struct tdec d = { 0 };
+	uint32_t pid, tids[2];
+	size_t nt = 0;
+
+	cr_assert_eq(run(argv, NULL, 1, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "snapshot 0: 0\nsnapshot 1: 0\nsnapshot 2: 0\n");
+	load(&t, &d, 0);
+	pid = (uint32_t)tdec_nth(&d, RS_REC_PROCESS, 0)->pid;
+	cr_assert_eq(t.ns, 4);
+	check_complete(&t);
+	cr_assert_eq(t.s[2].trigger, RS_SNAP_REQUEST);
+	for (size_t i = 0; i < tdec_count(&d, RS_EV_THREAD_START); i++) {
+		const struct trec *ts = tdec_nth(&d, RS_EV_THREAD_START, i);
+
+		if (ts->tid != pid && nt < 2)
+			tids[nt++] = ts->tid;
+	}
+	cr_assert_eq(nt, 2);
+	for (size_t k = 0; k < 2; k++) {
+		uint64_t blk = 0;
+		const struct sregion *r;
+
+		/* the 40-byte block this thread allocated */
+		for (size_t i = 0; i < tdec_count(&d, RS_EV_ALLOC); i++) {
+			const struct trec *a = tdec_nth(&d, RS_EV_ALLOC, i);
+
+			if (a->size == 40 && a->tid == tids[k])
+				blk = a->addr;
+		}
+		cr_assert_neq(blk, 0);
+		r = word_to(&t, 2, blk, RS_REGION_STACK);
+		cr_assert_not_null(r, "thread %u's block is held from its stack", tids[k]);
+		cr_assert_eq(r->tid, tids[k]);
+	}
+	strace_free(&t);
+	tdec_free(&d);
+}
+
 /* Polls the trace until a complete snapshot of the given trigger is in it. */
 static int wait_snapshot(pid_t pid, uint64_t trigger, int timeout_ms)
 {

@@ -125,6 +125,57 @@ static int dec_body(struct tdec *d, const uint8_t *p, const uint8_t *end, const 
 	return nev == ch->nevents ? 0 : -2;
 }
 
+/* A STREAMS body into its expanded body of exactly raw_size bytes; 0 or -1. */
+static int streams_expand(const uint8_t *p, const uint8_t *end, uint8_t *out, uint64_t raw_size,
+			  unsigned *nzstd)
+{
+	struct rs_pack_in in;
+	uint8_t *dec[RS_PS_COUNT] = { NULL };
+	void *scratch;
+	const char *why;
+	size_t at;
+	unsigned shift;
+	long n = -1;
+
+	memset(&in, 0, sizeof(in));
+	if (end - p < 2 || p[0] != RS_PS_COUNT)
+		return -1;
+	shift = p[1];
+	p += 2;
+	for (unsigned i = 0; i < RS_PS_COUNT; i++) {
+		uint64_t raw, stored;
+		uint8_t enc;
+
+		if (p >= end)
+			goto out;
+		enc = *p++;
+		if (get(&p, end, &raw) || get(&p, end, &stored) || stored > (uint64_t)(end - p))
+			goto out;
+		if (enc == RS_CHUNK_ZSTD) {
+			++*nzstd;
+			dec[i] = malloc(raw + 1);
+			if (ZSTD_decompress(dec[i], raw, p, stored) != raw)
+				goto out;
+			in.s[i] = dec[i];
+		} else if (enc == RS_CHUNK_RAW && stored == raw) {
+			in.s[i] = p;
+		} else {
+			goto out;
+		}
+		in.len[i] = raw;
+		p += stored;
+	}
+	if (p != end)
+		goto out;
+	scratch = malloc(rs_pack_scratch_size(in.len[RS_PS_HEAD]));
+	n = rs_pack_expand(&in, shift, out, raw_size, scratch, &why, &at);
+	free(scratch);
+out:
+	for (unsigned i = 0; i < RS_PS_COUNT; i++)
+		free(dec[i]);
+	return n >= 0 && (uint64_t)n == raw_size ? 0 : -1;
+}
+
 int tdec_bytes(struct tdec *d, const uint8_t *buf, size_t len)
 {
 	const uint8_t *p = buf, *end = buf + len;
@@ -159,7 +210,12 @@ int tdec_bytes(struct tdec *d, const uint8_t *buf, size_t len)
 			r->chunk_index = d->nchunks++;
 			ch = *r;
 			raw = malloc(r->raw_size + 1);
-			if (r->encoding == RS_CHUNK_ZSTD) {
+			if (r->encoding == RS_CHUNK_STREAMS) {
+				if (streams_expand(p, rend, raw, r->raw_size, &r->zstd_streams)) {
+					free(raw);
+					return -5;
+				}
+			} else if (r->encoding == RS_CHUNK_ZSTD) {
 				size_t z = ZSTD_decompress(raw, r->raw_size, p, (size_t)(rend - p));
 
 				if (ZSTD_isError(z) || z != r->raw_size) {

@@ -17,6 +17,7 @@ struct trec {
 	size_t chunk_index;
 	/* CHUNK */
 	uint8_t encoding;
+	unsigned zstd_streams;	/* STREAMS chunks: how many streams are zstd frames */
 	uint64_t first_seq, first_time, raw_size, nevents, body_size;
 	/* events */
 	uint64_t seq, time, addr, size, stack, kind, align, old, creator;

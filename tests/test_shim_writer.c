@@ -18,7 +18,7 @@
 
 static char path[] = "/tmp/refscope-test-writer-XXXXXX";
 
-static int open_writer(int compress, size_t buf)
+static int open_writer_shift(int compress, size_t buf, unsigned time_shift)
 {
 	struct rs_writer_config c;
 	int fd = mkstemp(path);
@@ -34,8 +34,14 @@ static int open_writer(int compress, size_t buf)
 	c.buf_size = buf;
 	c.quiet = 1;
 	c.start_mono = 0;
+	c.time_shift = time_shift;
 	cr_assert_eq(rs_writer_open(&c), 0);
 	return fd;
+}
+
+static int open_writer(int compress, size_t buf)
+{
+	return open_writer_shift(compress, buf, 0);
 }
 
 static void decode(struct tdec *d)
@@ -111,12 +117,12 @@ Test(writer, raw_round_trip_is_exact)
 	decode(&d);
 	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1);
 	c = tdec_nth(&d, RS_REC_CHUNK, 0);
-	cr_assert_eq(c->encoding, RS_CHUNK_RAW);
+	cr_assert_eq(c->encoding, RS_CHUNK_STREAMS);
+	cr_assert_eq(c->zstd_streams, 0);
 	cr_assert_eq(c->tid, 77);
 	cr_assert_eq(c->first_seq, 10);
 	cr_assert_eq(c->first_time, 100);
 	cr_assert_eq(c->nevents, 6);
-	cr_assert_eq(c->raw_size, c->body_size);
 	check_five(&d);
 	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 21);
 	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->time, 301);
@@ -134,15 +140,16 @@ Test(writer, zstd_chunk_decodes_with_zstd_decompress)
 	tb = rs_tbuf_acquire(77);
 	write_five(tb);
 	/* compressible filler so zstd wins over raw */
-	for (uint64_t i = 0; i < 1000; i++)
+	for (uint64_t i = 0; i < 3000; i++)
 		rs_ev_alloc(tb, 100 + i, 1000 + i, 0x5000 + 32 * (i % 8), 32, 9, RS_KIND_MALLOC, 0);
 	rs_tbuf_flush(tb);
 	decode(&d);
 	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1);
 	c = tdec_nth(&d, RS_REC_CHUNK, 0);
-	cr_assert_eq(c->encoding, RS_CHUNK_ZSTD);
+	cr_assert_eq(c->encoding, RS_CHUNK_STREAMS);
+	cr_assert_geq(c->zstd_streams, 1);
 	cr_assert_lt(c->body_size, c->raw_size);
-	cr_assert_eq(c->nevents, 1005);
+	cr_assert_eq(c->nevents, 3005);
 	check_five(&d);
 	cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, 1001)->seq, 100 + 999);
 	cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, 1001)->addr, 0x5000 + 32 * (999 % 8));
@@ -153,7 +160,7 @@ Test(writer, full_buffer_splits_into_chunks_with_fresh_deltas)
 {
 	struct tdec d = { 0 };
 	struct rs_tbuf *tb;
-	const size_t nev = 20000;
+	const size_t nev = 140000;	/* 16 KiB buffer: 64 KiB streams, ~65500 events a chunk */
 	size_t seen = 0;
 
 	open_writer(0, 16 << 10);
@@ -167,7 +174,7 @@ Test(writer, full_buffer_splits_into_chunks_with_fresh_deltas)
 		const struct trec *c = tdec_nth(&d, RS_REC_CHUNK, k);
 		const struct trec *first = tdec_nth(&d, RS_EV_ALLOC, seen);
 
-		cr_assert_leq(c->raw_size, 16 << 10);
+		cr_assert_leq(c->nevents, 64 << 10);
 		cr_assert_eq(c->first_seq, first->seq, "chunk %zu", k);
 		cr_assert_eq(c->first_time, first->time);
 		seen += c->nevents;
@@ -275,8 +282,11 @@ Test(writer, signal_flush_writes_committed_records_raw)
 	rs_writer_flush_all_signal(self);
 	decode(&d);
 	cr_assert_eq(d.nchunks, 2);
-	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 0)->encoding, RS_CHUNK_RAW);
-	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 1)->encoding, RS_CHUNK_RAW);
+	/* raw: no compression in a signal handler */
+	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 0)->encoding, RS_CHUNK_STREAMS);
+	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 0)->zstd_streams, 0);
+	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 1)->encoding, RS_CHUNK_STREAMS);
+	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 1)->zstd_streams, 0);
 	cr_assert_eq(tdec_count(&d, RS_EV_ALLOC) + tdec_count(&d, RS_EV_FREE) +
 		     tdec_count(&d, RS_EV_ALLOC_FAILED) + tdec_count(&d, RS_EV_THREAD_START), 6);
 	tdec_free(&d);
@@ -407,5 +417,126 @@ Test(writer, deep_stack_record_round_trip)
 	for (unsigned i = 0; i < RS_DEPTH_MAX; i++)
 		cr_assert_eq(s->ips[i], ips[i], "frame %u", i);
 	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 5);
+	tdec_free(&d);
+}
+
+struct pev {
+	int type;
+	uint64_t seq, time, addr, size, stack, kind;
+};
+
+/* Every way a packed event can carry its address, stack, seq and time, with
+ * an unpacked event (calloc) between two runs of packed ones. */
+Test(writer, packed_events_round_trip_every_mode)
+{
+	static const struct pev ev[] = {
+		{ RS_EV_ALLOC, 1, 10, 0x10000, 24, 5, RS_KIND_MALLOC },	/* delta/16, stack id */
+		{ RS_EV_ALLOC, 2, 20, 0x10020, 24, 6, RS_KIND_MALLOC },	/* stack + 1 */
+		{ RS_EV_FREE, 3, 30, 0x10000, 0, 6, RS_KIND_FREE },	/* 2nd latest alloc; same stack */
+		{ RS_EV_ALLOC, 4, 40, 0x10000, 20, 7, RS_KIND_MALLOC }, /* latest freed of its class */
+		{ RS_EV_ALLOC, 5, 45, 0x50000, 64, 7, RS_KIND_CALLOC },	/* not packed */
+		{ RS_EV_FREE, 6, 50, 0x10020, 0, 0, RS_KIND_FREE },	/* no stack */
+		{ RS_EV_FREE, 7, 60, 0x10000, 0, 3, RS_KIND_FREE },
+		{ RS_EV_ALLOC, 8, 70, 0x10020, 24, 3, RS_KIND_MALLOC },	/* class history, 1 back */
+		{ RS_EV_FREE, 10, 5000, 0, 0, 3, RS_KIND_FREE },	/* free(NULL), seq gap, big time */
+		{ RS_EV_ALLOC, 11, 5001, 0x20008, 100000, 9, RS_KIND_MALLOC }, /* odd delta, no class */
+		{ RS_EV_FREE, 12, 5002, 0x20008, 0, 9, RS_KIND_FREE },
+		{ RS_EV_FREE, 13, 5003, 0x30000, 0, 9, RS_KIND_FREE },	/* unknown block */
+		{ RS_EV_FREE, 14, 5004, 0x30001, 0, 9, RS_KIND_FREE },	/* unknown, odd delta */
+		{ RS_EV_ALLOC, 15, 5005, 0x10000, 24, 9, RS_KIND_MALLOC }, /* freed 2 chunks ago? no: delta */
+	};
+	const size_t n = sizeof(ev) / sizeof(ev[0]);
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	size_t k = 0;
+
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(3);
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].type == RS_EV_ALLOC)
+			rs_ev_alloc(tb, ev[i].seq, ev[i].time, ev[i].addr, ev[i].size,
+				    (uint32_t)ev[i].stack, (unsigned)ev[i].kind, 0);
+		else
+			rs_ev_free(tb, ev[i].seq, ev[i].time, ev[i].addr, (uint32_t)ev[i].stack,
+				   (unsigned)ev[i].kind);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1);
+	cr_assert_eq(tdec_nth(&d, RS_REC_CHUNK, 0)->nevents, n);
+	for (size_t i = 0; i < d.n; i++) {
+		const struct trec *r = &d.r[i];
+
+		if (r->type != RS_EV_ALLOC && r->type != RS_EV_FREE)
+			continue;
+		cr_assert_lt(k, n);
+		cr_assert_eq(r->type, ev[k].type, "event %zu", k);
+		cr_assert_eq(r->seq, ev[k].seq, "event %zu", k);
+		cr_assert_eq(r->time, ev[k].time, "event %zu", k);
+		cr_assert_eq(r->addr, ev[k].addr, "event %zu: %#lx", k, (unsigned long)r->addr);
+		cr_assert_eq(r->stack, ev[k].stack, "event %zu", k);
+		cr_assert_eq(r->kind, ev[k].kind, "event %zu", k);
+		if (r->type == RS_EV_ALLOC) {
+			cr_assert_eq(r->size, ev[k].size, "event %zu", k);
+			cr_assert_eq(r->align, 0);
+		}
+		k++;
+	}
+	cr_assert_eq(k, n);
+	tdec_free(&d);
+}
+
+/* Packed times are rounded down to 2^shift ns against the previous time as
+ * the reader sees it, so errors never add up; unpacked events stay exact. */
+Test(writer, packed_times_round_down_without_drift)
+{
+	static const uint64_t t[] = { 1000, 5000, 9000, 9100, 20000 };
+	static const uint64_t want[] = { 1000, 1000, 5096, 5096, 17384 };
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+
+	open_writer_shift(0, 16 << 10, 12);
+	tb = rs_tbuf_acquire(3);
+	for (size_t i = 0; i < 5; i++)
+		rs_ev_alloc(tb, 1 + i, t[i], 0x1000 + 16 * i, 8, 1, RS_KIND_MALLOC, 0);
+	rs_ev_thread_exit(tb, 6, 20001);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	for (size_t i = 0; i < 5; i++)
+		cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, i)->time, want[i], "event %zu", i);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->time, 20001);
+	tdec_free(&d);
+}
+
+/* A chunk holds packed events up to its streams' size, then the next chunk
+ * starts fresh: no reference reaches back into an earlier chunk. */
+Test(writer, packed_chunks_restart_their_histories)
+{
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	const uint64_t pairs = 70000;
+
+	open_writer(1, 16 << 10);
+	tb = rs_tbuf_acquire(3);
+	for (uint64_t i = 0; i < pairs; i++) {
+		uint64_t a = 0x100000 + 64 * (i % 50);
+
+		rs_ev_alloc(tb, 2 * i + 1, 2 * i + 1, a, 8 + i % 40, 1 + i % 3, RS_KIND_MALLOC, 0);
+		rs_ev_free(tb, 2 * i + 2, 2 * i + 2, a, 2 + i % 3, RS_KIND_FREE);
+	}
+	rs_tbuf_flush(tb);
+	decode(&d);
+	cr_assert_geq(d.nchunks, 3);
+	cr_assert_eq(tdec_count(&d, RS_EV_ALLOC), pairs);
+	cr_assert_eq(tdec_count(&d, RS_EV_FREE), pairs);
+	for (uint64_t i = 0; i < pairs; i++) {
+		const struct trec *a = tdec_nth(&d, RS_EV_ALLOC, i), *f = tdec_nth(&d, RS_EV_FREE, i);
+
+		cr_assert_eq(a->addr, 0x100000 + 64 * (i % 50), "pair %lu", (unsigned long)i);
+		cr_assert_eq(a->size, 8 + i % 40);
+		cr_assert_eq(a->stack, 1 + i % 3);
+		cr_assert_eq(f->addr, a->addr);
+		cr_assert_eq(f->stack, 2 + i % 3);
+		cr_assert_eq(f->seq, 2 * i + 2);
+	}
 	tdec_free(&d);
 }

@@ -1218,7 +1218,11 @@ int check_report_dir(const char *dir, const struct report_options *opt, int json
 				fprintf(out, ",\n");
 			if (report_write_json(&rep, out))
 				st = CMD_BAD_INPUT;
-			if (rep.have_error) {
+			if (rep.have_error && rep.error.cut) {
+				/* killed while writing: incomplete, not bad input (main.c) */
+				fprintf(stderr, "refscope report: %s: incomplete trace, reported up to byte %"
+					PRIu64 ": %s\n", rep.path, rep.error.offset, rep.error.message);
+			} else if (rep.have_error) {
 				fprintf(stderr, "refscope report: %s: %s\n", rep.path, rep.error.message);
 				st = CMD_BAD_INPUT;
 			}

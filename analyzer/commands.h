@@ -14,6 +14,8 @@ enum cmd_status {
 	CMD_USAGE = 3,      /* exit 2 after printing usage: bad flags */
 	CMD_HELP = 4,       /* exit 0: --help was printed */
 	CMD_POLICY_FAILED = 5, /* exit 1: `check` found the policy violated */
+	CMD_INCOMPLETE = 6, /* exit 0: trace cut short by a kill -9 or a full disk (its last
+			     * record cut at the end of the file), reported up to the cut */
 };
 
 /* `refscope run`: what happened to the traced program. */

@@ -277,7 +277,9 @@ static void dump_usage(FILE *f)
 	fprintf(f, "usage: refscope dump TRACE\n"
 		   "Print the trace header and every record, one line each, with its byte\n"
 		   "offset; the events of each chunk decoded, in file order, and the words of\n"
-		   "each snapshot (location: value).\n");
+		   "each snapshot (location: value).\n"
+		   "\n"
+		   "  -h, --help   show this help\n");
 }
 
 enum cmd_status cmd_dump(int argc, char **argv)
@@ -289,7 +291,7 @@ enum cmd_status cmd_dump(int argc, char **argv)
 	struct dump_ctx d = { stdout, NULL, 0 };
 	const struct rs_file_header *h;
 	const struct reader_error *e;
-	int c, rc;
+	int c, rc, cut = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -318,7 +320,13 @@ enum cmd_status cmd_dump(int argc, char **argv)
 		       h->start_monotonic, h->pointer_size);
 	rc = reader_scan(d.r, on_record, &d);
 	e = reader_error(d.r);
-	if (e) {
+	if (e && e->cut) {
+		fflush(stdout);
+		printf("incomplete: %s\n", e->message);
+		fflush(stdout);
+		fprintf(stderr, "refscope dump: %s: incomplete trace: %s\n", argv[optind], e->message);
+		cut = 1;
+	} else if (e) {
 		fflush(stdout);
 		printf("error: %s\n", e->message);
 		fflush(stdout);
@@ -329,5 +337,5 @@ enum cmd_status cmd_dump(int argc, char **argv)
 		d.damaged = 1;
 	}
 	reader_close(d.r);
-	return d.damaged ? CMD_BAD_INPUT : CMD_OK;
+	return d.damaged ? CMD_BAD_INPUT : cut ? CMD_INCOMPLETE : CMD_OK;
 }

@@ -1,9 +1,10 @@
 /*
  * main.c - the refscope command line: dispatches subcommands and is the only
- * place that turns results into exit codes (0 ok, 1 `check` found the policy
- * violated, 2 bad input or usage; for `run` the traced program's own status,
- * its terminating signal re-raised; for `run --check` the program's status
- * when it failed, else the check's).
+ * place that turns results into exit codes (0 ok, also for a trace cut short
+ * by a kill -9 or a full disk; 1 `check` found the policy violated, 2 bad
+ * input or usage; for `run` the traced program's own status, its terminating
+ * signal re-raised; for `run --check` the program's status when it failed,
+ * else the check's).
  */
 #include <signal.h>
 #include <sys/resource.h>
@@ -37,6 +38,17 @@ static int status_exit(enum cmd_status st)
 	switch (st) {
 	case CMD_OK:
 	case CMD_HELP:
+		return 0;
+	/*
+	 * A trace whose only damage is its last record cut by the end of the
+	 * file is what kill -9 or a full disk leaves (the shim's write(2) was
+	 * interrupted): the contract is that such a trace is readable up to
+	 * its last record, so it is a result, not bad input. It exits 0, like a
+	 * trace killed between two writes (no END, nothing cut); the report
+	 * and stderr say it is incomplete and where it was cut. Any other
+	 * damage stays exit 2.
+	 */
+	case CMD_INCOMPLETE:
 		return 0;
 	case CMD_POLICY_FAILED:
 		return 1;

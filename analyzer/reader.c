@@ -93,6 +93,7 @@ __attribute__((format(printf, 3, 4))) static void set_error(struct reader_error 
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
 	e->offset = offset;
+	e->cut = 0;
 }
 
 /* The earliest damage in the file wins: what comes after it is suspect, and
@@ -102,6 +103,16 @@ __attribute__((format(printf, 3, 4))) static void set_error(struct reader_error 
 		if (!(r)->have_error || (off) < (r)->err.offset) { \
 			set_error(&(r)->err, (off), __VA_ARGS__); \
 			(r)->have_error = 1;                       \
+		}                                                  \
+	} while (0)
+
+/* FAIL for a record cut by the end of the file (see reader_error.cut). */
+#define FAIL_CUT(r, off, ...)                                      \
+	do {                                                       \
+		if (!(r)->have_error || (off) < (r)->err.offset) { \
+			set_error(&(r)->err, (off), __VA_ARGS__); \
+			(r)->have_error = 1;                       \
+			(r)->err.cut = 1;                          \
 		}                                                  \
 	} while (0)
 
@@ -1025,6 +1036,20 @@ static int chunk_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 	return 0;
 }
 
+/*
+ * Is a record running past the end of the file what an interrupted write
+ * leaves (a kill -9 or a full disk cutting the shim's last write(2)), rather
+ * than a damaged size field? Only if its size is one a writer can produce and
+ * the trace was not ended before it: the shim writes nothing after END, except
+ * after END(exec) when the exec failed.
+ */
+static int cut_by_eof(const struct reader *r, uint8_t type, uint64_t size)
+{
+	if (r->have_end && r->end.how != RS_END_EXEC)
+		return 0;
+	return size <= (type == RS_REC_CHUNK || type == RS_REC_SNAP_WORDS ? CHUNK_PAYLOAD_MAX : META_MAX);
+}
+
 int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 {
 	uint64_t off;
@@ -1049,7 +1074,9 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 		}
 		k = rs_get_uvarint(hb + 1, hb + n, &size);
 		if (!k) {
-			if ((size_t)n < sizeof(hb))
+			if ((size_t)n < sizeof(hb) && cut_by_eof(r, type, 0))
+				FAIL_CUT(r, off, "truncated record at byte %" PRIu64 ": size field cut", off);
+			else if ((size_t)n < sizeof(hb))
 				FAIL(r, off, "truncated record at byte %" PRIu64 ": size field cut", off);
 			else
 				FAIL(r, off, "bad record size at byte %" PRIu64 ": varint too long", off);
@@ -1058,9 +1085,16 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 		payload_off = off + 1 + k;
 		left = r->file_size - payload_off;
 		if (size > left) {
-			FAIL(r, off,
-			     "truncated record at byte %" PRIu64 ": %s needs %" PRIu64 " bytes, %" PRIu64 " left",
-			     off, reader_record_name(type), size, left);
+			if (cut_by_eof(r, type, size))
+				FAIL_CUT(r, off,
+					 "truncated record at byte %" PRIu64 ": %s needs %" PRIu64 " bytes, %" PRIu64
+					 " left",
+					 off, reader_record_name(type), size, left);
+			else
+				FAIL(r, off,
+				     "truncated record at byte %" PRIu64 ": %s needs %" PRIu64 " bytes, %" PRIu64
+				     " left",
+				     off, reader_record_name(type), size, left);
 			return -EINVAL;
 		}
 		memset(&rec, 0, sizeof(rec));

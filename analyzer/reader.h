@@ -42,6 +42,16 @@ struct reader;
 struct reader_error {
 	char message[256];
 	uint64_t offset; /* byte offset in the file where the failure lies */
+	/*
+	 * 1 when the damage is only this: the file's last record is cut short
+	 * by the end of the file (its size is within the limits a writer can
+	 * produce), and no END came before it (END(exec) excepted, exec may
+	 * fail). That is what a kill -9 or a full disk leaves when it interrupts
+	 * the shim's write(2): everything before the cut is sound, the trace is
+	 * incomplete rather than corrupt. Any other damage found earlier in the
+	 * file replaces the error and clears this.
+	 */
+	int cut;
 };
 
 struct reader_process {

@@ -207,7 +207,7 @@ static int u64_cmp(const void *a, const void *b)
 /* Resolves every stack id in ids (duplicates allowed) into rep->graph_stacks. */
 static int resolve_stacks(struct report *rep, uint64_t *ids, size_t n)
 {
-	if (n)
+	if (n)	/* ids may be NULL when n is 0: qsort's arguments must not be */
 		qsort(ids, n, sizeof(*ids), u64_cmp);
 	rep->graph_stacks = calloc(n ? n : 1, sizeof(*rep->graph_stacks));
 	if (!rep->graph_stacks)
@@ -507,7 +507,12 @@ static int add_warnings(struct report *rep)
 	const struct heap_totals *t = &rep->totals;
 	int rc = 0;
 
-	if (rep->have_error)
+	if (rep->have_error && rep->error.cut)
+		rc = warn(rep, "trace is incomplete: its last record, at byte %" PRIu64 ", is cut short"
+			  " (killed while writing, or the disk was full): %s; the report covers"
+			  " everything before it",
+			  rep->error.offset, rep->error.message);
+	else if (rep->have_error)
 		rc = warn(rep, "decode error: %s; the report covers what came before it",
 			  rep->error.message);
 	if (!rc && rep->scanned && !end)
@@ -915,7 +920,12 @@ enum cmd_status cmd_report(int argc, char **argv)
 		st = CMD_BAD_INPUT;
 	}
 done:
-	if (rep.have_error) {
+	if (rep.have_error && rep.error.cut) {
+		fprintf(stderr, "refscope report: %s: incomplete trace, reported up to byte %" PRIu64 ": %s\n",
+			rep.path, rep.error.offset, rep.error.message);
+		if (st == CMD_OK)
+			st = CMD_INCOMPLETE;
+	} else if (rep.have_error) {
 		fprintf(stderr, "refscope report: %s: %s\n", rep.path, rep.error.message);
 		st = CMD_BAD_INPUT;
 	}

@@ -278,7 +278,12 @@ enum cmd_status cmd_graph(int argc, char **argv)
 	}
 	if (rc)
 		st = CMD_BAD_INPUT;
-	if (rep.have_error) {
+	if (rep.have_error && rep.error.cut) {
+		fprintf(stderr, "refscope graph: %s: incomplete trace, read up to byte %" PRIu64 ": %s\n",
+			rep.path, rep.error.offset, rep.error.message);
+		if (st == CMD_OK)
+			st = CMD_INCOMPLETE;
+	} else if (rep.have_error) {
 		fprintf(stderr, "refscope graph: %s: %s\n", rep.path, rep.error.message);
 		st = CMD_BAD_INPUT;
 	}

@@ -85,6 +85,8 @@ static void write_trace(struct jsonw *w, const struct report *rep)
 		jsonw_string(w, rep->error.message);
 		jsonw_key(w, "offset");
 		jsonw_uint(w, rep->error.offset);
+		jsonw_key(w, "cut");
+		jsonw_bool(w, rep->error.cut);
 		jsonw_end_object(w);
 	} else {
 		jsonw_null(w);

@@ -322,7 +322,10 @@ static void summarize_trace(const char *abs_path, const char *shown)
 		fprintf(stderr, "refscope: trace %s: %" PRIu64 " blocks (%" PRIu64 " bytes) live at exit\n",
 			shown, t.live_blocks, t.live_bytes);
 		e = reader_error(r);
-		if (e)
+		if (e && e->cut)
+			fprintf(stderr, "refscope: trace %s is incomplete (cut short at byte %" PRIu64 ")\n",
+				shown, e->offset);
+		else if (e)
 			fprintf(stderr, "refscope: trace %s is damaged: %s\n", shown, e->message);
 		else if (!reader_end(r))
 			fprintf(stderr, "refscope: trace %s is incomplete (no END record)\n", shown);

@@ -495,9 +495,14 @@ static inline int rs_header_decode(const uint8_t in[RS_FILE_HEADER_SIZE],
  *   bit 1     1: seq_delta is 1; 0: seq_delta is a uvarint from EXTRA
  *   bits 2-3  q = 0..2, or 3: q = 3 + a uvarint from EXTRA; time_delta is
  *             q << time_shift ns (the writer rounds times down)
- *   bits 4-5  stack: 0 prev_stack; 1 prev_stack + 1; 2 a uvarint from
- *             STACK; 3 none (0). prev_stack (0 at chunk start) becomes
- *             the stack, except with 3
+ *   bits 4-5  stack: 0 prev_stack; 1 next(prev_stack); 2 a uvarint from
+ *             STACK; 3 none (0). Except with 3, the successor table
+ *             learns that the stack followed prev_stack (when prev_stack
+ *             is not 0), then prev_stack (0 at chunk start) becomes it.
+ *             next(p) is the stack that followed p the last time p was
+ *             prev_stack in this chunk, by a table of RS_PACK_NSUCC
+ *             entries indexed by p mod RS_PACK_NSUCC (a later p with the
+ *             same index replaces an entry), else p + 1
  *   bits 6-7  where the address comes from, below
  * then, for an ALLOC, its size: a uvarint from SIZE. Addresses:
  *   0  prev_addr + 16 x an svarint from ADDR
@@ -544,6 +549,27 @@ enum { RS_PH_ADDR_DELTA16 = 0, RS_PH_ADDR_REF = 1, RS_PH_ADDR_AGE = 2, RS_PH_ADD
 
 #define RS_PACK_CLASS_SIZE_MAX 65512u
 #define RS_PACK_NCLASSES 4096u	/* classes are 1 .. RS_PACK_NCLASSES - 1 */
+
+/* The successor table of stack ids (see above), empty (all 0) at chunk start. */
+#define RS_PACK_NSUCC 4096u
+struct rs_pack_succ {
+	uint64_t key, next;
+};
+
+static inline uint64_t rs_pack_next(const struct rs_pack_succ *t, uint64_t p)
+{
+	const struct rs_pack_succ *e = &t[p & (RS_PACK_NSUCC - 1)];
+
+	return p && e->key == p ? e->next : p + 1;
+}
+
+static inline void rs_pack_learn(struct rs_pack_succ *t, uint64_t p, uint64_t stack)
+{
+	if (p) {
+		t[p & (RS_PACK_NSUCC - 1)].key = p;
+		t[p & (RS_PACK_NSUCC - 1)].next = stack;
+	}
+}
 
 /* The size class of a packed ALLOC's size; 0 when it has none. */
 static inline unsigned rs_pack_class(uint64_t size)
@@ -598,7 +624,8 @@ static inline int rs_pack_get(struct rs_pack_in *in, unsigned first, unsigned re
 /* Bytes of scratch memory rs_pack_expand needs for n packed events. */
 static inline size_t rs_pack_scratch_size(size_t n)
 {
-	return n * (2 * sizeof(uint64_t) + sizeof(uint64_t) + sizeof(uint32_t)) +
+	return RS_PACK_NSUCC * sizeof(struct rs_pack_succ) +
+	       n * (2 * sizeof(uint64_t) + sizeof(uint64_t) + sizeof(uint32_t)) +
 	       RS_PACK_NCLASSES * sizeof(uint32_t) + 16;
 }
 
@@ -612,7 +639,8 @@ static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, ui
 				  size_t cap, void *scratch, const char **why, size_t *at)
 {
 	size_t n = in->len[RS_PS_HEAD];
-	uint64_t *a_addr = scratch;		/* packed ALLOCs, in order */
+	struct rs_pack_succ *succ = scratch;
+	uint64_t *a_addr = (uint64_t *)(succ + RS_PACK_NSUCC);	/* packed ALLOCs, in order */
 	uint64_t *a_size = a_addr + n;
 	uint64_t *h_addr = a_size + n;		/* class history entries */
 	uint32_t *h_prev = (uint32_t *)(h_addr + n);	/* previous in class, index + 1 */
@@ -623,6 +651,7 @@ static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, ui
 	uint64_t prev_addr = 0, prev_stack = 0;
 
 	memset(c_last, 0, RS_PACK_NCLASSES * sizeof(*c_last));
+	memset(succ, 0, RS_PACK_NSUCC * sizeof(*succ));
 	*why = NULL;
 	*at = 0;
 	if (time_shift > 40) {
@@ -701,16 +730,20 @@ static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, ui
 				stack = prev_stack;
 				break;
 			case RS_PH_STACK_NEXT:
-				stack = ++prev_stack;
+				stack = rs_pack_next(succ, prev_stack);
 				break;
 			case RS_PH_STACK_ID:
 				if (rs_pack_get(in, RS_PS_STACK, RS_PS_STACK + 1, &v))
 					goto cut;
-				stack = prev_stack = v;
+				stack = v;
 				break;
 			default:
 				stack = 0;
 				break;
+			}
+			if (((h >> RS_PH_STACK_SHIFT) & 3) != RS_PH_STACK_NONE) {
+				rs_pack_learn(succ, prev_stack, stack);
+				prev_stack = stack;
 			}
 			mode = (h >> RS_PH_ADDR_SHIFT) & 3;
 			if (!(h & RS_PH_FREE) && rs_pack_get(in, RS_PS_SIZE, RS_PS_SIZE + 1, &asize))

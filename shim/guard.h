@@ -19,6 +19,9 @@ struct rs_thread {
 	int bootstrapping;	/* resolving real functions: serve from the pool */
 	uint32_t tid;		/* gettid(), 0 until first needed; reset after fork */
 	struct rs_tbuf *tb;	/* this thread's event buffer, NULL until first event */
+	const void *caller;	/* return address of the running hook, read (and
+				 * cleared) by rs_shim_stack: when it lies in the
+				 * loader, the loader's locks may be held */
 };
 
 extern __thread struct rs_thread rs_self

@@ -75,6 +75,7 @@ static inline void rec_free(void *p, unsigned kind)
 			return pool_expr;                                   \
 		if (rs_self.guard || !rs_shim_ready())                      \
 			return forward_expr;                                \
+		rs_self.caller = __builtin_return_address(0);               \
 	} while (0)
 
 RS_EXPORT void *malloc(size_t n)
@@ -196,6 +197,7 @@ RS_EXPORT void *realloc(void *old, size_t n)
 		return pool_realloc(old, n);
 	if (rs_self.guard || !rs_shim_ready())
 		return rs_real.realloc(old, n);
+	rs_self.caller = __builtin_return_address(0);
 	return do_realloc(old, n, 1, RS_KIND_REALLOC);
 }
 
@@ -208,6 +210,7 @@ RS_EXPORT void *reallocarray(void *old, size_t a, size_t b)
 		return pool_realloc(old, (size_t)mul_sat(a, b));
 	if (rs_self.guard || !rs_shim_ready())
 		return rs_real.reallocarray(old, a, b);
+	rs_self.caller = __builtin_return_address(0);
 	return do_realloc(old, a, b, RS_KIND_REALLOCARRAY);
 }
 
@@ -226,6 +229,7 @@ RS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 	}
 	if (rs_self.guard || !rs_shim_ready())
 		return rs_real.posix_memalign(out, align, n);
+	rs_self.caller = __builtin_return_address(0);
 	rs_self.guard = 1;
 	r = rs_real.posix_memalign(out, align, n);
 	e = errno;

@@ -390,10 +390,26 @@ struct rs_tbuf *rs_shim_tbuf(void)
 uint32_t rs_shim_stack(struct rs_tbuf *tb)
 {
 	uintptr_t ips[RS_DEPTH_MAX + RS_UNWIND_SLACK];
-	unsigned n = rs_unwind_capture(ips, rs_opt.depth);
+	uintptr_t caller = (uintptr_t)rs_self.caller;
+	unsigned n;
 	int is_new;
 	uint32_t id;
 
+	rs_self.caller = NULL;
+	if (caller && rs_unwind_in_loader(caller)) {
+		/*
+		 * The loader calls malloc and free with its own locks held
+		 * (dlclose frees under the lock dl_iterate_phdr takes). An
+		 * unwind here would take libunwind's lock after the loader's,
+		 * while other threads' unwinds take them the other way round
+		 * (libunwind looks addresses up with dl_iterate_phdr): a
+		 * deadlock. Keep the one frame known without unwinding, and no
+		 * module rescan while the loader is mid-change.
+		 */
+		ips[0] = caller - 1;
+		return rs_stacks_intern(tb, ips, 1, &is_new);
+	}
+	n = rs_unwind_capture(ips, rs_opt.depth);
 	if (!n)
 		return 0;
 	id = rs_stacks_intern(tb, ips, n, &is_new);

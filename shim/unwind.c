@@ -15,6 +15,7 @@
 #include <link.h>
 #include <libunwind.h>
 #include <sched.h>
+#include <sys/auxv.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,35 @@
 #include "writer.h"
 
 static uintptr_t self_lo, self_hi;
+static uintptr_t ldso_lo, ldso_hi;
+
+/* The loader's object: the one loaded at AT_BASE. */
+static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+{
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+
+	(void)size;
+	if (info->dlpi_addr != (uintptr_t)data)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (info->dlpi_addr + ph->p_vaddr < lo)
+			lo = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
+			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	ldso_lo = lo;
+	ldso_hi = hi;
+	return 1;
+}
+
+int rs_unwind_in_loader(uintptr_t ip)
+{
+	return ip >= ldso_lo && ip < ldso_hi;
+}
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -92,7 +122,11 @@ static void init_libunwind_high(void)
 
 int rs_unwind_init(void)
 {
+	uintptr_t base = (uintptr_t)getauxval(AT_BASE);
+
 	init_libunwind_high();
+	if (base)	/* 0: the loader was run as the program; nothing to tell apart */
+		dl_iterate_phdr(find_ldso, (void *)base);
 #ifdef RS_TESTING
 	/* in the unit tests the engine is inside the test program: keep all frames */
 	(void)find_self;

@@ -28,6 +28,9 @@ unsigned rs_unwind_capture(uintptr_t *ips, unsigned max);
  * libunwind's or the loader's locks held. A child of a fork whose wait timed
  * out captures no stacks at all.
  */
+/* Is ip inside the dynamic loader (ld.so)? Learned by rs_unwind_init. */
+int rs_unwind_in_loader(uintptr_t ip);
+
 void rs_unwind_fork_prepare(void);
 void rs_unwind_fork_parent(void);
 void rs_unwind_fork_child(void);

@@ -423,6 +423,7 @@ static void tbuf_reset(struct rs_tbuf *tb)
 	if (!tb->gen)
 		tb->gen = 1;
 	memset(tb->class_count, 0, RS_PACK_NCLASSES * sizeof(*tb->class_count));
+	memset(tb->succ, 0, RS_PACK_NSUCC * sizeof(*tb->succ));
 	commit(tb);
 }
 
@@ -433,7 +434,8 @@ static struct rs_tbuf *tbuf_map(void)
 	size_t streams = (RS_PS_COUNT - 1) * g.scap;
 	size_t table = page_round(RS_PACK_TABLE * sizeof(struct rs_pack_slot));
 	size_t classes = page_round(RS_PACK_NCLASSES * sizeof(uint32_t));
-	size_t total = head + rec + streams + table + classes;
+	size_t succ = page_round(RS_PACK_NSUCC * sizeof(struct rs_pack_succ));
+	size_t total = head + rec + streams + table + classes + succ;
 	uint8_t *m;
 	struct rs_tbuf *tb;
 
@@ -451,6 +453,7 @@ static struct rs_tbuf *tbuf_map(void)
 	tb->scap = (uint32_t)g.scap;
 	tb->table = (struct rs_pack_slot *)m;
 	tb->class_count = (uint32_t *)(m + table);
+	tb->succ = (struct rs_pack_succ *)(m + table + classes);
 	tb->gen = 1;
 	return tb;
 }
@@ -959,7 +962,9 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t sq, uint64_t 
 		mode = RS_PH_STACK_NONE;
 	} else if (stack == tb->prev_stack) {
 		mode = RS_PH_STACK_SAME;
-	} else if (stack == tb->prev_stack + 1) {
+	} else if (stack == rs_pack_next(tb->succ, tb->prev_stack)) {
+		/* what followed it last time: a free's stack and the malloc's
+		 * after it, say, whatever order threads interned them in */
 		mode = RS_PH_STACK_NEXT;
 	} else {
 		/* an id rather than a delta: the next stack is often as likely
@@ -967,8 +972,10 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t sq, uint64_t 
 		mode = RS_PH_STACK_ID;
 		sput(tb, RS_PS_STACK, RS_PS_STACK + 1, stack);
 	}
-	if (stack)
+	if (stack) {
+		rs_pack_learn(tb->succ, tb->prev_stack, stack);
 		tb->prev_stack = stack;
+	}
 	h |= mode << RS_PH_STACK_SHIFT;
 	x += ulen(stack);
 	sl = slot_of(tb, addr);

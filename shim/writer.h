@@ -41,7 +41,7 @@
  * big chunks are what makes them compress well. Pages are touched as used. */
 #define RS_PACK_STREAM_CAP (1u << 20)
 #define RS_PACK_TABLE (1u << 13)	/* recent blocks, direct-mapped by address */
-#define RS_PACK_TIME_SHIFT 12		/* packed times in units of 4.096 us */
+#define RS_PACK_TIME_SHIFT 14		/* packed times in units of 16.384 us */
 
 struct rs_stack_node;
 
@@ -97,6 +97,7 @@ struct rs_tbuf {
 	uint64_t xsize;			/* expanded bytes of the packed events */
 	uint64_t prev_stack;
 	uint32_t *class_count;		/* RS_PACK_NCLASSES history lengths */
+	struct rs_pack_succ *succ;	/* RS_PACK_NSUCC stack successors */
 	struct rs_pack_slot *table;	/* RS_PACK_TABLE */
 	/* double-buffered commit: snap[snap_cur] is what a signal may write */
 	struct rs_tbuf_commit snap[2];

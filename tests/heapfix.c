@@ -111,7 +111,7 @@ static void words(struct hf *f, uint64_t region, uint64_t start, struct hf_word 
 
 	if (!locs || !vals)
 		abort();
-	if (n)
+	if (n)	/* qsort(NULL, 0) is undefined (glibc declares it nonnull) */
 		qsort(w, n, sizeof(*w), word_cmp);
 	for (size_t i = 0; i < n; i++) {
 		locs[i] = w[i].loc;

@@ -149,15 +149,34 @@ Test(cli, usage_errors_exit_2)
 	}
 }
 
-Test(cli, report_exits_2_on_damage_after_partial_report)
+/* A trace whose last record is cut by the end of the file (kill -9 during a
+ * write, full disk) is incomplete, not bad input: reported up to the cut,
+ * exit 0, the cut's offset on stderr and in the report. */
+Test(cli, report_exits_0_on_cut_trace_with_its_offset)
 {
 	const char *argv[] = { "refscope", "report", FIXTURE("truncated_chunk.trace"), NULL };
 	struct result *r = run(NULL, NULL, argv);
 
-	cr_assert_eq(exit_code(r), 2);
+	cr_assert_eq(exit_code(r), 0, "%s", r->err);
 	cr_assert_not_null(strstr(r->out, "live at exit: 32 bytes in 1 block,"), "%s", r->out);
-	cr_assert_not_null(strstr(r->err, "truncated record at byte 178: chunk needs 52 bytes, 18 left"),
+	cr_assert_not_null(strstr(r->out, "trace is incomplete: its last record, at byte 178, is cut short"),
+			   "%s", r->out);
+	cr_assert_not_null(strstr(r->err, "incomplete trace, reported up to byte 178: truncated record at "
+					  "byte 178: chunk needs 52 bytes, 18 left"),
 			   "%s", r->err);
+	free(r);
+}
+
+/* Real corruption still exits 2, after the partial report. */
+Test(cli, report_exits_2_on_damage_after_partial_report)
+{
+	const char *argv[] = { "refscope", "report", FIXTURE("bitflip_zstd.trace"), NULL };
+	struct result *r = run(NULL, NULL, argv);
+
+	cr_assert_eq(exit_code(r), 2);
+	cr_assert_not_null(strstr(r->out, "live at exit:"), "%s", r->out);
+	cr_assert_not_null(strstr(r->err, "chunk at byte 232: zstd error: Unknown frame descriptor"), "%s",
+			   r->err);
 	free(r);
 }
 

@@ -268,6 +268,8 @@ Test(reader, survives_a_cut_at_every_byte)
 			  (unsigned long)d->err.offset, d->err.message, start);
 		cr_assert(strncmp(d->err.message, "truncated ", 10) == 0, "cut %zu: %s", cut,
 			  d->err.message);
+		/* the END is gone with the cut: past the header, it is a kill's cut */
+		cr_assert_eq(d->err.cut, cut >= RS_FILE_HEADER_SIZE, "cut %zu: %s", cut, d->err.message);
 	}
 	tb_release(&t);
 	free(d);
@@ -739,5 +741,54 @@ Test(reader, rejects_unknown_event_without_its_head)
 	cr_assert_eq(d->err.offset, chunk);
 	cr_assert_eq(d->n, 1);
 	tb_release(&t);
+	free(d);
+}
+
+/*
+ * Which cut records are a kill's cut (err.cut) and which are damage: a
+ * plausible size running past the end of a trace without END is a cut; after
+ * an END (other than exec's, which a failed exec supersedes), or with a size
+ * no writer produces, it is damage.
+ */
+Test(reader, tells_a_cut_last_record_from_damage)
+{
+	struct tb t;
+	struct decoded *d = malloc(sizeof(*d));
+	uint8_t junk[40];
+	size_t at, full;
+
+	memset(junk, 0x11, sizeof(junk));
+	for (int c = 0; c < 4; c++) {
+		tb_init(&t, 1, 0);
+		tb_chunk_begin(&t, 1, 1, 0);
+		tb_alloc(&t, 1, 0, 0x1000, 10, 0, RS_KIND_MALLOC);
+		tb_chunk_end(&t, 0);
+		if (c == 1)
+			tb_end(&t, 2, RS_END_EXIT, 0, 5, 0);
+		if (c == 2)
+			tb_end(&t, 2, RS_END_EXEC, -1, 5, 0);
+		if (c == 3) {
+			uint8_t huge[] = { RS_REC_MODULE, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+
+			at = t.len;
+			tb_bytes(&t, huge, sizeof(huge)); /* size 2^42: no writer makes that */
+			tb_bytes(&t, junk, 3);
+			decode_tb(&t, t.len, d);
+			cr_assert_eq(d->has_error, 1);
+			cr_assert_eq(d->err.offset, at);
+			cr_assert_eq(d->err.cut, 0, "%s", d->err.message);
+			cr_assert_eq(d->n, 1);
+			tb_release(&t);
+			continue;
+		}
+		at = tb_raw_record(&t, RS_REC_STOPPED, junk, sizeof(junk));
+		full = t.len;
+		decode_tb(&t, full - 10, d);
+		cr_assert_eq(d->has_error, 1, "case %d", c);
+		cr_assert_eq(d->err.offset, at, "case %d", c);
+		cr_assert_eq(d->err.cut, c != 1, "case %d: %s", c, d->err.message);
+		cr_assert_eq(d->n, 1, "case %d", c);
+		tb_release(&t);
+	}
 	free(d);
 }

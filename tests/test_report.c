@@ -209,9 +209,12 @@ Test(report, damaged_trace_gives_partial_report_and_error)
 	cr_assert_eq(ival(root, "live_at_exit.blocks"), 1); /* 0x2000, 32 bytes: its free is cut off */
 	cr_assert_eq(ival(root, "live_at_exit.bytes"), 32);
 	cr_assert_eq(json_array_size(get(root, "warnings")), 4);
+	/* cut by the end of the file, no END before it: what a kill -9 leaves */
+	cr_assert(json_is_true(get(root, "trace.error.cut")));
 	cr_assert_str_eq(sval(root, "warnings.1"),
-			 "decode error: truncated record at byte 178: chunk needs 52 bytes, 18 left; "
-			 "the report covers what came before it");
+			 "trace is incomplete: its last record, at byte 178, is cut short (killed while "
+			 "writing, or the disk was full): truncated record at byte 178: chunk needs 52 "
+			 "bytes, 18 left; the report covers everything before it");
 	cr_assert_str_eq(sval(root, "warnings.2"),
 			 "trace is incomplete: no END record (the program was killed, or the trace was cut)");
 	/* stack 2 is defined in the chunk that was cut off */

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,12 @@ static int run_prog(char *const argv[], int preload, char *out, size_t cap, int 
 
 		while (out && got < cap - 1 && (n = read(pfd[0], out + got, cap - 1 - got)) > 0)
 			got += (size_t)n;
+		while (!out || got >= cap - 1) {	/* beyond what we keep: drain */
+			char sink[4096];
+
+			if (read(pfd[0], sink, sizeof(sink)) <= 0)
+				break;
+		}
 		if (w == pid)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -207,4 +214,325 @@ Test(shim_rules, fork_while_threads_unwind_never_hangs, .init = setup, .fini = t
 	closedir(d);
 	cr_assert_eq(children, 100);
 	cr_assert_eq(with_stacks, 100, "children unwind (the gate never timed out)");
+}
+
+/* ---- kill -9 ------------------------------------------------------------ */
+
+/* Starts allocloop traced, with raw 1 MiB chunks (long writes, so a kill
+ * can land inside one), waits until it runs, lets it allocate, kills it. */
+static void kill9_allocloop(int ms)
+{
+	char *argv[] = { SAMPLE("allocloop"), "2", NULL };
+	int pfd[2], st;
+	char buf[8];
+	pid_t pid;
+
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		setenv("LD_PRELOAD", SHIM, 1);
+		setenv("REFSCOPE_OUTPUT_DIR", dir, 1);
+		setenv("REFSCOPE_COMPRESS", "0", 1);
+		setenv("REFSCOPE_BUFFER_KB", "1024", 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	cr_assert_eq(read(pfd[0], buf, 6), 6);
+	close(pfd[0]);
+	usleep((useconds_t)ms * 1000);
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+static char *only_trace_path(const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char *path = NULL;
+
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		cr_assert_null(path, "more than one trace");
+		cr_assert_geq(asprintf(&path, "%s/%s", dir, e->d_name), 0);
+	}
+	closedir(d);
+	cr_assert_not_null(path);
+	return path;
+}
+
+/* refscope report --json on path: exit status and the parsed report. */
+static int report_json(const char *path, json_t **out)
+{
+	char *argv[] = { RS_BUILD_DIR "/refscope", "report", "--json", (char *)path, NULL };
+	static char text[1 << 20];
+	json_error_t jerr;
+	int st = run_prog(argv, 0, text, sizeof(text), 60);
+
+	*out = json_loads(text, 0, &jerr);
+	cr_assert_not_null(*out, "%s: %s", jerr.text, text);
+	return st;
+}
+
+static json_t *jget(json_t *j, const char *a, const char *b)
+{
+	json_t *v = json_object_get(j, a);
+
+	return b ? json_object_get(v, b) : v;
+}
+
+/*
+ * kill -9 while two threads allocate: the trace is readable up to its last
+ * record whatever the kill interrupted, and a record cut by the kill (the
+ * shim's write(2) stopped part way: seen in 4 of 30 such kills) makes the
+ * report incomplete, exit 0, naming the offset; never "bad input". The last
+ * trace is then cut again inside its last record, as such a kill leaves it,
+ * to check that path on a real trace every time.
+ */
+Test(shim_rules, kill9_trace_reads_up_to_its_last_record, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	char *path = NULL;
+	json_t *j, *err;
+	long long events = 0, cut_events;
+	struct stat sb;
+	uint64_t last = 0, off;
+
+	for (int round = 0; round < 6; round++) {
+		free(path);
+		kill9_allocloop(250 + 50 * round);
+		path = only_trace_path("refscope.allocloop.");
+		cr_assert_eq(report_json(path, &j), 0, "round %d: report exit status", round);
+		cr_assert(json_is_false(jget(jget(j, "trace", NULL), "complete", NULL)));
+		err = jget(jget(j, "trace", NULL), "error", NULL);
+		if (!json_is_null(err))
+			cr_assert(json_is_true(json_object_get(err, "cut")), "round %d: %s", round,
+				  json_string_value(json_object_get(err, "message")));
+		events = json_integer_value(jget(j, "totals", "events"));
+		cr_assert_gt(events, 0, "round %d: whole chunks were written", round);
+		json_decref(j);
+		if (round < 5)
+			cr_assert_eq(unlink(path), 0);
+	}
+
+	/* walk the top-level framing to the last whole record */
+	{
+		FILE *f = fopen(path, "rb");
+		uint8_t *buf;
+		size_t n;
+		uint64_t at = RS_FILE_HEADER_SIZE, size;
+
+		cr_assert_not_null(f);
+		cr_assert_eq(stat(path, &sb), 0);
+		buf = malloc((size_t)sb.st_size);
+		n = fread(buf, 1, (size_t)sb.st_size, f);
+		fclose(f);
+		while (at < n) {
+			size_t k = rs_get_uvarint(buf + at + 1, buf + n, &size);
+
+			if (!k || at + 1 + k + size > n)
+				break;
+			last = at;
+			at += 1 + k + size;
+		}
+		free(buf);
+	}
+	cr_assert_lt(last, (uint64_t)sb.st_size);
+	cr_assert_eq(truncate(path, (off_t)last + ((uint64_t)sb.st_size - last) / 2), 0);
+	cr_assert_eq(report_json(path, &j), 0, "a cut last record is not bad input");
+	err = jget(jget(j, "trace", NULL), "error", NULL);
+	cr_assert(json_is_true(json_object_get(err, "cut")));
+	off = (uint64_t)json_integer_value(json_object_get(err, "offset"));
+	cr_assert_eq(off, last, "the error names the cut record's offset");
+	cut_events = json_integer_value(jget(j, "totals", "events"));
+	cr_assert_lt(cut_events, events);
+	cr_assert_gt(cut_events, 0);
+	json_decref(j);
+	free(path);
+}
+
+/* ---- the loader's locks ---------------------------------------------------- */
+
+/*
+ * dlclose frees memory holding the loader's lock, while four threads unwind
+ * (libunwind's lock, then the loader's, for its lookups). Before the shim
+ * stopped unwinding calls made by the loader itself, dlstorm hung 10 runs of
+ * 10 (seen first in the refobj_threads test, hung at exit's dlclose).
+ */
+Test(shim_rules, dlclose_while_threads_unwind_never_hangs, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	char cmd[1024], lib[512], out[64];
+	char *argv[] = { SAMPLE("dlstorm"), lib, "300", NULL };
+	struct tdec d = { 0 };
+	char *path;
+
+	snprintf(lib, sizeof(lib), "%s/libplug.so", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "echo 'int plug_value(void) { return 42; }' > %1$s/p.c && cc -shared -fPIC -o %2$s %1$s/p.c"
+		 " && rm %1$s/p.c", dir, lib);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(run_prog(argv, 1, out, sizeof(out), 60), 0, "dlstorm hung or failed");
+	cr_assert_str_eq(out, "rounds 300 ok\n");
+	path = only_trace_path("refscope.dlstorm.");
+	cr_assert_eq(tdec_file(&d, path, NULL), 0);
+	cr_assert_eq(tdec_count(&d, RS_REC_END), 1);
+	cr_assert_gt(tdec_count(&d, RS_EV_ALLOC), 300, "dlopen allocates every round");
+	tdec_free(&d);
+	free(path);
+}
+
+/* ---- exec, secure execution, the trace file itself ------------------------ */
+
+/*
+ * sh execs fdcheck (same pid): the exec'd image gets its own trace, started
+ * fresh, and sh's trace ends with END(exec). The exec'd program sees no
+ * descriptor of the old trace (O_CLOEXEC): its only trace descriptor is its
+ * own file.
+ */
+Test(shim_rules, exec_gets_its_own_trace_and_no_old_descriptor, .init = setup, .fini = teardown)
+{
+	char cmd[256];
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	static char out[8192];
+	struct tdec sh = { 0 }, fc = { 0 };
+	char *shp, *fcp;
+	uint32_t shpid = 0, fcpid = 0;
+	int ours = 0;
+
+	snprintf(cmd, sizeof(cmd), "exec %s", SAMPLE("fdcheck"));
+	cr_assert_eq(run_prog(argv, 1, out, sizeof(out), 30), 0);
+	shp = only_trace_path("refscope.sh.");
+	fcp = only_trace_path("refscope.fdcheck.");
+	cr_assert_eq(tdec_file(&sh, shp, &shpid), 0);
+	cr_assert_eq(tdec_file(&fc, fcp, &fcpid), 0);
+	cr_assert_eq(shpid, fcpid, "exec keeps the pid");
+	cr_assert_eq(tdec_count(&sh, RS_REC_END), 1);
+	cr_assert_eq(tdec_nth(&sh, RS_REC_END, 0)->how, RS_END_EXEC);
+	cr_assert_eq(tdec_nth(&fc, RS_REC_PROCESS, 0)->origin, RS_ORIGIN_START);
+	cr_assert_eq(tdec_nth(&fc, RS_REC_END, 0)->how, RS_END_EXIT);
+	cr_assert_gt(tdec_count(&fc, RS_EV_ALLOC), 0);
+	for (char *sv = NULL, *l = strtok_r(out, "\n", &sv); l; l = strtok_r(NULL, "\n", &sv)) {
+		char *t = strstr(l, dir);
+
+		if (strncmp(l, "fd ", 3) != 0 || !t)
+			continue;
+		ours++;
+		cr_assert(strncmp(t + strlen(dir), "/refscope.fdcheck.", 18) == 0,
+			  "an old trace descriptor leaked into the exec'd image: %s", l);
+	}
+	cr_assert_eq(ours, 1, "%s", out);
+	tdec_free(&sh);
+	tdec_free(&fc);
+	free(shp);
+	free(fcp);
+}
+
+/*
+ * Secure execution (setuid: AT_SECURE set): the shim does nothing at all. The
+ * loader ignores LD_PRELOAD paths in that mode, so the program links the shim
+ * (absolute rpath) to make sure it is loaded. A copy that is not setuid is
+ * the control: it does write a trace, into the same directory, which the
+ * setuid one (running as nobody) could write too.
+ */
+Test(shim_rules, secure_execution_mode_writes_nothing, .init = setup, .fini = teardown)
+{
+	char cmd[2048], exe[512], out[128];
+	char *argv[] = { exe, NULL };
+	FILE *f;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to make a setuid binary");
+	snprintf(cmd, sizeof(cmd), "%s/sec.c", dir);
+	f = fopen(cmd, "w");
+	fputs("#include <stdio.h>\n#include <stdlib.h>\n#include <sys/auxv.h>\n#include <unistd.h>\n"
+	      "int main(void) { void *p = malloc(10);\n"
+	      "printf(\"secure %lu euid %d\\n\", getauxval(AT_SECURE), (int)geteuid());\n"
+	      "free(p); return 3; }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "cc -o %1$s/plain %1$s/sec.c -L%2$s -Wl,-rpath,%2$s -Wl,--no-as-needed -lrefscope"
+		 " && cp %1$s/plain %1$s/suid && chown nobody %1$s/suid && chmod u+s %1$s/suid"
+		 " && rm %1$s/sec.c && chmod 1777 %1$s",
+		 dir, RS_BUILD_DIR);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(exe, sizeof(exe), "%s/suid", dir);
+	cr_assert_eq(WEXITSTATUS(run_prog(argv, 0, out, sizeof(out), 30)), 3);
+	cr_assert_str_eq(out, "secure 1 euid 65534\n");
+	cr_assert_eq(count_traces("refscope."), 0, "secure mode: no trace");
+	snprintf(exe, sizeof(exe), "%s/plain", dir);
+	cr_assert_eq(WEXITSTATUS(run_prog(argv, 0, out, sizeof(out), 30)), 3);
+	cr_assert_str_eq(out, "secure 0 euid 0\n");
+	cr_assert_eq(count_traces("refscope.plain."), 1, "the control is traced");
+}
+
+/*
+ * Someone planted symlinks on the names the trace would get (the pid is known
+ * before exec): one to a file of theirs, one dangling. The shim follows
+ * neither (O_EXCL|O_NOFOLLOW), takes the next free name, creates it 0600
+ * whatever the umask, and the program runs as untraced.
+ */
+Test(shim_rules, symlink_at_trace_path_is_not_followed, .init = setup, .fini = teardown)
+{
+	char victim[512], ghost[512], link0[512], link1[512], trace[512], out[4096], buf[64];
+	int pfd[2], st;
+	pid_t pid;
+	ssize_t n;
+	size_t got = 0;
+	struct stat sb;
+	struct tdec d = { 0 };
+	FILE *f;
+
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(ghost, sizeof(ghost), "%s/ghost", dir);
+	f = fopen(victim, "w");
+	fputs("precious\n", f);
+	fclose(f);
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		char *argv[] = { SAMPLE("fdcheck"), NULL };
+
+		snprintf(link0, sizeof(link0), "%s/refscope.fdcheck.%d.trace", dir, (int)getpid());
+		snprintf(link1, sizeof(link1), "%s/refscope.fdcheck.%d.1.trace", dir, (int)getpid());
+		if (symlink(victim, link0) || symlink(ghost, link1))
+			_exit(126);
+		umask(0);
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		setenv("LD_PRELOAD", SHIM, 1);
+		setenv("REFSCOPE_OUTPUT_DIR", dir, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (got < sizeof(out) - 1 && (n = read(pfd[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = 0;
+	close(pfd[0]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+	cr_assert_not_null(strstr(out, "open /dev/null -> 3\n"), "%s", out);
+	f = fopen(victim, "r");
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	cr_assert_str_eq(buf, "precious\n");
+	cr_assert_eq(stat(victim, &sb), 0);
+	cr_assert_eq(sb.st_size, 9, "nothing appended to the link's target");
+	cr_assert_eq(lstat(ghost, &sb), -1, "the dangling link's target was not created");
+	snprintf(trace, sizeof(trace), "%s/refscope.fdcheck.%d.2.trace", dir, (int)pid);
+	cr_assert_eq(lstat(trace, &sb), 0, "the next free name is used");
+	cr_assert(S_ISREG(sb.st_mode));
+	cr_assert_eq(sb.st_mode & 07777, 0600, "mode %o with umask 0", sb.st_mode & 07777);
+	cr_assert_eq(tdec_file(&d, trace, NULL), 0);
+	cr_assert_eq(tdec_count(&d, RS_REC_END), 1);
+	tdec_free(&d);
 }

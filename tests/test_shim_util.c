@@ -377,16 +377,39 @@ size_t tdec_count(const struct tdec *d, uint8_t type)
 	return c;
 }
 
+/*
+ * Tests walk 100k-event traces with tdec_nth(d, type, 0), (.., 1), ...; a
+ * rescan from the start each time made such a loop quadratic (minutes). Each
+ * type remembers its last hit in this decoder, and a lookup at or past it
+ * resumes from there.
+ */
+static struct {
+	const struct trec *base;
+	size_t n, nth, idx;
+} nth_hint[256];
+
 const struct trec *tdec_nth(const struct tdec *d, uint8_t type, size_t nth)
 {
-	for (size_t i = 0; i < d->n; i++)
-		if (d->r[i].type == type && nth-- == 0)
+	size_t i = 0, want = nth;
+
+	if (nth_hint[type].base == d->r && nth_hint[type].n == d->n && nth >= nth_hint[type].nth) {
+		i = nth_hint[type].idx;
+		want = nth - nth_hint[type].nth;
+	}
+	for (; i < d->n; i++)
+		if (d->r[i].type == type && want-- == 0) {
+			nth_hint[type].base = d->r;
+			nth_hint[type].n = d->n;
+			nth_hint[type].nth = nth;
+			nth_hint[type].idx = i;
 			return &d->r[i];
+		}
 	return NULL;
 }
 
 void tdec_free(struct tdec *d)
 {
+	memset(nth_hint, 0, sizeof(nth_hint)); /* d->r may be reused by malloc */
 	free(d->r);
 	memset(d, 0, sizeof(*d));
 }

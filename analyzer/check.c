@@ -371,6 +371,48 @@ int check_set_add(struct check_set *set, const char *path, char *err, size_t err
 	return rc;
 }
 
+struct proc_order {
+	uint64_t pid;
+	size_t index;
+};
+
+static int proc_order_cmp(const void *a, const void *b)
+{
+	const struct proc_order *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int check_set_sort(struct check_set *set)
+{
+	struct proc_order *o = calloc(set->nprocs + 1, sizeof(*o));
+	struct check_proc *np = calloc(set->nprocs + 1, sizeof(*np));
+	size_t *where = calloc(set->nprocs + 1, sizeof(*where));
+
+	if (!o || !np || !where) {
+		free(o);
+		free(np);
+		free(where);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < set->nprocs; i++)
+		o[i] = (struct proc_order){ set->procs[i].pid, i };
+	qsort(o, set->nprocs, sizeof(*o), proc_order_cmp);
+	for (size_t i = 0; i < set->nprocs; i++) {
+		np[i] = set->procs[o[i].index];
+		where[o[i].index] = i;
+	}
+	for (size_t i = 0; i < set->nfindings; i++)
+		set->findings[i].proc = where[set->findings[i].proc];
+	free(set->procs);
+	set->procs = np;
+	free(o);
+	free(where);
+	return 0;
+}
+
 /* ---- arguments ------------------------------------------------------------ */
 
 static int str_cmp(const void *a, const void *b)
@@ -962,6 +1004,10 @@ static enum cmd_status check_traces(char **paths, size_t n, struct check_policy 
 			goto out;
 		}
 	}
+	if (check_set_sort(&set)) {
+		st = CMD_BAD_INPUT;
+		goto out;
+	}
 	check_judge(&set, pol, &sup, have_base ? &base : NULL);
 	check_write_summary(&set, pol, &sup, stderr);
 	if (pol->gen_suppressions)
@@ -1240,6 +1286,8 @@ int check_report_dir(const char *dir, const struct report_options *opt, int json
 				break;
 			}
 		}
+		if (st == CMD_OK && check_set_sort(&set))
+			st = CMD_BAD_INPUT;
 		if (st == CMD_OK)
 			check_write_aggregate(&set, opt->top, out);
 		for (size_t i = 0; i < set.nprocs; i++)

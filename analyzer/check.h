@@ -16,7 +16,7 @@
  * space layouts; baselines compare keys.
  *
  * Calling order: check_policy_init, check_policy_file / check_policy_flags,
- * check_set_init, check_set_add for every trace, check_judge (with the
+ * check_set_init, check_set_add for every trace, check_set_sort, check_judge (with the
  * suppressions and baseline loaded), the writers, check_set_release.
  */
 #ifndef REFSCOPE_CHECK_H
@@ -182,6 +182,9 @@ void check_set_init(struct check_set *set, int analyze);
 /* Reads one trace. Returns 0; -EINVAL when it is not a readable trace
  * (message in err); -ENOMEM. A damaged trace is read up to the damage. */
 int check_set_add(struct check_set *set, const char *path, char *err, size_t errlen);
+/* Orders the processes by pid (a pid's exec'd images in the order added):
+ * the order of a process tree. 0 or -ENOMEM. */
+int check_set_sort(struct check_set *set);
 /* Expands the arguments: a directory gives its refscope.*.trace files
  * sorted by name. *out is a malloc'd array of malloc'd paths. 0, or
  * -EINVAL (message in err). */

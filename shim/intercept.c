@@ -34,7 +34,7 @@ static inline uint64_t mul_sat(size_t a, size_t b)
 }
 
 /* Records the outcome of a call that receives a block (or failed to). */
-static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t align)
+static inline __attribute__((always_inline)) void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t align)
 {
 	struct rs_tbuf *tb = tbuf();
 	uint64_t sq, t;
@@ -53,7 +53,7 @@ static inline void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t ali
 
 /* Records a block given back; before the real call, so the address cannot
  * be handed out again (and recorded) by another thread in between. */
-static inline void rec_free(void *p, unsigned kind)
+static inline __attribute__((always_inline)) void rec_free(void *p, unsigned kind)
 {
 	struct rs_tbuf *tb = tbuf();
 	uint64_t sq, t;
@@ -290,6 +290,7 @@ void rs_shim_refapi_hit(unsigned idx, const void *obj)
 		return;
 	e = errno;
 	rs_self.guard = 1;
+	rs_self.caller = NULL;	/* a traced call: unwind it (never the loader's) */
 	f = rs_refapi_tramp_fn(idx);
 	rec_ref(f->release, obj, f->api, f->fn);
 	errno = e;
@@ -304,6 +305,7 @@ static void annotate(int release, const void *p)
 		return;
 	e = errno;
 	rs_self.guard = 1;
+	rs_self.caller = NULL;
 	rs_refapi_announce(RS_REFAPI_ANNOTATION);	/* once; before the first event */
 	rec_ref(release, p, RS_REFAPI_ANNOTATION, 0);
 	errno = e;

@@ -387,29 +387,34 @@ struct rs_tbuf *rs_shim_tbuf(void)
 	return tb;
 }
 
-uint32_t rs_shim_stack(struct rs_tbuf *tb)
+int rs_shim_stack_loader(struct rs_tbuf *tb, uint32_t *id)
 {
-	uintptr_t ips[RS_DEPTH_MAX + RS_UNWIND_SLACK];
 	uintptr_t caller = (uintptr_t)rs_self.caller;
-	unsigned n;
+	uintptr_t ip;
+	int is_new;
+
+	rs_self.caller = NULL;
+	if (!caller || !rs_unwind_in_loader(caller))
+		return 0;
+	/*
+	 * The loader calls malloc and free with its own locks held
+	 * (dlclose frees under the lock dl_iterate_phdr takes). An
+	 * unwind here would take libunwind's lock after the loader's,
+	 * while other threads' unwinds take them the other way round
+	 * (libunwind looks addresses up with dl_iterate_phdr): a
+	 * deadlock. Keep the one frame known without unwinding, and no
+	 * module rescan while the loader is mid-change.
+	 */
+	ip = caller - 1;
+	*id = rs_stacks_intern(tb, &ip, 1, &is_new);
+	return 1;
+}
+
+uint32_t rs_shim_stack_intern(struct rs_tbuf *tb, const uintptr_t *ips, unsigned n)
+{
 	int is_new;
 	uint32_t id;
 
-	rs_self.caller = NULL;
-	if (caller && rs_unwind_in_loader(caller)) {
-		/*
-		 * The loader calls malloc and free with its own locks held
-		 * (dlclose frees under the lock dl_iterate_phdr takes). An
-		 * unwind here would take libunwind's lock after the loader's,
-		 * while other threads' unwinds take them the other way round
-		 * (libunwind looks addresses up with dl_iterate_phdr): a
-		 * deadlock. Keep the one frame known without unwinding, and no
-		 * module rescan while the loader is mid-change.
-		 */
-		ips[0] = caller - 1;
-		return rs_stacks_intern(tb, ips, 1, &is_new);
-	}
-	n = rs_unwind_capture(ips, rs_opt.depth);
 	if (!n)
 		return 0;
 	id = rs_stacks_intern(tb, ips, n, &is_new);
@@ -679,6 +684,7 @@ static void fork_child(void)
 	s->tid = my_tid();
 	rs_unwind_fork_child();
 	atomic_store(&node_lock, 0);	/* another thread may have held it at fork */
+	rs_own_after_fork();		/* likewise (stacks reset below takes it) */
 	if (atomic_load(&state) != ST_READY) {
 		rs_modules_unlock();
 		return;

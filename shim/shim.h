@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "options.h"
+#include "unwind.h"
 #include "writer.h"
 
 extern struct rs_options rs_opt;
@@ -26,7 +27,24 @@ static inline int rs_shim_ready(void)
 }
 
 struct rs_tbuf *rs_shim_tbuf(void);
-uint32_t rs_shim_stack(struct rs_tbuf *tb);
+/* rs_shim_stack's out-of-line parts: the hook called from the loader (1,
+ * *id set: one frame, no unwind); interning n captured frames (0 if none). */
+int rs_shim_stack_loader(struct rs_tbuf *tb, uint32_t *id);
+uint32_t rs_shim_stack_intern(struct rs_tbuf *tb, const uintptr_t *ips, unsigned n);
+
+/* The running hook's caller's stack, interned: its id, 0 if none. Inlined
+ * into the hook, so unw_backtrace is called from the hook's own frame: every
+ * shim frame in between would cost libunwind a step per event, then be
+ * dropped. */
+static inline __attribute__((always_inline)) uint32_t rs_shim_stack(struct rs_tbuf *tb)
+{
+	uintptr_t ips[RS_DEPTH_MAX + RS_UNWIND_SLACK];
+	uint32_t id;
+
+	if (rs_shim_stack_loader(tb, &id))
+		return id;
+	return rs_shim_stack_intern(tb, ips, rs_unwind_capture(ips, rs_opt.depth));
+}
 
 /* From the fatal-signal handler: flush what is committed, write END. */
 void rs_shim_fatal(int sig);

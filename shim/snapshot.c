@@ -765,6 +765,21 @@ static uint64_t next_id;
 
 void rs_snapshot_reset_after_fork(void)
 {
+	if (atomic_load(&busy)) {
+		/* forked in the middle of a scan (by another thread): a buffer
+		 * may have been half replaced; start from fresh ones (the old
+		 * mappings stay registered as ours, never scanned) */
+		memset(&w, 0, sizeof(w));
+		memset(&maps_text, 0, sizeof(maps_text));
+		memset(&maps_buf, 0, sizeof(maps_buf));
+		memset(&cand_buf, 0, sizeof(cand_buf));
+		memset(&cover_buf, 0, sizeof(cover_buf));
+		memset(&excl_buf, 0, sizeof(excl_buf));
+		memset(&tgt_buf, 0, sizeof(tgt_buf));
+		memset(&anon_buf, 0, sizeof(anon_buf));
+		memset(&own_buf, 0, sizeof(own_buf));
+		memset(&dirents, 0, sizeof(dirents));
+	}
 	next_id = 0;
 	atomic_store(&closed, 0);
 	atomic_store(&busy, 0);

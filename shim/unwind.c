@@ -264,25 +264,41 @@ void rs_unwind_fork_child(void)
 	atomic_store(&gate, 0);
 }
 
-unsigned rs_unwind_capture(uintptr_t *ips, unsigned max)
+int rs_unwind_begin(void)
 {
-	int n;
-	unsigned k = 0;
+	return !__builtin_expect(no_unwind, 0) && unwind_enter();
+}
 
-	if (__builtin_expect(no_unwind, 0) || !unwind_enter())
-		return 0;
-	/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then squeeze
-	 * out our own frames (one buffer: hooks may run on small thread stacks) */
-	n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
+void rs_unwind_end(void)
+{
 	unwind_leave();
+}
 
-	for (int i = 0; i < n && k < max; i++) {
+/*
+ * Squeezes the shim's own frames out of n raw frames, in place. The range
+ * test is one unsigned compare (lo == hi == 0 before init and in the unit
+ * tests: nothing is dropped); the bounds are local copies, since the stores
+ * into ips could alias the globals and would make the compiler reload them
+ * every frame. Leading own frames (the hook, always) are skipped before the
+ * copying loop; further own frames (trampolines) are dropped without a branch,
+ * and the loop runs to n rather than also testing k against max each frame.
+ */
+unsigned rs_unwind_squeeze(uintptr_t *ips, int n, unsigned max)
+{
+	const uintptr_t lo = self_lo, span = self_hi - self_lo;
+	unsigned k = 0;
+	int i = 0;
+
+	while (i < n && ips[i] - lo < span)
+		i++;
+	for (; i < n; i++) {
 		uintptr_t ip = ips[i];
 
-		if (ip >= self_lo && ip < self_hi)
-			continue;
-		ips[k++] = ip;
+		ips[k] = ip;	/* k <= i: never past what was read */
+		k += ip - lo >= span;
 	}
+	if (k > max)	/* the first max kept are in place; n <= max + slack */
+		k = max;
 	if (k)
 		ips[0] -= 1;
 	return k;

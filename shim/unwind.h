@@ -16,10 +16,35 @@
 #define RS_UNWIND_SLACK 16	/* room for the shim's own frames, dropped */
 
 int rs_unwind_init(void);
+
+/* Capture in three steps, so the caller can inline the unw_backtrace call
+ * into the hook itself: each shim frame between the hook and unw_backtrace
+ * would cost libunwind a frame step on every event, only to be dropped.
+ * rs_unwind_begin: 1 if this thread may unwind now (then call rs_unwind_end
+ * right after unw_backtrace); rs_unwind_squeeze: drops the shim's frames
+ * from the n raw ones in place, the innermost made an address inside the
+ * call; returns the number kept, at most max. */
+int rs_unwind_begin(void);
+void rs_unwind_end(void);
+unsigned rs_unwind_squeeze(uintptr_t *ips, int n, unsigned max);
+
+int unw_backtrace(void **buffer, int size);	/* libunwind-common.h */
+
 /* Fills ips (innermost first, the innermost as an address inside the call);
  * returns the number of frames, at most max. ips must have room for
- * max + RS_UNWIND_SLACK entries. */
-unsigned rs_unwind_capture(uintptr_t *ips, unsigned max);
+ * max + RS_UNWIND_SLACK entries. Inlined: no frame of its own. */
+static inline __attribute__((always_inline)) unsigned rs_unwind_capture(uintptr_t *ips, unsigned max)
+{
+	int n;
+
+	if (!rs_unwind_begin())
+		return 0;
+	/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then squeeze
+	 * out our own frames (one buffer: hooks may run on small thread stacks) */
+	n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
+	rs_unwind_end();
+	return rs_unwind_squeeze(ips, n, max);
+}
 
 /*
  * fork handlers (call from pthread_atfork's, prepare last, parent and child

@@ -500,6 +500,20 @@ Test(check, cycle_and_refcount_rules, .init = setup, .fini = teardown)
 	cr_assert_not_null(strstr(p.err, "cycles: 3 leaked cycles (560 bytes in 10 blocks)"), "%s", p.err);
 	cr_assert_not_null(strstr(p.err, "refcount: 11 unbalanced references from 2 stacks"), "%s", p.err);
 	e2e_proc_free(&p);
+	/* report --cycles --json is a baseline of cycles and unbalanced retains */
+	{
+		char *base = path_in(dir, "r.json"), **v;
+
+		cr_assert_eq(e2e_traces(ro, "refobj_leaks", &v), 1);
+		cr_assert_eq(RS(NULL, &p, "report", "--cycles", "--json", "--top", "0", "-o", base, v[0]), 0);
+		e2e_proc_free(&p);
+		e2e_free_paths(v);
+		cr_assert_eq(RS(NULL, &p, "check", "--fail-on", "leaks,cycles,refcount", "--baseline", base, ro), 0,
+			     "%s", p.err);
+		cr_assert_not_null(strstr(p.err, "unbalanced retains in the baseline (2)"), "%s", p.err);
+		e2e_proc_free(&p);
+		free(base);
+	}
 	write_file(supp, "cycle:make_ring\nrefcount:make_ring\n");
 	cr_assert_eq(RS(NULL, &p, "check", "--fail-on", "cycles,refcount", "--suppressions", supp, ro), 1);
 	cr_assert_not_null(strstr(p.err, "refcount: 1 unbalanced reference from 1 stack"), "%s", p.err);
@@ -515,14 +529,16 @@ Test(check, cycle_and_refcount_rules, .init = setup, .fini = teardown)
 /*
  * sh -c runs proctree tree (14 processes: fork, fork + exec, posix_spawn,
  * exec), proctree fork 2 in a background subshell (3), proctree leaf 1 into
- * a pipe to cat, and killed term (dies of SIGTERM). With the shell's own
+ * a pipe to cat, killed term (dies of SIGTERM) and killed kill9 (no END
+ * record). With the shell's own
  * processes that is well over 20 traces.
  */
 Test(check, process_tree_of_more_than_20, .init = setup, .fini = teardown)
 {
 	char *sh[] = { "sh", "-c",
 		       "P=" RS_BUILD_DIR "/samples/proctree; $P tree; ( $P fork 2 ) & wait; "
-		       "$P leaf 1 | cat >/dev/null; " RS_BUILD_DIR "/samples/killed term; exit 0",
+		       "$P leaf 1 | cat >/dev/null; " RS_BUILD_DIR "/samples/killed term; "
+		       RS_BUILD_DIR "/samples/killed kill9; exit 0",
 		       NULL };
 	char *d = trace_into("tree", sh), *supp = path_in(dir, "tree.supp"), *junit = path_in(dir, "t.xml");
 	char **v;
@@ -533,7 +549,7 @@ Test(check, process_tree_of_more_than_20, .init = setup, .fini = teardown)
 	nproc = e2e_traces(d, "proctree", &v);
 	e2e_free_paths(v);
 	cr_assert_eq(nproc, 18, "14 + 3 + 1 proctree traces, got %zu", nproc);
-	cr_assert_eq(e2e_traces(d, "killed", &v), 1);
+	cr_assert_eq(e2e_traces(d, "killed", &v), 2);
 	e2e_free_paths(v);
 	cr_assert_eq(e2e_traces(d, "cat", &v), 1);
 	e2e_free_paths(v);
@@ -544,6 +560,7 @@ Test(check, process_tree_of_more_than_20, .init = setup, .fini = teardown)
 	cr_assert_eq(RS(NULL, &p, "report", "--top", "0", d), 0, "%s", p.err);
 	cr_assert_eq(count_lines_with(p.out, "\n  proctree "), 18, "a line per process: %s", p.out);
 	cr_assert_not_null(strstr(p.out, "signal 15 (Terminated)"), "the killed one: %s", p.out);
+	cr_assert_not_null(strstr(p.out, "killed (no END record)"), "the kill -9: %s", p.out);
 	/* combined over processes: leaf_leak 64 bytes in 4 + 1 processes (3 spawned
 	 * leaf 1, exec'd leaf 2, piped leaf 1) = 6 blocks; child_leak 3 + 2 */
 	cr_assert_not_null(strstr(p.out, "384 bytes in 6 blocks in 5 processes: leak (proctree.c:"), "%s", p.out);

@@ -7,7 +7,11 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +75,30 @@ static int run(char *const argv[], int plain, const char *const env[3], char *ou
 		_exit(127);
 	}
 	close(pfd[1]);
-	while ((size_t)got < ocap - 1 && (n = read(pfd[0], out + got, ocap - 1 - (size_t)got)) > 0)
+	/* a hang fails the test, never the suite: SIGKILL after 60 s (a TERM
+	 * would go through the shim's fatal-signal flush) */
+	for (int waited = 0;;) {
+		struct pollfd pf = { pfd[0], POLLIN, 0 };
+
+		if (poll(&pf, 1, 1000) == 0) {
+			if (++waited < 60)
+				continue;
+			kill(pid, SIGKILL);
+			break;
+		}
+		n = (size_t)got < ocap - 1 ? read(pfd[0], out + got, ocap - 1 - (size_t)got) : 0;
+		if (n <= 0)
+			break;
 		got += n;
+	}
 	out[got] = 0;
 	close(pfd[0]);
-	waitpid(pid, &st, 0);
+	for (int i = 0; i < 600 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		usleep(100000);
+	if (waitpid(pid, &st, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
 	if (err) {
 		FILE *f = fopen(epath, "r");
 		size_t k = f ? fread(err, 1, ecap - 1, f) : 0;
@@ -402,7 +425,8 @@ Test(shim_refapi, run_flag_traces_the_sample, .init = setup, .fini = teardown)
 	struct tdec d = { 0 };
 
 	snprintf(cmd, sizeof(cmd),
-		 "%s/refscope run -q -o %s --refapi refobj_retain:refobj_release -- %s >/dev/null 2>&1",
+		 "timeout -s KILL 60 %s/refscope run -q -o %s --refapi refobj_retain:refobj_release"
+		 " -- %s >/dev/null 2>&1",
 		 RS_BUILD_DIR, dir, SAMPLES "refobj_leaks");
 	cr_assert_eq(system(cmd), 0);
 	only_trace("refscope.refobj_leaks.", &d);
@@ -609,4 +633,83 @@ Test(shim_refapi, bare_name_dlopen_constructor, .init = setup, .fini = teardown)
 	cr_assert_eq(count(&d, RS_EV_RETAIN, 0, 4, 0), 1);
 	cr_assert_eq(count(&d, RS_EV_RELEASE, 0, 4, 0), 2);
 	tdec_free(&d);
+}
+
+/* ---- trampolines and GOT patching in this process (no shim) --------------- */
+
+static unsigned hits[RS_REFAPI_TRAMPS];
+static const void *last_obj;
+
+static void count_hit(unsigned idx, const void *obj)
+{
+	hits[idx]++;
+	last_obj = obj;
+}
+
+/* Every argument register, stack arguments and a double result. */
+__attribute__((noinline)) static double many_args(void *o, long a, long b, long c, long d, long e,
+						  double f0, double f1, double f2, double f3,
+						  double f4, double f5, double f6, double f7, long s1,
+						  double s2, long s3)
+{
+	(void)o;
+	return (double)(a + 2 * b + 3 * c + 4 * d + 5 * e) + f0 + 2 * f1 + 3 * f2 + 4 * f3 +
+	       5 * f4 + 6 * f5 + 7 * f6 + 8 * f7 + (double)(100 * s1) + 1000 * s2 +
+	       (double)(10000 * s3);
+}
+
+Test(shim_refapi, trampoline_keeps_arguments_and_result)
+{
+	double (*fn)(void *, long, long, long, long, long, double, double, double, double, double,
+		     double, double, double, long, double, long);
+	void *t;
+	int o;
+	double want, got;
+
+	rs_refapi_hit_fn = count_hit;
+	cr_assert_eq(rs_refapi_init("many_args:many_release"), 1);
+	t = rs_refapi_redirect("many_args", (void *)many_args);
+	cr_assert_neq(t, (void *)many_args, "a trampoline stands for it");
+	cr_assert_eq(rs_refapi_redirect("many_args", (void *)many_args), t, "one per target");
+	cr_assert_eq(rs_refapi_redirect("not_traced", (void *)many_args), (void *)many_args);
+	*(void **)&fn = t;
+	want = many_args(&o, 1, 2, 3, 4, 5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 6, 0.25, 7);
+	errno = 1234;
+	got = fn(&o, 1, 2, 3, 4, 5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 6, 0.25, 7);
+	cr_assert_eq(errno, 1234, "the trampoline leaves errno alone");
+	cr_assert_float_eq(got, want, 1e-9);
+	cr_assert_eq(last_obj, &o, "the object is the first argument");
+	cr_assert_eq(hits[0], 1);
+	cr_assert_eq(rs_refapi_tramp_fn(0)->api, 4);
+	cr_assert_eq(rs_refapi_tramp_fn(0)->release, 0);
+}
+
+Test(shim_refapi, got_patching_of_an_rtld_local_plugin)
+{
+	void *h;
+	int (*run_plugin)(void);
+	unsigned retains = 0, releases = 0;
+
+	rs_refapi_hit_fn = count_hit;
+	cr_assert_eq(rs_refapi_init("refobj_retain:refobj_release"), 1);
+	h = dlopen(SAMPLES "librefobj_linked_plugin.so", RTLD_LAZY | RTLD_LOCAL);
+	cr_assert_not_null(h, "%s", dlerror());
+	/* the plugin's PLT slot of refobj_release (it never calls retain
+	 * itself), librefobj's own two, nothing in this program */
+	cr_assert_eq(rs_refapi_scan(NULL), 3);
+	cr_assert_eq(rs_refapi_scan(NULL), 0, "nothing new, nothing patched twice");
+	*(void **)&run_plugin = dlsym(h, "linked_plugin_run");
+	cr_assert_not_null(run_plugin);
+	cr_assert_eq(run_plugin(), 3);
+	for (unsigned i = 0; i < RS_REFAPI_TRAMPS; i++) {
+		if (!hits[i])
+			continue;
+		cr_assert_eq(rs_refapi_tramp_fn(i)->api, 4);
+		if (rs_refapi_tramp_fn(i)->release)
+			releases += hits[i];
+		else
+			retains += hits[i];
+	}
+	cr_assert_eq(retains, 3, "one link per ring member");
+	cr_assert_eq(releases, 3, "the plugin's own releases");
 }

@@ -220,6 +220,28 @@ Test(shim_rules, fork_while_threads_unwind_never_hangs, .init = setup, .fini = t
 
 /* Starts allocloop traced, with raw 1 MiB chunks (long writes, so a kill
  * can land inside one), waits until it runs, lets it allocate, kills it. */
+/* Size of the one trace whose name starts with prefix, 0 while there is none. */
+static off_t trace_bytes(const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat sb;
+	off_t n = 0;
+	char p[1024];
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (stat(p, &sb) == 0)
+			n = sb.st_size;
+	}
+	closedir(d);
+	return n;
+}
+
 static void kill9_allocloop(int ms)
 {
 	char *argv[] = { SAMPLE("allocloop"), "2", NULL };
@@ -244,6 +266,11 @@ static void kill9_allocloop(int ms)
 	close(pfd[1]);
 	cr_assert_eq(read(pfd[0], buf, 6), 6);
 	close(pfd[0]);
+	/* the kill must come after at least one whole chunk: chunks hold up to
+	 * ~256 Ki events now (STREAMS), which a loaded machine may not reach in
+	 * ms; wait (up to 20 s) until the trace is past its metadata */
+	for (int i = 0; i < 2000 && trace_bytes("refscope.allocloop.") < (64 << 10); i++)
+		usleep(10000);
 	usleep((useconds_t)ms * 1000);
 	kill(pid, SIGKILL);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -437,7 +464,7 @@ Test(shim_rules, exec_gets_its_own_trace_and_no_old_descriptor, .init = setup, .
 /*
  * Secure execution (setuid: AT_SECURE set): the shim does nothing at all. The
  * loader ignores LD_PRELOAD paths in that mode, so the program links the shim
- * (absolute rpath) to make sure it is loaded. A copy that is not setuid is
+ * (a copy in the test directory, absolute rpath) to make sure it is loaded. A copy that is not setuid is
  * the control: it does write a trace, into the same directory, which the
  * setuid one (running as nobody) could write too.
  */
@@ -457,7 +484,10 @@ Test(shim_rules, secure_execution_mode_writes_nothing, .init = setup, .fini = te
 	      "free(p); return 3; }\n", f);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd),
-		 "cc -o %1$s/plain %1$s/sec.c -L%2$s -Wl,-rpath,%2$s -Wl,--no-as-needed -lrefscope"
+		 /* a copy of the shim beside it: the setuid run (as nobody) must be
+		  * able to read it wherever the tree is (CI clones into /root, 0700) */
+		 "cp %2$s/librefscope.so %1$s/ && chmod 0755 %1$s/librefscope.so"
+		 " && cc -o %1$s/plain %1$s/sec.c -L%1$s -Wl,-rpath,%1$s -Wl,--no-as-needed -lrefscope"
 		 " && cp %1$s/plain %1$s/suid && chown nobody %1$s/suid && chmod u+s %1$s/suid"
 		 " && rm %1$s/sec.c && chmod 1777 %1$s",
 		 dir, RS_BUILD_DIR);

@@ -349,14 +349,13 @@ static int u32_cmp(const void *a, const void *b)
 
 /* ---- which pointer fields hold counted references ------------------------ */
 
-static const struct graph *sort_graph; /* qsort has no context argument */
-
 /* Edges by field: the size of the block holding the pointer, its offset. */
-static int field_cmp(const void *a, const void *b)
+static int field_cmp(const void *a, const void *b, void *arg)
 {
-	const struct graph_edge *x = &sort_graph->edges[*(const size_t *)a];
-	const struct graph_edge *y = &sort_graph->edges[*(const size_t *)b];
-	uint64_t xs = sort_graph->blocks[x->src].size, ys = sort_graph->blocks[y->src].size;
+	const struct graph *g = arg;
+	const struct graph_edge *x = &g->edges[*(const size_t *)a];
+	const struct graph_edge *y = &g->edges[*(const size_t *)b];
+	uint64_t xs = g->blocks[x->src].size, ys = g->blocks[y->src].size;
 
 	if (xs != ys)
 		return xs < ys ? -1 : 1;
@@ -366,8 +365,8 @@ static int field_cmp(const void *a, const void *b)
 }
 
 /*
- * Decides which pointers between refcounted blocks are counted references
- * (g->edge_counted). Pointers are grouped by field: the size of the block
+ * Decides which pointers to refcounted blocks, found in refcounted blocks or
+ * in the buffers they own, are counted references (g->edge_counted). Pointers are grouped by field: the size of the block
  * holding them and their offset in it. All fields start counted; while some
  * object is pointed to by more counted pointers than its balance (a count
  * cannot be lower than the references that hold it), the field with the
@@ -377,7 +376,7 @@ static int field_cmp(const void *a, const void *b)
  * tie: a doubly linked list would otherwise tie with a counted link and
  * join every object into one strongly connected component.
  */
-static int infer_counted_fields(struct graph *g)
+static int infer_counted_fields(struct graph *g, const uint32_t *owner)
 {
 	size_t ncand = 0, ncls = 0;
 	size_t *idx = NULL, *cls_of = NULL, *cls_edges = NULL, *partner = NULL, *score = NULL;
@@ -396,13 +395,12 @@ static int infer_counted_fields(struct graph *g)
 		const struct graph_edge *ed = &g->edges[e];
 
 		cls_of[e] = SIZE_MAX;
-		if (!ed->interior && g->counted[ed->src] && g->counted[ed->dst])
+		if (!ed->interior && g->counted[ed->dst] && owner[ed->src] != UINT32_MAX)
 			idx[ncand++] = e;
 	}
-	sort_graph = g;
-	qsort(idx, ncand, sizeof(*idx), field_cmp);
+	qsort_r(idx, ncand, sizeof(*idx), field_cmp, g);
 	for (size_t i = 0; i < ncand; i++) {
-		if (i && field_cmp(&idx[i - 1], &idx[i]) != 0)
+		if (i && field_cmp(&idx[i - 1], &idx[i], g) != 0)
 			ncls++;
 		cls_of[idx[i]] = ncls;
 	}
@@ -458,7 +456,10 @@ static int infer_counted_fields(struct graph *g)
 			const struct graph_edge *ed = &g->edges[idx[i]];
 			size_t c = cls_of[idx[i]];
 
-			if (included[c] && load[ed->dst] > g->balance[ed->dst]) {
+			/* a negative balance is a trace that missed retains:
+			 * it says nothing about which fields count */
+			if (c < ncls && included[c] && g->balance[ed->dst] >= 0 &&
+			    load[ed->dst] > g->balance[ed->dst]) {
 				score[c]++;
 				any = 1;
 			}
@@ -479,6 +480,8 @@ static int infer_counted_fields(struct graph *g)
 				best_score = sc;
 			}
 		}
+		if (best == SIZE_MAX)
+			break;
 		included[best] = 0;
 		if (partner[best] != SIZE_MAX)
 			included[partner[best]] = 0;
@@ -487,7 +490,7 @@ static int infer_counted_fields(struct graph *g)
 
 			if (c < ncls && !included[c]) {
 				load[g->edges[idx[i]].dst]--;
-				cls_of[idx[i]] = ncls; /* taken out once; included[ncls] stays 1 */
+				cls_of[idx[i]] = ncls; /* taken out once */
 			}
 		}
 	}
@@ -505,6 +508,50 @@ out:
 	return rc;
 }
 
+/*
+ * The refcounted block that owns each block: itself for a refcounted block;
+ * for another block, the owner of the only block pointing to it (a buffer
+ * such as GObject's qdata array belongs to its object, and the references
+ * it holds are the object's). UINT32_MAX: no owner (pointed to by a root,
+ * by several blocks, or by none).
+ */
+static uint32_t *find_owners(const struct graph *g)
+{
+	uint32_t n = g->nblocks;
+	uint32_t *src = malloc((n ? n : 1) * sizeof(*src));
+	uint32_t *owner = malloc((n ? n : 1) * sizeof(*owner));
+	const uint32_t many = UINT32_MAX - 1;
+
+	if (!src || !owner) {
+		free(src);
+		free(owner);
+		return NULL;
+	}
+	for (uint32_t v = 0; v < n; v++)
+		src[v] = UINT32_MAX;
+	for (size_t e = 0; e < g->nedges; e++) {
+		uint32_t a = g->edges[e].src, b = g->edges[e].dst;
+
+		if (a == b || g->counted[b])
+			continue;
+		src[b] = src[b] == UINT32_MAX || src[b] == a ? a : many;
+	}
+	for (size_t i = 0; i < g->nroots; i++)
+		src[g->roots[i].dst] = many;
+	for (uint32_t v = 0; v < n; v++) {
+		uint32_t w = v;
+		int steps = 0;
+
+		/* up the chain of sole holders, a bounded number of steps (a
+		 * ring of plain blocks has no owner) */
+		while (!g->counted[w] && src[w] < many && steps++ < 64)
+			w = src[w];
+		owner[v] = g->counted[w] ? w : UINT32_MAX;
+	}
+	free(src);
+	return owner;
+}
+
 /* The count method (see graph.h); adds its cycles, or marks the
  * reachability cycles it finds too. */
 static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8_t *reach_is_cycle,
@@ -516,6 +563,7 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 	uint32_t *comp = malloc((n ? n : 1) * sizeof(*comp));
 	size_t *soff = calloc((size_t)n + 1, sizeof(*soff));
 	uint32_t *sadj = malloc((g->nedges ? g->nedges : 1) * sizeof(*sadj));
+	uint32_t *owner = NULL;
 	size_t nq = 0, before = g->ncycles, kept;
 	int rc = -ENOMEM;
 
@@ -523,7 +571,10 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 	g->count_alive = calloc(n ? n : 1, 1);
 	if (!garbage || !ok || !comp || !soff || !sadj || !g->gc_refs || !g->count_alive)
 		goto out;
-	rc = infer_counted_fields(g);
+	owner = find_owners(g);
+	if (!owner)
+		goto out;
+	rc = infer_counted_fields(g, owner);
 	if (rc)
 		goto out;
 	rc = -ENOMEM;
@@ -641,6 +692,7 @@ static int count_method(struct graph *g, const uint32_t *reach_comp, const uint8
 	g->ncycles = kept;
 	rc = 0;
 out:
+	free(owner);
 	free(garbage);
 	free(ok);
 	free(comp);
@@ -752,7 +804,8 @@ int graph_analyze(struct graph *g)
 		qsort(g->cycles[k].members, g->cycles[k].nmembers, sizeof(uint32_t), u32_cmp);
 		qsort(g->cycles[k].hanging, g->cycles[k].nhanging, sizeof(uint32_t), u32_cmp);
 	}
-	qsort(g->cycles, g->ncycles, sizeof(*g->cycles), cycle_cmp);
+	if (g->ncycles)
+		qsort(g->cycles, g->ncycles, sizeof(*g->cycles), cycle_cmp);
 	rc = 0;
 out:
 	free(reach);

@@ -20,7 +20,9 @@
  *     a plain leak;
  *   - the count method (CPython's cycle collector), when reference counts
  *     were given: for each refcounted block, gc_refs = balance minus the
- *     counted pointers to its start found inside refcounted blocks. Which
+ *     counted pointers to its start found inside refcounted blocks, or in
+ *     the blocks they own (a block held by one pointer only, from a
+ *     refcounted block or from a block it owns: GObject's qdata array). Which
  *     pointers are counted is inferred per field (block size and offset):
  *     a field is uncounted when counting it would give some object more
  *     references than its balance (see infer_counted_fields in graph.c);

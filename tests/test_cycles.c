@@ -384,3 +384,57 @@ Test(cycles, scc_splits_components_and_honours_the_mask)
 	/* a component is numbered before the components that reach it */
 	cr_assert_lt(comp[2], comp[0]);
 }
+
+/* Two snapshots: in the first a root still holds A (A <-> B), in the
+ * second it no longer does and C exists. The last is analyzed by default,
+ * --snapshot 0 picks the first, an unknown id is refused. */
+Test(cycles, analyzes_the_snapshot_asked_for)
+{
+	struct tb t;
+	char dir[64], path[128];
+	struct report rep;
+	struct report_options opt = { .top = 20, .symbolize = 0, .cycles = 1, .snapshot = -1 };
+	uint64_t locs[2] = { A(0) + 8, A(1) + 8 }, vals[2] = { A(1), A(0) };
+	uint64_t rloc = HF_DATA, rval = A(0);
+
+	tb_init(&t, 5, 1);
+	tb_chunk_begin(&t, 5, 1, 1);
+	tb_alloc(&t, 1, 1, A(0), 32, 0, RS_KIND_MALLOC);
+	tb_alloc(&t, 2, 2, A(1), 32, 0, RS_KIND_MALLOC);
+	tb_alloc(&t, 3, 3, A(2), 32, 0, RS_KIND_MALLOC);
+	tb_chunk_end(&t, 0);
+	tb_snapshot(&t, 0, 3, 3, RS_SNAP_REQUEST, 5);
+	tb_snap_region(&t, 0, 1, HF_DATA, HF_DATA + 4096, RS_REGION_DATA, 0, "");
+	tb_snap_region(&t, 0, 2, HF_HEAP, HF_HEAP + 0x10000, RS_REGION_ANON, 0, "[heap]");
+	tb_snap_words(&t, 0, 1, HF_DATA, 0, 1, &rloc, &rval, 0);
+	tb_snap_words(&t, 0, 2, HF_HEAP, 0, 2, locs, vals, 0);
+	tb_snapshot_end(&t, 0, 2, 3, 0, 0);
+	tb_snapshot(&t, 1, 4, 4, RS_SNAP_EXIT, 5);
+	tb_snap_region(&t, 1, 2, HF_HEAP, HF_HEAP + 0x10000, RS_REGION_ANON, 0, "[heap]");
+	tb_snap_words(&t, 1, 2, HF_HEAP, 1, 2, locs, vals, 0);
+	tb_snapshot_end(&t, 1, 1, 2, 0, 0);
+	tb_end(&t, 4, RS_END_EXIT, 0, 5, 0);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "two.trace");
+	cr_assert_eq(tb_write(&t, path), 0);
+	tb_release(&t);
+
+	build_report(path, &rep);
+	cr_assert_eq(rep.snapshot->id, 1);
+	cr_assert_eq(rep.graph.nblocks, 3);
+	cr_assert_eq(rep.graph.ncycles, 1);
+	cr_assert_eq(rep.graph.totals[GRAPH_PLAIN_LEAK].blocks, 1);
+	report_release(&rep);
+
+	opt.snapshot = 0;
+	cr_assert_eq(report_build(path, &opt, &rep), 0);
+	cr_assert_eq(rep.snapshot->id, 0);
+	cr_assert_eq(rep.graph.nblocks, 2, "C is allocated at seq 3, not below the snapshot's seq");
+	cr_assert_eq(rep.graph.ncycles, 0);
+	cr_assert_eq(rep.graph.nroots, 1);
+	report_release(&rep);
+
+	opt.snapshot = 7;
+	cr_assert_eq(report_build(path, &opt, &rep), REPORT_NO_SNAPSHOT);
+	report_release(&rep);
+}

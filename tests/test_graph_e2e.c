@@ -192,9 +192,10 @@ struct named {
 
 /* Runs refobj_leaks (with "registry": every object on the library's
  * uncounted list of instances) and reads the addresses it prints. */
-static size_t trace_refobj(int registry, char *dir, char *path, struct named *objs, size_t max)
+static size_t trace_named(const char *flags, const char *sample, const char *arg, const char *prefix,
+			  char *dir, char *path, struct named *objs, size_t max)
 {
-	char cmd[1024], errpath[600], line[256];
+	char cmd[1024], errpath[600], line[256], fmt[64];
 	DIR *d;
 	struct dirent *e;
 	FILE *f;
@@ -202,17 +203,18 @@ static size_t trace_refobj(int registry, char *dir, char *path, struct named *ob
 
 	tb_tmpdir(dir, 64);
 	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
-	snprintf(cmd, sizeof(cmd),
-		 "%s run -q --refapi refobj_retain:refobj_release -o %s -- %s/samples/refobj_leaks %s >/dev/null 2>%s",
-		 REFSCOPE, dir, RS_BUILD_DIR, registry ? "registry" : "", errpath);
+	snprintf(cmd, sizeof(cmd), "%s run -q %s -o %s -- %s/samples/%s %s >/dev/null 2>%s", REFSCOPE, flags, dir,
+		 RS_BUILD_DIR, sample, arg, errpath);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	snprintf(fmt, sizeof(fmt), "%s: ", prefix);
 	f = fopen(errpath, "r");
 	cr_assert_not_null(f);
 	while (n < max && fgets(line, sizeof(line), f)) {
 		char name[16];
 		void *p;
 
-		if (sscanf(line, "refobj: %15s %p", name, &p) == 2 && strcmp(name, "fn")) {
+		if (!strncmp(line, fmt, strlen(fmt)) &&
+		    sscanf(line + strlen(fmt), "%15s %p", name, &p) == 2 && strcmp(name, "fn")) {
 			snprintf(objs[n].name, sizeof(objs[n].name), "%s", name);
 			objs[n].addr = (uint64_t)(uintptr_t)p;
 			n++;
@@ -228,6 +230,12 @@ static size_t trace_refobj(int registry, char *dir, char *path, struct named *ob
 	closedir(d);
 	cr_assert_neq(path[0], '\0');
 	return n;
+}
+
+static size_t trace_refobj(int registry, char *dir, char *path, struct named *objs, size_t max)
+{
+	return trace_named("--refapi refobj_retain:refobj_release", "refobj_leaks", registry ? "registry" : "",
+			   "refobj", dir, path, objs, max);
 }
 
 static uint64_t addr_of(const struct named *objs, size_t n, const char *name)
@@ -315,5 +323,42 @@ Test(graph_e2e, refobj_rings_on_uncounted_list_found_by_count_method_only)
 	cr_assert_eq(rep.graph.totals[GRAPH_PLAIN_LEAK].blocks, 0);
 	check_rings(&rep, objs, nobj, GRAPH_BY_REFCOUNT);
 	cr_assert_eq(rep.graph.count_garbage, 10);
+	report_release(&rep);
+}
+
+/* Two GObjects holding each other through g_object_set_data_full: the
+ * references sit in each object's qdata array, a plain block the object
+ * owns; both methods find the cycle of the two objects and their arrays. */
+Test(graph_e2e, gobject_cycle_through_qdata_found_by_both_methods)
+{
+	char dir[64], path[512];
+	struct named objs[4];
+	size_t nobj = trace_named("", "gobject_cycle", "", "gobject", dir, path, objs, 4);
+	struct report rep;
+	const struct graph *g;
+	const struct graph_cycle *cy;
+	uint64_t a, b, c;
+	int seen_a = 0, seen_b = 0;
+
+	cr_assert_eq(nobj, 3);
+	a = addr_of(objs, nobj, "A");
+	b = addr_of(objs, nobj, "B");
+	c = addr_of(objs, nobj, "C");
+	build(path, &rep);
+	g = &rep.graph;
+	cr_assert_eq(g->ncycles, 1);
+	cy = &g->cycles[0];
+	cr_assert_eq(cy->methods, GRAPH_BY_REACHABILITY | GRAPH_BY_REFCOUNT);
+	cr_assert_eq(cy->nmembers, 4, "A, B and their qdata arrays");
+	for (size_t i = 0; i < cy->nmembers; i++) {
+		seen_a |= g->blocks[cy->members[i]].addr == a;
+		seen_b |= g->blocks[cy->members[i]].addr == b;
+		cr_assert_neq(g->blocks[cy->members[i]].addr, c);
+	}
+	cr_assert(seen_a && seen_b);
+	cr_assert_eq(rep.nrefobjs, 2);
+	cr_assert_eq(rep.napis, 1);
+	cr_assert_eq(rep.apis[0].retains, 3);
+	cr_assert_eq(rep.apis[0].releases, 4);
 	report_release(&rep);
 }

@@ -336,3 +336,120 @@ Test(refcounts, text_report_shows_cycles_and_blame)
 	report_release(&rep);
 	hf_release(&f);
 }
+
+/* Rings of 2 and 3 linked (+8, counted) and also on an intrusive doubly
+ * linked list of all instances (+16 next, +24 prev, uncounted) whose head
+ * is a global: the count method keeps the rings apart. */
+Test(refcounts, count_method_ignores_intrusive_doubly_linked_list)
+{
+	struct hf f;
+	struct report rep;
+	char path[128];
+	static const int first[2] = { 0, 10 }, len[2] = { 2, 3 };
+	uint64_t all[5];
+	int na = 0;
+
+	hf_init(&f);
+	stacks(&f);
+	for (int r = 0; r < 2; r++) {
+		for (int i = 0; i < len[r]; i++) {
+			hf_alloc(&f, A(first[r] + i), 40, S_ALLOC);
+			all[na++] = A(first[r] + i);
+		}
+		for (int i = 0; i < len[r]; i++) {
+			hf_retain(&f, A(first[r] + (i + 1) % len[r]), S_LINK);
+			hf_ptr(&f, A(first[r] + i) + 8, A(first[r] + (i + 1) % len[r]));
+		}
+		for (int i = 0; i < len[r]; i++)
+			hf_unref(&f, A(first[r] + i), S_MAIN_RELEASE);
+	}
+	hf_root(&f, 0, all[0]);
+	for (int i = 0; i < na; i++) {
+		if (i + 1 < na)
+			hf_ptr(&f, all[i] + 16, all[i + 1]);
+		if (i > 0)
+			hf_ptr(&f, all[i] + 24, all[i - 1]);
+	}
+	hf_write(&f, path);
+	build_report(path, &rep);
+
+	cr_assert_eq(rep.graph.totals[GRAPH_REACHABLE].blocks, 5);
+	cr_assert_eq(rep.graph.ncycles, 2);
+	cr_assert_eq(rep.graph.cycles[0].nmembers, 3);
+	cr_assert_eq(rep.graph.cycles[0].nclosing, 3);
+	cr_assert_eq(rep.graph.cycles[0].methods, GRAPH_BY_REFCOUNT);
+	cr_assert_eq(rep.graph.cycles[1].nmembers, 2);
+	cr_assert_eq(rep.graph.cycles[1].nclosing, 2);
+	for (size_t e = 0; e < rep.graph.nedges; e++)
+		cr_assert_eq(rep.graph.edge_counted[e], rep.graph.edges[e].offset == 8, "edge %zu at +%lu", e,
+			     (unsigned long)rep.graph.edges[e].offset);
+	report_release(&rep);
+	hf_release(&f);
+}
+
+/* P and Q hold each other through buffers they own (plain blocks, like
+ * GObject's qdata arrays): the count method follows the references through
+ * the buffers. */
+Test(refcounts, count_method_follows_owned_buffers)
+{
+	struct hf f;
+	struct report rep;
+	char path[128];
+
+	hf_init(&f);
+	stacks(&f);
+	hf_alloc(&f, A(0), 24, S_ALLOC);  /* P */
+	hf_alloc(&f, A(1), 24, S_ALLOC);  /* Q */
+	hf_alloc(&f, A(2), 16, S_OTHER);  /* P's buffer */
+	hf_alloc(&f, A(3), 16, S_OTHER);  /* Q's buffer */
+	hf_retain(&f, A(1), S_LINK);
+	hf_retain(&f, A(0), S_LINK);
+	hf_unref(&f, A(0), S_MAIN_RELEASE);
+	hf_unref(&f, A(1), S_MAIN_RELEASE);
+	hf_ptr(&f, A(0) + 16, A(2) + 3); /* a tagged pointer: interior */
+	hf_ptr(&f, A(2) + 8, A(1));
+	hf_ptr(&f, A(1) + 16, A(3) + 3);
+	hf_ptr(&f, A(3) + 8, A(0));
+	hf_write(&f, path);
+	build_report(path, &rep);
+
+	cr_assert_eq(rep.graph.ncycles, 1);
+	cr_assert_eq(rep.graph.cycles[0].nmembers, 4);
+	cr_assert_eq(rep.graph.cycles[0].methods, GRAPH_BY_REACHABILITY | GRAPH_BY_REFCOUNT);
+	cr_assert_eq(rep.graph.count_garbage, 2);
+	report_release(&rep);
+	hf_release(&f);
+}
+
+/* An object released more often than retained (the trace missed a retain):
+ * its negative balance says nothing about which fields count, and must not
+ * derail the inference. */
+Test(refcounts, negative_balance_does_not_derail_the_count_method)
+{
+	struct hf f;
+	struct report rep;
+	char path[128];
+
+	hf_init(&f);
+	stacks(&f);
+	hf_alloc(&f, A(0), 40, S_ALLOC);
+	hf_alloc(&f, A(1), 40, S_ALLOC);
+	hf_alloc(&f, A(2), 40, S_ALLOC); /* Z */
+	hf_retain(&f, A(1), S_LINK);
+	hf_retain(&f, A(0), S_LINK);
+	hf_unref(&f, A(0), S_MAIN_RELEASE);
+	hf_unref(&f, A(1), S_MAIN_RELEASE);
+	hf_unref(&f, A(2), S_OTHER);
+	hf_unref(&f, A(2), S_OTHER);
+	hf_ptr(&f, A(0) + 8, A(1));
+	hf_ptr(&f, A(1) + 8, A(0));
+	hf_ptr(&f, A(0) + 16, A(2));
+	hf_write(&f, path);
+	build_report(path, &rep);
+	cr_assert_eq(rep.graph.ncycles, 1);
+	cr_assert_eq(rep.graph.cycles[0].nmembers, 2);
+	cr_assert_eq(rep.graph.cycles[0].methods, GRAPH_BY_REACHABILITY | GRAPH_BY_REFCOUNT);
+	cr_assert_eq(rep.graph.balance[graph_find(&rep.graph, A(2))], -1);
+	report_release(&rep);
+	hf_release(&f);
+}

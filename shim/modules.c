@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "refscope_format.h"
+#include "unwind.h"
 #include "writer.h"
 
 #define MAX_MODULES 4096
@@ -183,8 +184,11 @@ static void scan_locked(void)
 {
 	unsigned i, j;
 
+	if (!rs_loader_enter())	/* a fork holds the gate: the next scan sees it all */
+		return;
 	gen++;
 	dl_iterate_phdr(scan_cb, NULL);
+	rs_loader_leave();
 	for (i = j = 0; i < nknown; i++) {
 		if (known[i].gen != gen) {
 			write_unload(known[i].base);
@@ -225,8 +229,13 @@ void rs_modules_maybe_rescan(void)
 	/* never wait: a scanner may be blocked on a loader lock our caller holds */
 	if (atomic_exchange_explicit(&lock, 1, memory_order_acquire))
 		return;
+	if (!rs_loader_enter()) {
+		rs_modules_unlock();
+		return;
+	}
 	dl_iterate_phdr(counters_cb, c);
 	if (c[0] != last_adds || c[1] != last_subs)
 		scan_locked();
+	rs_loader_leave();
 	rs_modules_unlock();
 }

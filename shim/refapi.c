@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "refscope_format.h"
+#include "unwind.h"
 #include "writer.h"
 
 #if !defined(__x86_64__)
@@ -729,9 +730,11 @@ int rs_refapi_scan(const void *self_addr)
 	 * scan lock serves it.
 	 */
 	atomic_store(&scan_again, 1);
+	if (!rs_loader_enter())		/* a fork holds the gate; scan_again stays set */
+		return done;
 	do {
 		if (atomic_exchange_explicit(&scan_lock, 1, memory_order_acquire))
-			return done;
+			break;
 		if (self_addr && !skip_hi)
 			dl_iterate_phdr(self_cb, (void *)(uintptr_t)self_addr);
 		while (atomic_exchange(&scan_again, 0)) {
@@ -757,5 +760,6 @@ int rs_refapi_scan(const void *self_addr)
 		}
 		atomic_store_explicit(&scan_lock, 0, memory_order_release);
 	} while (atomic_load(&scan_again));
+	rs_loader_leave();
 	return done;
 }

@@ -29,6 +29,7 @@
 #include "modules.h"
 #include "ownmem.h"
 #include "refscope_format.h"
+#include "unwind.h"
 #include "writer.h"
 
 #define RAW_MAX (1u << 20)	/* SNAP_WORDS body, well under RS_CHUNK_MAX_RAW */
@@ -859,6 +860,7 @@ static int collect(const struct rs_snapshot_req *req, struct iset *covered, stru
 	struct rs_range *own;
 	size_t nown, cap;
 	const struct mapping *m;
+	int gated;
 	pid_t pid = getpid();
 
 	if (read_maps() < 0)
@@ -879,6 +881,9 @@ static int collect(const struct rs_snapshot_req *req, struct iset *covered, stru
 	for (size_t i = 0; i < nown && i < RS_OWN_MAX; i++)
 		iset_add(covered, own[i].start, own[i].end);
 
+	/* counted in, so a fork waits for the walks; refused only when a fork
+	 * held the gate for a second: walk anyway, a snapshot needs its roots */
+	gated = rs_loader_enter();
 	dl_iterate_phdr(phdr_cb, &pc);		/* TLS first: it sits inside stacks */
 	if (req->stack_lo && (m = map_of(req->stack_lo)) != NULL)
 		cand_add(req->stack_lo & ~(uintptr_t)7, m->end, RS_REGION_STACK, req->tid,
@@ -886,6 +891,8 @@ static int collect(const struct rs_snapshot_req *req, struct iset *covered, stru
 	other_stacks(req->tid, (uint32_t)pid);
 	pc.tls_pass = 0;
 	dl_iterate_phdr(phdr_cb, &pc);
+	if (gated)
+		rs_loader_leave();
 	for (size_t i = 0; i < nmaps; i++)
 		if (maps[i].r && maps[i].wr && maps[i].priv && (maps[i].anon || maps[i].stack))
 			cand_add(maps[i].start, maps[i].end, RS_REGION_ANON, 0, maps[i].name, 0);

@@ -199,7 +199,9 @@ static int unwind_enter(void)
 		my_shard = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % NSHARD;
 	for (unsigned round = 0;; round++) {
 		atomic_fetch_add(&inside[my_shard].n, 1);
-		if (__builtin_expect(!atomic_load(&gate), 1) || my_gate)
+		/* my_depth: already counted in (a loader walk that unwinds); the
+		 * fork waits for the outer entry anyway */
+		if (__builtin_expect(!atomic_load(&gate), 1) || my_gate || my_depth)
 			break;
 		atomic_fetch_sub(&inside[my_shard].n, 1);
 		if (!deadline)
@@ -270,6 +272,16 @@ int rs_unwind_begin(void)
 }
 
 void rs_unwind_end(void)
+{
+	unwind_leave();
+}
+
+int rs_loader_enter(void)
+{
+	return rs_unwind_begin();
+}
+
+void rs_loader_leave(void)
 {
 	unwind_leave();
 }

@@ -56,6 +56,17 @@ static inline __attribute__((always_inline)) unsigned rs_unwind_capture(uintptr_
 /* Is ip inside the dynamic loader (ld.so)? Learned by rs_unwind_init. */
 int rs_unwind_in_loader(uintptr_t ip);
 
+/*
+ * The shim's own dl_iterate_phdr walks (module scans, GOT patching, heap
+ * snapshots) hold the loader's lock just as libunwind's lookups do, and a
+ * fork child inheriting it held hangs on its first walk. They count
+ * themselves in through the same gate: rs_loader_enter returns 1 (walk,
+ * then rs_loader_leave) or 0 (a fork kept the gate closed too long, or this
+ * is the child of such a fork: do not walk now).
+ */
+int rs_loader_enter(void);
+void rs_loader_leave(void);
+
 void rs_unwind_fork_prepare(void);
 void rs_unwind_fork_parent(void);
 void rs_unwind_fork_child(void);

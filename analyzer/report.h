@@ -179,6 +179,9 @@ const char *report_stack_function(const struct report *rep, uint64_t id);
 /* report_json_graph.c: the --cycles members of the JSON report. */
 struct jsonw;
 void report_json_graph(const struct report *rep, struct jsonw *w);
+/* One symbolized frame as the JSON object docs/JSON.md describes (ip,
+ * function, file, line, module, inlined); every report section uses it. */
+void report_json_frame(struct jsonw *w, const struct report_frame *f);
 /* report_dot.c: the leaked cycles as Graphviz DOT; which: 0 for all, else
  * the 1-based cycle number. */
 int report_write_dot(const struct report *rep, size_t which, FILE *out);

@@ -129,7 +129,7 @@ static void write_totals(struct jsonw *w, const struct report *rep)
 	jsonw_end_object(w);
 }
 
-static void write_frame(struct jsonw *w, const struct report_frame *f)
+void report_json_frame(struct jsonw *w, const struct report_frame *f)
 {
 	jsonw_begin_object(w);
 	jsonw_key(w, "ip");
@@ -170,7 +170,7 @@ static void write_live(struct jsonw *w, const struct report *rep)
 		jsonw_key(w, "frames");
 		jsonw_begin_array(w);
 		for (size_t k = 0; k < g->nframes; k++)
-			write_frame(w, &g->frames[k]);
+			report_json_frame(w, &g->frames[k]);
 		jsonw_end_array(w);
 		jsonw_end_object(w);
 	}

@@ -608,25 +608,7 @@ static void write_frames(struct jsonw *w, const struct report_stack *s)
 	jsonw_key(w, "frames");
 	jsonw_begin_array(w);
 	for (size_t k = 0; s && k < s->nframes; k++) {
-		const struct report_frame *f = &s->frames[k];
-
-		jsonw_begin_object(w);
-		jsonw_key(w, "ip");
-		jsonw_hex(w, f->ip);
-		jsonw_key(w, "function");
-		jsonw_string(w, f->function);
-		jsonw_key(w, "file");
-		jsonw_string(w, f->file);
-		jsonw_key(w, "line");
-		if (f->line)
-			jsonw_uint(w, f->line);
-		else
-			jsonw_null(w);
-		jsonw_key(w, "module");
-		jsonw_string(w, f->module);
-		jsonw_key(w, "inlined");
-		jsonw_bool(w, f->inlined);
-		jsonw_end_object(w);
+		report_json_frame(w, &s->frames[k]);
 	}
 	jsonw_end_array(w);
 }

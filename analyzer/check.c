@@ -125,6 +125,26 @@ static struct check_finding *find_same(struct check_set *set, size_t first, enum
 	return NULL;
 }
 
+/* The finding of this process with key for rule, made when new; takes key
+ * and frames (kept by a new finding, freed otherwise). NULL: out of memory. */
+static struct check_finding *take_finding(struct check_set *set, size_t first, enum check_rule rule,
+					  char *key, struct check_frame *frames, size_t nframes)
+{
+	struct check_finding *f = find_same(set, first, rule, key);
+
+	if (!f)
+		f = new_finding(set, rule);
+	if (!f || f->key) {
+		free(key);
+		free_frames(frames, nframes);
+		return f;
+	}
+	f->key = key;
+	f->frames = frames;
+	f->nframes = nframes;
+	return f;
+}
+
 static int add_leaks(struct check_set *set, const struct report *rep, size_t first)
 {
 	for (size_t i = 0; i < rep->ngroups; i++) {
@@ -143,21 +163,9 @@ static int add_leaks(struct check_set *set, const struct report *rep, size_t fir
 			free_frames(frames, nframes);
 			return -ENOMEM;
 		}
-		f = find_same(set, first, CHECK_LEAKS, key);
-		if (f) {
-			free(key);
-			free_frames(frames, nframes);
-		} else {
-			f = new_finding(set, CHECK_LEAKS);
-			if (!f) {
-				free(key);
-				free_frames(frames, nframes);
-				return -ENOMEM;
-			}
-			f->key = key;
-			f->frames = frames;
-			f->nframes = nframes;
-		}
+		f = take_finding(set, first, CHECK_LEAKS, key, frames, nframes);
+		if (!f)
+			return -ENOMEM;
 		f->blocks += g->g.blocks;
 		f->bytes += g->g.bytes;
 		f->count++;
@@ -205,21 +213,9 @@ static int add_cycles(struct check_set *set, const struct report *rep, size_t fi
 			free_frames(frames, nframes);
 			return -ENOMEM;
 		}
-		f = find_same(set, first, CHECK_CYCLES, key);
-		if (f) {
-			free(key);
-			free_frames(frames, nframes);
-		} else {
-			f = new_finding(set, CHECK_CYCLES);
-			if (!f) {
-				free(key);
-				free_frames(frames, nframes);
-				return -ENOMEM;
-			}
-			f->key = key;
-			f->frames = frames;
-			f->nframes = nframes;
-		}
+		f = take_finding(set, first, CHECK_CYCLES, key, frames, nframes);
+		if (!f)
+			return -ENOMEM;
 		f->blocks += cy->nmembers;
 		f->bytes += cy->bytes;
 		f->count++;
@@ -246,21 +242,9 @@ static int add_refcounts(struct check_set *set, const struct report *rep, size_t
 			free_frames(frames, nframes);
 			return -ENOMEM;
 		}
-		f = find_same(set, first, CHECK_REFCOUNT, key);
-		if (f) {
-			free(key);
-			free_frames(frames, nframes);
-		} else {
-			f = new_finding(set, CHECK_REFCOUNT);
-			if (!f) {
-				free(key);
-				free_frames(frames, nframes);
-				return -ENOMEM;
-			}
-			f->key = key;
-			f->frames = frames;
-			f->nframes = nframes;
-		}
+		f = take_finding(set, first, CHECK_REFCOUNT, key, frames, nframes);
+		if (!f)
+			return -ENOMEM;
 		f->blocks += b->references;
 		f->bytes += b->objects;
 		f->count++;

@@ -81,7 +81,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium libxml2-utils
+	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps

@@ -547,9 +547,13 @@ static void exit_status_cb(int status, void *arg)
 
 static int main_wrapper(int argc, char **argv, char **envp)
 {
-	int r;
+	int r, g = rs_self.guard, e = errno;
 
 	on_exit(exit_status_cb, NULL);
+	rs_self.guard = 1;	/* the environment strings are ours, not traced */
+	rs_py_prepare();
+	rs_self.guard = g;
+	errno = e;
 	r = real_main(argc, argv, envp);
 	exit_status = r;
 	return r;

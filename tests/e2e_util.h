@@ -43,6 +43,12 @@ void e2e_exec(char *const argv[], const char *stdin_path, const char *cwd, struc
  * writes nothing, so the output is the program's alone). */
 void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
 		struct e2e_proc *p);
+/* The same without -q: stderr ends with refscope's summary, a line per trace
+ * of the started process ("refscope: trace DIR/NAME: B blocks (N bytes) live
+ * at exit") and "refscope: K more trace(s) written by child processes in DIR"
+ * when its children left traces. */
+void e2e_traced_summary(const char *dir, char *const argv[], const char *stdin_path,
+			const char *cwd, struct e2e_proc *p);
 void e2e_proc_free(struct e2e_proc *p);
 
 /* A new empty directory under /tmp (free() it); e2e_rmtree removes it. */

@@ -179,7 +179,7 @@ ifneq ($(SANITIZE),)
 TEST_ENV := LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 endif
 
-test: all samples $(TEST_BIN)
+test: all samples $(B)/bench/workload $(TEST_BIN)
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 # deps first, then the build: never in parallel with the package install

@@ -764,7 +764,8 @@ static void report_usage(FILE *f)
 		   "                     still live at the end)\n"
 		   "      --html FILE    write one self-contained HTML page to FILE (timeline of\n"
 		   "                     live bytes by generation, flame graphs of allocated and\n"
-		   "                     leaked bytes, the tables); nothing on standard output\n"
+		   "                     leaked bytes, every leaked cycle of the snapshot (drawn\n"
+		   "                     on a click), the tables); nothing on standard output\n"
 		   "                     unless --json, --format or -o asks for it too\n"
 		   "  -h, --help         show this help\n");
 }

@@ -2,21 +2,26 @@
  * report_html.c - `refscope report --html FILE`: one self-contained page
  * (inline CSS and script, no network, nothing fetched) with the timeline of
  * live bytes stacked by generation and the peak marked, an icicle flame
- * graph of allocated bytes by stack and one of leaked bytes, and the tables
- * of the text report.
+ * graph of allocated bytes by stack and one of leaked bytes, every leaked
+ * cycle (a table, each drawn on demand), and the tables of the text report.
  *
  * The page stays small whatever the trace's length: the timeline has at
  * most GEN_SAMPLES points (generations.h), the flame graphs draw the
  * REPORT_HTML_STACKS biggest stacks by name and sum the rest into one
- * "[other stacks]" frame, and the tables show --top N rows. The data for
- * the script is one JSON object in a <script type="application/json">
- * element, written with '<', '>' and '&' escaped so no string in it can end
- * the element.
+ * "[other stacks]" frame, the tables show --top N rows, the embedded text
+ * report is cut at HTML_TEXT_MAX bytes, and cycles drawn alike are one
+ * group with a count (see "leaked cycles" below). The data for the script
+ * is one JSON object in a <script type="application/json"> element, written
+ * with '<', '>' and '&' escaped so no string in it can end the element.
  *
  * The script records its outcome on <body>: data-status "ok" once every
- * chart is drawn, "error" with data-error on any script error, and
- * data-timeline-points, data-flame-alloc-nodes, data-flame-leak-nodes
- * (the headless browser test reads them).
+ * chart is drawn, "error" with data-error on any script error, and what it
+ * drew (the headless browser test reads them): data-timeline-points,
+ * data-flame-alloc-nodes, data-flame-leak-nodes, data-cycles,
+ * data-cycle-groups, data-cycle-rows, data-cycle-shown(-nodes, -edges) and,
+ * when the page is opened as FILE#cycles-all (every cycle drawn at once),
+ * data-cycles-drawn, data-cycle-nodes, data-cycle-edges, data-cycles-cut;
+ * data-render-ms is the script's own time.
  */
 #include "report.h"
 
@@ -921,6 +926,8 @@ static void live_table(FILE *out, const struct report *rep)
 	fputs("</table>\n", out);
 }
 
+#define HTML_TEXT_MAX (256u << 10) /* bytes of the text report the page embeds */
+
 static int text_report(FILE *out, const struct report *rep)
 {
 	char *buf = NULL;
@@ -934,8 +941,22 @@ static int text_report(FILE *out, const struct report *rep)
 	if (fclose(m) != 0 && !rc)
 		rc = -ENOMEM;
 	if (!rc) {
-		fputs("<h2>Text report</h2><details><summary>the whole text report</summary><pre>", out);
+		size_t keep = len;
+
+		/* with thousands of cycles the text runs to megabytes; the page's
+		 * own tables and data already hold all of it */
+		if (len > HTML_TEXT_MAX) {
+			keep = HTML_TEXT_MAX;
+			while (keep > 0 && buf[keep - 1] != '\n')
+				keep--;
+			buf[keep] = '\0';
+		}
+		fprintf(out, "<h2>Text report</h2><details><summary>the %s text report</summary><pre>",
+			keep < len ? "start of the" : "whole");
 		html_text(out, buf);
+		if (keep < len)
+			fprintf(out, "\n... %zu more bytes: run refscope report%s on the trace for all of it\n",
+				len - keep, rep->analyzed ? " --cycles" : "");
 		fputs("</pre></details>\n", out);
 	}
 	free(buf);
@@ -968,6 +989,7 @@ static const char script[] =
 	"<script>\n"
 	"(function(){\n"
 	"'use strict';\n"
+	"var T0=performance.now();\n"
 	"var D=JSON.parse(document.getElementById('refscope-data').textContent);\n"
 	"var SVG='http://www.w3.org/2000/svg';\n"
 	"function el(n,a,p){var e=document.createElementNS(SVG,n);for(var k in a)e.setAttribute(k,a[k]);if(p)p.appendChild(e);return e;}\n"
@@ -1120,6 +1142,7 @@ static const char script[] =
 	"document.body.dataset.flameAllocNodes=flame('flame-alloc','b','bytes');\n"
 	"document.body.dataset.flameLeakNodes=flame('flame-leak','l','bytes');\n"
 	"cycles();\n"
+	"document.body.dataset.renderMs=Math.round(performance.now()-T0);\n"
 	"if(document.body.dataset.status!=='error')document.body.dataset.status='ok';\n"
 	"})();\n"
 	"</script>\n";

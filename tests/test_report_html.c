@@ -435,3 +435,37 @@ Test(report_html, chromium_draws_every_leaked_cycle, .timeout = 240)
 	e2e_rmtree(dir);
 	free(dir);
 }
+
+/* 3000 two-block rings of one site: one group listing all 3000; the text
+ * report (a few hundred bytes per cycle) is cut to its first 256 KiB. */
+Test(report_html, thousands_of_alike_cycles_one_group_text_cut)
+{
+	struct hf f;
+	char path[128];
+	char *html;
+	json_t *d, *g;
+	uint64_t at = HF_HEAP;
+
+	hf_init(&f);
+	for (int r = 0; r < 3000; r++, at += 0x100) {
+		hf_alloc(&f, at, 32, 1);
+		hf_alloc(&f, at + 0x80, 32, 1);
+		hf_ptr(&f, at + 8, at + 0x80);
+		hf_ptr(&f, at + 0x80 + 8, at);
+	}
+	hf_write(&f, path);
+	hf_release(&f);
+	html = html_of(path);
+	cr_assert_not_null(strstr(html, "<summary>the start of the text report</summary>"));
+	cr_assert_not_null(strstr(html, " more bytes: run refscope report --cycles on the trace for all of it\n"));
+	cr_assert_lt(strlen(html), 1u << 20, "%zu bytes", strlen(html));
+	d = data_of(html);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(d, "cycles"), "total")), 3000);
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(d, "cycles"), "groups")), 1);
+	g = json_array_get(json_object_get(json_object_get(d, "cycles"), "groups"), 0);
+	cr_assert_eq(json_integer_value(json_object_get(g, "c")), 3000);
+	cr_assert_eq(json_array_size(json_object_get(g, "i")), 3000);
+	cr_assert_eq(json_integer_value(json_object_get(g, "b")), 3000 * 64);
+	json_decref(d);
+	free(html);
+}

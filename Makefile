@@ -75,13 +75,14 @@ SAMPLE_LDFLAGS_refobj_linked_plugin := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
 SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
 SAMPLE_LDFLAGS_gobject_cycle := $(shell pkg-config --libs gobject-2.0 2>/dev/null)
+SAMPLE_CFLAGS_gobject_dlopen := $(SAMPLE_CFLAGS_gobject_cycle)
 
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl
+	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl python3-gi gir1.2-glib-2.0
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps
@@ -178,7 +179,7 @@ ifneq ($(SANITIZE),)
 TEST_ENV := LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 endif
 
-test: all samples $(TEST_BIN)
+test: all samples $(B)/bench/workload $(TEST_BIN)
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 # deps first, then the build: never in parallel with the package install

@@ -67,6 +67,19 @@ int rs_unwind_in_loader(uintptr_t ip);
 int rs_loader_enter(void);
 void rs_loader_leave(void);
 
+/*
+ * libunwind's address-validation pipe (see unwind.c). rs_unwind_pipe_number:
+ * fd is one of its two numbers (a compare, no system call);
+ * rs_unwind_owns_fd: and the number still holds that pipe (call it only in
+ * the process the trace belongs to: a vfork child has its own table). rs_unwind_give_up:
+ * the program is taking a number: no unwinding from now on (events keep no
+ * stack), after waiting (bounded) for unwinds in flight.
+ */
+int rs_unwind_pipe_number(int fd);
+void rs_unwind_pipe_fds(int out[2]);	/* its two numbers, -1 if none */
+int rs_unwind_owns_fd(int fd);
+void rs_unwind_give_up(void);
+
 void rs_unwind_fork_prepare(void);
 void rs_unwind_fork_parent(void);
 void rs_unwind_fork_child(void);

@@ -39,7 +39,7 @@ endif
 # the unit tests link directly.
 SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_HOOK_SRCS := $(filter shim/intercept.c shim/bootstrap.c shim/shim.c shim/signals.c \
-	shim/snaptrigger.c shim/fds.c,$(SHIM_SRCS))
+	shim/snaptrigger.c shim/pysnap.c shim/fds.c,$(SHIM_SRCS))
 SHIM_ENGINE_SRCS := $(filter-out $(SHIM_HOOK_SRCS),$(SHIM_SRCS))
 SHIM_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec
 SHIM_LIBS := -lunwind -lzstd -ldl -lpthread
@@ -89,11 +89,17 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium libxml2-utils g++
+	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl g++
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps
-all: $(B)/librefscope.so $(B)/refscope
+all: $(B)/librefscope.so $(B)/refscope $(B)/python/sitecustomize.py
+
+# CPython targets: the startup module librefscope.so puts on PYTHONPATH,
+# found in python/ next to the library (docs/PYTHON.md)
+$(B)/python/sitecustomize.py: shim/python/sitecustomize.py
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 # -MMD -MP: every object gets a .d file listing the headers it included, so
 # changing any header rebuilds exactly what uses it.
@@ -184,7 +190,7 @@ ifneq ($(SANITIZE),)
 TEST_ENV := LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 endif
 
-test: all samples $(TEST_BIN)
+test: all samples $(B)/bench/workload $(TEST_BIN)
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 # deps first, then the build: never in parallel with the package install
@@ -203,6 +209,8 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(B)/refscope $(DESTDIR)$(BINDIR)/refscope
 	install -m 0644 $(B)/librefscope.so $(DESTDIR)$(LIBDIR)/librefscope.so
+	install -d $(DESTDIR)$(LIBDIR)/python
+	install -m 0644 $(B)/python/sitecustomize.py $(DESTDIR)$(LIBDIR)/python/sitecustomize.py
 
 clean:
 	rm -rf $(B)

@@ -207,9 +207,13 @@ static int u64_cmp(const void *a, const void *b)
 /* Resolves every stack id in ids (duplicates allowed) into rep->graph_stacks. */
 static int resolve_stacks(struct report *rep, uint64_t *ids, size_t n)
 {
+	size_t distinct = 0;
+
 	if (n)	/* ids may be NULL when n is 0: qsort's arguments must not be */
 		qsort(ids, n, sizeof(*ids), u64_cmp);
-	rep->graph_stacks = calloc(n ? n : 1, sizeof(*rep->graph_stacks));
+	for (size_t i = 0; i < n; i++)
+		distinct += !i || ids[i] != ids[i - 1];
+	rep->graph_stacks = calloc(distinct ? distinct : 1, sizeof(*rep->graph_stacks));
 	if (!rep->graph_stacks)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -449,7 +453,8 @@ static int analyze_refcounts(struct report *rep, struct refcounts *rc)
 	for (size_t k = 0; rep->have_graph && k < g->ncycles; k++) {
 		const struct graph_cycle *cy = &g->cycles[k];
 
-		for (size_t i = 0; i < cy->nmembers && i < REPORT_CYCLE_SHOW; i++)
+		/* every member: the HTML page lists each cycle's members by site */
+		for (size_t i = 0; i < cy->nmembers; i++)
 			PUSH_ID(g->blocks[cy->members[i]].stack);
 		for (size_t i = 0; i < cy->nhanging && i < REPORT_CYCLE_SHOW; i++)
 			PUSH_ID(g->blocks[cy->hanging[i]].stack);
@@ -568,7 +573,8 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		rc = report_sites_prepare(rep, gen);
 		if (rc)
 			goto out;
-		if (opt->cycles) {
+		/* the HTML page draws the leaked cycles whenever there is a snapshot */
+		if (opt->cycles || (opt->html && reader_nsnapshots(rep->r))) {
 			rep->analyzed = 1;
 			rc = choose_snapshot(rep, opt);
 			if (rc)
@@ -714,7 +720,8 @@ static void report_usage(FILE *f)
 		   "                     still live at the end)\n"
 		   "      --html FILE    write one self-contained HTML page to FILE (timeline of\n"
 		   "                     live bytes by generation, flame graphs of allocated and\n"
-		   "                     leaked bytes, the tables); nothing on standard output\n"
+		   "                     leaked bytes, every leaked cycle of the snapshot (drawn\n"
+		   "                     on a click), the tables); nothing on standard output\n"
 		   "                     unless --json, --format or -o asks for it too\n"
 		   "  -h, --help         show this help\n");
 }

@@ -124,8 +124,8 @@ void e2e_exec_env(char *const argv[], char *const env[], int timeout_s, struct e
 	spawn(argv, NULL, NULL, env, timeout_s, p);
 }
 
-void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
-		struct e2e_proc *p)
+static void traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
+		   int quiet, struct e2e_proc *p)
 {
 	e2e_traced_env(dir, argv, stdin_path, cwd, NULL, 0, p);
 }
@@ -141,13 +141,26 @@ void e2e_traced_env(const char *dir, char *const argv[], const char *stdin_path,
 	cr_assert_lt(n + 6, sizeof(full) / sizeof(full[0]));
 	full[k++] = E2E_REFSCOPE;
 	full[k++] = "run";
-	full[k++] = "-q";
+	if (quiet)
+		full[k++] = "-q";
 	full[k++] = "-o";
 	full[k++] = (char *)dir;
 	full[k++] = "--";
 	for (size_t i = 0; i <= n; i++)
 		full[k++] = argv[i];
 	spawn(full, stdin_path, cwd, env, timeout_s, p);
+}
+
+void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
+		struct e2e_proc *p)
+{
+	traced(dir, argv, stdin_path, cwd, 1, p);
+}
+
+void e2e_traced_summary(const char *dir, char *const argv[], const char *stdin_path,
+			const char *cwd, struct e2e_proc *p)
+{
+	traced(dir, argv, stdin_path, cwd, 0, p);
 }
 
 void e2e_proc_free(struct e2e_proc *p)

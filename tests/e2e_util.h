@@ -44,6 +44,12 @@ void e2e_exec(char *const argv[], const char *stdin_path, const char *cwd, struc
  * writes nothing, so the output is the program's alone). */
 void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
 		struct e2e_proc *p);
+/* The same without -q: stderr ends with refscope's summary, a line per trace
+ * of the started process ("refscope: trace DIR/NAME: B blocks (N bytes) live
+ * at exit") and "refscope: K more trace(s) written by child processes in DIR"
+ * when its children left traces. */
+void e2e_traced_summary(const char *dir, char *const argv[], const char *stdin_path,
+			const char *cwd, struct e2e_proc *p);
 /* The same, with env ("NAME=value" strings, NULL-terminated; NULL: none)
  * added to the environment, killed after timeout_s seconds (0: never). */
 void e2e_exec_env(char *const argv[], char *const env[], int timeout_s, struct e2e_proc *p);

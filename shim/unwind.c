@@ -665,6 +665,8 @@ void rs_unwind_check(const uintptr_t *ips, unsigned n, unsigned max)
 
 	if (max > RS_DEPTH_MAX)
 		max = RS_DEPTH_MAX;
+	if (!rs_unwind_libunwind_ok())
+		return;
 	m = rs_unwind_squeeze(ref, unw_backtrace((void **)ref, (int)(max + RS_UNWIND_SLACK)), max);
 	atomic_fetch_add_explicit(&n_fast, 1, memory_order_relaxed);
 	if (m != n || memcmp(ref, ips, n * sizeof(*ips)) != 0)

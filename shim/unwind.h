@@ -82,7 +82,8 @@ static inline __attribute__((always_inline)) unsigned rs_unwind_capture(uintptr_
 		/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then
 		 * squeeze out our own frames (one buffer: hooks may run on small
 		 * thread stacks) */
-		n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
+		n = rs_unwind_libunwind_ok() ?
+			    unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK)) : 0;
 		n = (int)rs_unwind_squeeze(ips, n, max);
 	} else if (__builtin_expect(rs_unwind_checking, 0)) {
 		rs_unwind_check(ips, (unsigned)n, max);

@@ -125,13 +125,7 @@ void e2e_exec_env(char *const argv[], char *const env[], int timeout_s, struct e
 }
 
 static void traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
-		   int quiet, struct e2e_proc *p)
-{
-	e2e_traced_env(dir, argv, stdin_path, cwd, NULL, 0, p);
-}
-
-void e2e_traced_env(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
-		    char *const env[], int timeout_s, struct e2e_proc *p)
+		   char *const env[], int timeout_s, int quiet, struct e2e_proc *p)
 {
 	char *full[64];
 	size_t n = 0, k = 0;
@@ -154,13 +148,19 @@ void e2e_traced_env(const char *dir, char *const argv[], const char *stdin_path,
 void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
 		struct e2e_proc *p)
 {
-	traced(dir, argv, stdin_path, cwd, 1, p);
+	traced(dir, argv, stdin_path, cwd, NULL, 0, 1, p);
+}
+
+void e2e_traced_env(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
+		    char *const env[], int timeout_s, struct e2e_proc *p)
+{
+	traced(dir, argv, stdin_path, cwd, env, timeout_s, 1, p);
 }
 
 void e2e_traced_summary(const char *dir, char *const argv[], const char *stdin_path,
 			const char *cwd, struct e2e_proc *p)
 {
-	traced(dir, argv, stdin_path, cwd, 0, p);
+	traced(dir, argv, stdin_path, cwd, NULL, 0, 0, p);
 }
 
 void e2e_proc_free(struct e2e_proc *p)

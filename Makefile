@@ -75,6 +75,7 @@ SAMPLE_LDFLAGS_refobj_linked_plugin := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
 SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
 SAMPLE_LDFLAGS_gobject_cycle := $(shell pkg-config --libs gobject-2.0 2>/dev/null)
+SAMPLE_CFLAGS_gobject_dlopen := $(SAMPLE_CFLAGS_gobject_cycle)
 # a program the shim cannot be preloaded into (libc.a: libc6-dev)
 SAMPLE_LDFLAGS_fault_static := -static
 # C++ samples: samples/NAME.cc -> build/samples/NAME (g++, in DEPS)
@@ -89,7 +90,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl g++
+	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl python3-gi gir1.2-glib-2.0 g++
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps

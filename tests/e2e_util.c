@@ -244,11 +244,20 @@ char *e2e_only_trace(const char *dir, const char *prog)
 
 int e2e_report(const char *trace, json_t **out)
 {
-	char *argv[] = { E2E_REFSCOPE, "report", "--json", "--top", "0", (char *)trace, NULL };
+	return e2e_report_with(trace, NULL, out);
+}
+
+int e2e_report_with(const char *trace, const char *flag, json_t **out)
+{
+	char *argv[] = { E2E_REFSCOPE, "report", "--json", "--top", "0", (char *)trace, NULL, NULL };
 	struct e2e_proc p;
 	json_error_t err;
 	int code;
 
+	if (flag) {
+		argv[6] = argv[5];
+		argv[5] = (char *)flag;
+	}
 	e2e_exec(argv, NULL, NULL, &p);
 	cr_assert(WIFEXITED(p.status), "refscope report died on %s", trace);
 	code = WEXITSTATUS(p.status);

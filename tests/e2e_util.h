@@ -71,6 +71,8 @@ char *e2e_only_trace(const char *dir, const char *prog);
 /* `refscope report --json --top 0 trace`: returns report's exit code and
  * the parsed JSON in *out (json_decref it). */
 int e2e_report(const char *trace, json_t **out);
+/* The same with one more option before the trace (e.g. "--cycles"). */
+int e2e_report_with(const char *trace, const char *flag, json_t **out);
 /* A member by dotted path ("live_at_exit.blocks"); asserts it exists. */
 json_t *e2e_get(json_t *root, const char *path);
 long long e2e_int(json_t *root, const char *path);

@@ -29,15 +29,26 @@ _calls = None
 def _chain():
     """Runs the sitecustomize module this one hides, as site.py would."""
     path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _dir]
-    try:
-        import importlib.machinery
-        import importlib.util
-    except ImportError:
+    # the import system's own modules, always loaded: importing importlib.util
+    # would load a dozen modules and leave cyclic garbage the program never had
+    boot = sys.modules.get("_frozen_importlib")
+    ext = sys.modules.get("_frozen_importlib_external")
+    if boot is None or ext is None:
+        try:
+            import imp  # Python 2
+            f, pathname, desc = imp.find_module("sitecustomize", path)
+        except ImportError:
+            return
+        try:
+            imp.load_module("sitecustomize", f, pathname, desc)
+        finally:
+            if f:
+                f.close()
         return
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
+    spec = ext.PathFinder.find_spec("sitecustomize", path)
     if spec is None or spec.loader is None:
         return
-    mod = importlib.util.module_from_spec(spec)
+    mod = boot.module_from_spec(spec)
     sys.modules["sitecustomize"] = mod
     spec.loader.exec_module(mod)
 
@@ -70,8 +81,8 @@ def _shim():
             lib.refscope__py_begin.restype = ctypes.c_long
             lib.refscope__py_strings.argtypes = [ctypes.c_long, ctypes.c_uint64, ctypes.c_char_p,
                                                  ctypes.c_size_t, ctypes.c_size_t]
-            lib.refscope__py_objects.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_size_t]
-            lib.refscope__py_end.argtypes = [ctypes.c_long, ctypes.c_uint64, ctypes.c_void_p,
+            lib.refscope__py_objects.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_size_t]
+            lib.refscope__py_end.argtypes = [ctypes.c_long, ctypes.c_uint64, ctypes.c_char_p,
                                              ctypes.c_size_t]
             lib.refscope__py_register.argtypes = [ctypes.py_object]
             lib.refscope__py_pending_trigger.restype = ctypes.c_uint
@@ -116,26 +127,27 @@ def _slot_members(t, cache):
 
 def _gather(trigger):
     """One Python-aware snapshot, written through librefscope.so."""
-    lib = _shim()
-    if lib is None:
-        return
     import gc
-    from array import array
     getrc = sys.getrefcount
     referents = gc.get_referents
     tracked = gc.is_tracked
     was_enabled = gc.isenabled()
     gc.disable()  # a collection in the middle would move and free objects
     try:
+        gen0 = gc.get_objects(generation=0)
+        gen1 = gc.get_objects(generation=1)
+        gen2 = gc.get_objects(generation=2)
+        gens = (gen0, gen1, gen2)
+        # after the lists: importing ctypes (the first time) leaves garbage
+        # of its own, which must not look like the program's
+        lib = _shim()
+        if lib is None:
+            return
         off = _refcount_offset(getrc)
         runtime = "%s %s" % (sys.implementation.name, sys.version.split()[0])
         sid = lib.refscope__py_begin(trigger, runtime.encode())
         if sid < 0:
             return
-        gen0 = gc.get_objects(generation=0)
-        gen1 = gc.get_objects(generation=1)
-        gen2 = gc.get_objects(generation=2)
-        gens = (gen0, gen1, gen2)
         skip = set((id(gen0), id(gen1), id(gen2)))
         tm = None
         if "tracemalloc" in sys.modules and sys.modules["tracemalloc"].is_tracing():
@@ -144,7 +156,10 @@ def _gather(trigger):
         pending = []
         slots = {}
         tnames = {}
-        out = array("Q")
+        # values as a list, packed by struct (loaded with ctypes): the array
+        # module would import collections, leaving garbage behind
+        from struct import pack
+        out = []
         put = out.append
         nobj = 0
         counts = [0, 0, 0]
@@ -163,8 +178,8 @@ def _gather(trigger):
                 lib.refscope__py_strings(sid, len(strings) - len(pending) + 1, blob, len(blob),
                                          len(pending))
                 del pending[:]
-            if len(out):
-                lib.refscope__py_objects(sid, out.buffer_info()[0], len(out))
+            if out:
+                lib.refscope__py_objects(sid, pack("=%dQ" % len(out), *out), len(out))
                 del out[:]
 
         for g in (0, 1, 2):
@@ -220,8 +235,7 @@ def _gather(trigger):
                     flush()
             o = None
         flush()
-        c = array("Q", counts)
-        lib.refscope__py_end(sid, nobj, c.buffer_info()[0], len(c))
+        lib.refscope__py_end(sid, nobj, pack("=3Q", *counts), 3)
     finally:
         if was_enabled:
             gc.enable()

@@ -16,6 +16,7 @@
 
 struct dump_ctx {
 	FILE *out;
+	FILE *msgs; /* the "refscope dump: ..." messages */
 	struct reader *r;
 	int damaged;
 };
@@ -242,10 +243,10 @@ static void on_record(void *arg, const struct reader_record *rec)
 		if (rc == -EINVAL) {
 			fprintf(d->out, "  error: %s\n", err.message);
 			fflush(d->out);
-			fprintf(stderr, "refscope dump: %s\n", err.message);
+			fprintf(d->msgs, "refscope dump: %s\n", err.message);
 			d->damaged = 1;
 		} else if (rc < 0) {
-			fprintf(stderr, "refscope dump: chunk at byte %" PRIu64 ": %s\n", rec->offset,
+			fprintf(d->msgs, "refscope dump: chunk at byte %" PRIu64 ": %s\n", rec->offset,
 				strerror(-rc));
 			d->damaged = 1;
 		}
@@ -262,10 +263,10 @@ static void on_record(void *arg, const struct reader_record *rec)
 		if (rc == -EINVAL) {
 			fprintf(d->out, "  error: %s\n", err.message);
 			fflush(d->out);
-			fprintf(stderr, "refscope dump: %s\n", err.message);
+			fprintf(d->msgs, "refscope dump: %s\n", err.message);
 			d->damaged = 1;
 		} else if (rc < 0) {
-			fprintf(stderr, "refscope dump: snap_words at byte %" PRIu64 ": %s\n", rec->offset,
+			fprintf(d->msgs, "refscope dump: snap_words at byte %" PRIu64 ": %s\n", rec->offset,
 				strerror(-rc));
 			d->damaged = 1;
 		}
@@ -282,16 +283,54 @@ static void dump_usage(FILE *f)
 		   "  -h, --help   show this help\n");
 }
 
+enum cmd_status dump_trace(const char *path, FILE *out, FILE *msgs)
+{
+	struct dump_ctx d = { out, msgs, NULL, 0 };
+	const struct rs_file_header *h;
+	const struct reader_error *e;
+	int rc, cut = 0;
+
+	rc = reader_open(path, &d.r);
+	if (rc) {
+		fprintf(msgs, "refscope dump: cannot read %s: %s\n", path,
+			rc == -EINVAL ? "not a regular file" : strerror(-rc));
+		return CMD_BAD_INPUT;
+	}
+	h = reader_header(d.r);
+	if (!reader_error(d.r))
+		fprintf(out, "@0 header version %u header_size %u flags 0x%x pid %u ppid %u start_realtime %" PRIu64
+		       " start_monotonic %" PRIu64 " pointer_size %u\n",
+		       h->version, h->header_size, h->flags, h->pid, h->ppid, h->start_realtime,
+		       h->start_monotonic, h->pointer_size);
+	rc = reader_scan(d.r, on_record, &d);
+	e = reader_error(d.r);
+	if (e && e->cut) {
+		fflush(out);
+		fprintf(out, "incomplete: %s\n", e->message);
+		fflush(out);
+		fprintf(msgs, "refscope dump: %s: incomplete trace: %s\n", path, e->message);
+		cut = 1;
+	} else if (e) {
+		fflush(out);
+		fprintf(out, "error: %s\n", e->message);
+		fflush(out);
+		fprintf(msgs, "refscope dump: %s: %s\n", path, e->message);
+		d.damaged = 1;
+	} else if (rc < 0) {
+		fprintf(msgs, "refscope dump: %s: %s\n", path, strerror(-rc));
+		d.damaged = 1;
+	}
+	reader_close(d.r);
+	return d.damaged ? CMD_BAD_INPUT : cut ? CMD_INCOMPLETE : CMD_OK;
+}
+
 enum cmd_status cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dump_ctx d = { stdout, NULL, 0 };
-	const struct rs_file_header *h;
-	const struct reader_error *e;
-	int c, rc, cut = 0;
+	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -306,36 +345,5 @@ enum cmd_status cmd_dump(int argc, char **argv)
 		dump_usage(stderr);
 		return CMD_USAGE;
 	}
-	rc = reader_open(argv[optind], &d.r);
-	if (rc) {
-		fprintf(stderr, "refscope dump: cannot read %s: %s\n", argv[optind],
-			rc == -EINVAL ? "not a regular file" : strerror(-rc));
-		return CMD_BAD_INPUT;
-	}
-	h = reader_header(d.r);
-	if (!reader_error(d.r))
-		printf("@0 header version %u header_size %u flags 0x%x pid %u ppid %u start_realtime %" PRIu64
-		       " start_monotonic %" PRIu64 " pointer_size %u\n",
-		       h->version, h->header_size, h->flags, h->pid, h->ppid, h->start_realtime,
-		       h->start_monotonic, h->pointer_size);
-	rc = reader_scan(d.r, on_record, &d);
-	e = reader_error(d.r);
-	if (e && e->cut) {
-		fflush(stdout);
-		printf("incomplete: %s\n", e->message);
-		fflush(stdout);
-		fprintf(stderr, "refscope dump: %s: incomplete trace: %s\n", argv[optind], e->message);
-		cut = 1;
-	} else if (e) {
-		fflush(stdout);
-		printf("error: %s\n", e->message);
-		fflush(stdout);
-		fprintf(stderr, "refscope dump: %s: %s\n", argv[optind], e->message);
-		d.damaged = 1;
-	} else if (rc < 0) {
-		fprintf(stderr, "refscope dump: %s: %s\n", argv[optind], strerror(-rc));
-		d.damaged = 1;
-	}
-	reader_close(d.r);
-	return d.damaged ? CMD_BAD_INPUT : cut ? CMD_INCOMPLETE : CMD_OK;
+	return dump_trace(argv[optind], stdout, stderr);
 }

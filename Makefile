@@ -43,7 +43,7 @@ endif
 # the unit tests link directly.
 SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_HOOK_SRCS := $(filter shim/intercept.c shim/bootstrap.c shim/shim.c shim/signals.c \
-	shim/snaptrigger.c,$(SHIM_SRCS))
+	shim/snaptrigger.c shim/pysnap.c,$(SHIM_SRCS))
 SHIM_ENGINE_SRCS := $(filter-out $(SHIM_HOOK_SRCS),$(SHIM_SRCS))
 SHIM_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec
 SHIM_LIBS := -lunwind -lzstd -ldl -lpthread
@@ -79,17 +79,25 @@ SAMPLE_LDFLAGS_refobj_linked_plugin := $(SAMPLE_REFOBJ)
 SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
 SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
 SAMPLE_LDFLAGS_gobject_cycle := $(shell pkg-config --libs gobject-2.0 2>/dev/null)
+SAMPLE_CFLAGS_gobject_dlopen := $(SAMPLE_CFLAGS_gobject_cycle)
 
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium libxml2-utils clang libclang-rt-14-dev
+	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl python3-gi gir1.2-glib-2.0 \
+	clang libclang-rt-14-dev
 BENCH_DEPS := heaptrack hyperfine
 
 .PHONY: all deps test demo bench install clean samples check-deps fuzz fuzz-merge fuzz-smoke
-all: $(B)/librefscope.so $(B)/refscope
+all: $(B)/librefscope.so $(B)/refscope $(B)/python/sitecustomize.py
+
+# CPython targets: the startup module librefscope.so puts on PYTHONPATH,
+# found in python/ next to the library (docs/PYTHON.md)
+$(B)/python/sitecustomize.py: shim/python/sitecustomize.py
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 # -MMD -MP: every object gets a .d file listing the headers it included, so
 # changing any header rebuilds exactly what uses it.
@@ -224,7 +232,7 @@ fuzz-smoke: $(FUZZ_BIN)
 	if [ $$rc -ne 0 ]; then tail -n 80 $(B)/fuzz/smoke.log; echo "fuzz: FAILED (exit $$rc), log in $(B)/fuzz/smoke.log"; exit 1; fi; \
 	grep -E '^INFO: Seed|INITED|^Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb' $(B)/fuzz/smoke.log
 
-test: all samples $(TEST_BIN) $(B)/san/refscope fuzz-smoke
+test: all samples $(B)/bench/workload $(TEST_BIN) $(B)/san/refscope fuzz-smoke
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 # deps first, then the build: never in parallel with the package install
@@ -243,6 +251,8 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(B)/refscope $(DESTDIR)$(BINDIR)/refscope
 	install -m 0644 $(B)/librefscope.so $(DESTDIR)$(LIBDIR)/librefscope.so
+	install -d $(DESTDIR)$(LIBDIR)/python
+	install -m 0644 $(B)/python/sitecustomize.py $(DESTDIR)$(LIBDIR)/python/sitecustomize.py
 
 clean:
 	rm -rf $(B)

@@ -187,42 +187,73 @@ static int stack_key(const struct report *rep, uint64_t id, char **key, struct c
 	return *key ? 0 : -ENOMEM;
 }
 
+/*
+ * One leaked cycle: its members' allocation stacks (the first
+ * REPORT_CYCLE_SHOW), nmembers and bytes. The key is the member stack keys
+ * joined, or, for a Python cycle (pykey), "python: " and the cycle as Python
+ * sees it ("2 Node, 2 dict"): its members' stacks are the interpreter's.
+ */
+static int add_cycle(struct check_set *set, const struct report *rep, size_t first,
+		     const uint64_t *stacks, size_t nmembers, uint64_t bytes, const char *pykey)
+{
+	size_t n = nmembers < REPORT_CYCLE_SHOW ? nmembers : REPORT_CYCLE_SHOW, nkeys = 0;
+	char **keys = calloc(n ? n : 1, sizeof(*keys)), *key = NULL;
+	struct check_frame *frames = NULL;
+	size_t nframes = 0;
+	struct check_finding *f;
+	int rc = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = stack_key(rep, stacks[i], &keys[nkeys], &frames, &nframes);
+		if (!rc)
+			nkeys++;
+	}
+	if (!rc && pykey)
+		rc = asprintf(&key, "python: %s", pykey) < 0 ? -ENOMEM : 0;
+	else if (!rc)
+		key = check_join_keys(keys, nkeys);
+	for (size_t i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	if (!key) {
+		free_frames(frames, nframes);
+		return -ENOMEM;
+	}
+	f = take_finding(set, first, CHECK_CYCLES, key, frames, nframes);
+	if (!f)
+		return -ENOMEM;
+	f->blocks += nmembers;
+	f->bytes += bytes;
+	f->count++;
+	return 0;
+}
+
 static int add_cycles(struct check_set *set, const struct report *rep, size_t first)
 {
 	const struct graph *g = &rep->graph;
+	const struct pygraph *pg = &rep->pygraph;
+	uint64_t stacks[REPORT_CYCLE_SHOW];
+	char summary[512];
+	int rc = 0;
 
-	for (size_t k = 0; rep->have_graph && k < g->ncycles; k++) {
+	for (size_t k = 0; rep->have_graph && k < g->ncycles && !rc; k++) {
 		const struct graph_cycle *cy = &g->cycles[k];
-		size_t n = cy->nmembers < REPORT_CYCLE_SHOW ? cy->nmembers : REPORT_CYCLE_SHOW, nkeys = 0;
-		char **keys = calloc(n ? n : 1, sizeof(*keys)), *key;
-		struct check_frame *frames = NULL;
-		size_t nframes = 0;
-		struct check_finding *f;
-		int rc = 0;
 
-		if (!keys)
-			return -ENOMEM;
-		for (size_t i = 0; i < n && !rc; i++) {
-			rc = stack_key(rep, g->blocks[cy->members[i]].stack, &keys[nkeys], &frames, &nframes);
-			if (!rc)
-				nkeys++;
-		}
-		key = rc ? NULL : check_join_keys(keys, nkeys);
-		for (size_t i = 0; i < nkeys; i++)
-			free(keys[i]);
-		free(keys);
-		if (!key) {
-			free_frames(frames, nframes);
-			return -ENOMEM;
-		}
-		f = take_finding(set, first, CHECK_CYCLES, key, frames, nframes);
-		if (!f)
-			return -ENOMEM;
-		f->blocks += cy->nmembers;
-		f->bytes += cy->bytes;
-		f->count++;
+		for (size_t i = 0; i < cy->nmembers && i < REPORT_CYCLE_SHOW; i++)
+			stacks[i] = g->blocks[cy->members[i]].stack;
+		rc = add_cycle(set, rep, first, stacks, cy->nmembers, cy->bytes, NULL);
 	}
-	return 0;
+	for (size_t k = 0; rep->have_pygraph && k < pg->ncycles && !rc; k++) {
+		const struct pygraph_cycle *cy = &pg->cycles[k];
+
+		for (size_t i = 0; i < cy->nmembers && i < REPORT_CYCLE_SHOW; i++)
+			stacks[i] = pygraph_obj_stack(pg, cy->members[i]);
+		pygraph_cycle_summary(pg, cy, summary, sizeof(summary));
+		rc = add_cycle(set, rep, first, stacks, cy->nmembers, cy->bytes, summary);
+	}
+	return rc;
 }
 
 static int add_refcounts(struct check_set *set, const struct report *rep, size_t first)
@@ -607,6 +638,11 @@ static void print_site(FILE *out, const struct check_finding *f)
 {
 	size_t shown = 0;
 
+	/* a Python cycle says what it is; its stacks are the interpreter's */
+	if (f->rule == CHECK_CYCLES && !strncmp(f->key, "python: ", 8)) {
+		fprintf(out, "%s", f->key);
+		return;
+	}
 	if (!f->nframes) {
 		fprintf(out, "(no stack recorded)");
 		return;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "pyobjects.h"
 #include "reader.h"
 
 struct dump_ctx {
@@ -69,9 +70,60 @@ static void dump_event(FILE *out, const struct reader_event *ev)
 	}
 }
 
+/* The Python-aware snapshots, one line per object. -1 on damage. */
+static int dump_python(struct reader *r, FILE *out, FILE *msgs)
+{
+	struct py_snapshot *ps;
+	size_t n;
+	char why[160];
+
+	if (py_snapshots_load(r, &ps, &n, why, sizeof(why)) < 0) {
+		fprintf(msgs, "refscope dump: python snapshots: out of memory\n");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct py_snapshot *s = &ps[i];
+
+		fprintf(out, "py_snapshot %" PRIu64 " @%" PRIu64 " seq %" PRIu64 " time %" PRIu64 " trigger %s tid %" PRIu64
+		       " runtime \"%s\" complete %d objects %zu strings %zu generations [",
+		       s->id, s->offset, s->seq, s->time, reader_trigger_name(s->trigger), s->tid, s->runtime,
+		       s->complete, s->nobjs, s->nstrings);
+		for (uint64_t g = 0; g < s->ngen; g++)
+			fprintf(out, "%s%" PRIu64, g ? " " : "", s->gen_objects[g]);
+		fprintf(out, "]\n");
+		for (size_t k = 0; k < s->nobjs; k++) {
+			const struct py_object *o = &s->objs[k];
+
+			fprintf(out, "  0x%" PRIx64 " %s refcount %" PRIu64 " gen %" PRIu32, o->addr,
+			       py_string(s, o->type), o->refcnt, o->gen);
+			if (o->site)
+				fprintf(out, " site %s", py_string(s, o->site));
+			fprintf(out, " refs [");
+			for (size_t j = 0; j < o->nref; j++) {
+				const struct py_ref *rf = &s->refs[o->ref0 + j];
+
+				fprintf(out, "%s0x%" PRIx64, j ? " " : "", rf->addr);
+				if (rf->name)
+					fprintf(out, "(%s)", py_string(s, rf->name));
+			}
+			fprintf(out, "]\n");
+		}
+	}
+	py_snapshots_free(ps, n);
+	if (why[0]) {
+		fprintf(out, "error: python snapshot: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 static void dump_record(FILE *out, const struct reader_record *rec)
 {
 	fprintf(out, "%s len %" PRIu64, reader_record_name(rec->type), rec->size);
+	if (rec->type >= RS_REC_PY_SNAPSHOT && rec->type <= RS_REC_PY_SNAPSHOT_END) {
+		fprintf(out, " (decoded after the scan)");
+		return;
+	}
 	if (rec->type >= RS_EV_ALLOC && !rec->event && !rec->refapi && !rec->snapshot && !rec->region &&
 	    !rec->words) {
 		fprintf(out, " type %u (skipped)", rec->type);
@@ -303,6 +355,8 @@ enum cmd_status dump_trace(const char *path, FILE *out, FILE *msgs)
 		       h->version, h->header_size, h->flags, h->pid, h->ppid, h->start_realtime,
 		       h->start_monotonic, h->pointer_size);
 	rc = reader_scan(d.r, on_record, &d);
+	if (rc == 0 && dump_python(d.r, out, msgs) < 0)
+		d.damaged = 1;
 	e = reader_error(d.r);
 	if (e && e->cut) {
 		fflush(out);

@@ -3,13 +3,15 @@
  * (see generations.h for the model and its rules).
  *
  * Live blocks are nodes in a pool (indices stay valid when it grows); an
- * open-addressing table maps addresses to node indices, and each generation
- * is a doubly-linked list of node indices, so a collection walks only the
- * generations it promotes and splices them in O(1) after retagging. Sites
- * live in a uthash table keyed by stack id; a node points at its site so a
- * free needs no second lookup.
+ * addrmap (addrmap.h, the table heap.c uses too) maps addresses to node
+ * indices, and each generation is a doubly-linked list of node indices, so
+ * a collection walks only the generations it promotes and splices them in
+ * O(1) after retagging. Sites live in a uthash table keyed by stack id; a
+ * node points at its site so a free needs no second lookup.
  */
 #include "generations.h"
+
+#include "addrmap.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,7 +43,7 @@ struct node {
 };
 
 struct slot {
-	uint64_t addr; /* 0: empty */
+	uint64_t addr; /* first: the addrmap key */
 	uint32_t node;
 };
 
@@ -60,8 +62,7 @@ struct gen_model {
 	uint32_t head[GEN_COUNT], tail[GEN_COUNT];
 	struct node *nodes;
 	uint32_t nnodes, capnodes, free_nodes;
-	struct slot *slots;
-	size_t cap, used;
+	struct addrmap table;
 	struct site *sites;
 	struct thread *threads;
 	uint64_t last_alloc; /* heaptrack's lastAllocationPtr: 0 after any free */
@@ -156,75 +157,18 @@ static uint64_t med_value(const struct site *s)
 	return 0;
 }
 
-/* ---- the address table (as heap.c: linear probing, backward shift) ----- */
-
-static size_t slot_hash(uint64_t addr, size_t cap)
-{
-	return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
-}
+/* ---- the address table ------------------------------------------------- */
 
 static struct slot *slot_find(const struct gen_model *m, uint64_t addr)
 {
-	size_t i = slot_hash(addr, m->cap);
-
-	while (m->slots[i].addr) {
-		if (m->slots[i].addr == addr)
-			return &m->slots[i];
-		i = (i + 1) & (m->cap - 1);
-	}
-	return NULL;
-}
-
-static void slot_put(struct slot *slots, size_t cap, uint64_t addr, uint32_t node)
-{
-	size_t i = slot_hash(addr, cap);
-
-	while (slots[i].addr)
-		i = (i + 1) & (cap - 1);
-	slots[i].addr = addr;
-	slots[i].node = node;
+	return addrmap_find(&m->table, addr);
 }
 
 static int table_insert(struct gen_model *m, uint64_t addr, uint32_t node)
 {
-	if ((m->used + 1) * 4 > m->cap * 3) {
-		size_t cap = m->cap * 2;
-		struct slot *n = calloc(cap, sizeof(*n));
+	struct slot s = { .addr = addr, .node = node };
 
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->slots[i].addr)
-				slot_put(n, cap, m->slots[i].addr, m->slots[i].node);
-		free(m->slots);
-		m->slots = n;
-		m->cap = cap;
-	}
-	slot_put(m->slots, m->cap, addr, node);
-	m->used++;
-	return 0;
-}
-
-static void table_remove(struct gen_model *m, struct slot *s)
-{
-	size_t mask = m->cap - 1;
-	size_t hole = (size_t)(s - m->slots);
-	size_t i = hole;
-
-	for (;;) {
-		size_t home;
-
-		i = (i + 1) & mask;
-		if (!m->slots[i].addr)
-			break;
-		home = slot_hash(m->slots[i].addr, m->cap);
-		if (((i - home) & mask) >= ((i - hole) & mask)) {
-			m->slots[hole] = m->slots[i];
-			hole = i;
-		}
-	}
-	m->slots[hole].addr = 0;
-	m->used--;
+	return addrmap_insert(&m->table, &s);
 }
 
 /* ---- nodes and generation lists ---------------------------------------- */
@@ -412,7 +356,7 @@ static int on_alloc(struct gen_model *m, const struct reader_event *ev)
 		/* the trace missed a free: the old block ends here */
 		uint32_t oi = old->node;
 
-		table_remove(m, old);
+		addrmap_remove(&m->table, old);
 		rc = die(m, oi, m->st.clock, ev->time, 0);
 		if (rc)
 			return rc;
@@ -641,7 +585,7 @@ size_t gen_node_capacity(const struct gen_model *m)
 
 size_t gen_table_capacity(const struct gen_model *m)
 {
-	return m->cap;
+	return m->table.cap;
 }
 
 int gen_generation_of(const struct gen_model *m, uint64_t addr)
@@ -694,7 +638,7 @@ static int gen_event_apply(struct gen_model *m, const struct reader_event *ev)
 			break;
 		uint32_t i = s->node;
 
-		table_remove(m, s);
+		addrmap_remove(&m->table, s);
 		if (m->count[0] > 0)
 			m->count[0]--;
 		if (is_realloc(ev->kind)) {
@@ -730,9 +674,7 @@ int gen_new(const uint64_t *thresholds, struct gen_model **out)
 	*out = NULL;
 	if (!m)
 		return -ENOMEM;
-	m->cap = 1024;
-	m->slots = calloc(m->cap, sizeof(*m->slots));
-	if (!m->slots) {
+	if (addrmap_init(&m->table, sizeof(struct slot))) {
 		free(m);
 		return -ENOMEM;
 	}
@@ -851,6 +793,6 @@ void gen_free(struct gen_model *m)
 	free(m->shots);
 	free(m->snap_seqs);
 	free(m->nodes);
-	free(m->slots);
+	addrmap_release(&m->table);
 	free(m);
 }

@@ -1,14 +1,14 @@
 /*
  * heap.c - replay of allocation events into a live set (see heap.h).
  *
- * The live set is an open-addressing table with linear probing and
- * backward-shift deletion (no tombstones, so a long run of malloc/free
- * churn never degrades it); address 0 marks an empty slot, which is safe
- * because no allocator hands out address 0. Per-thread state (a realloc
+ * The live set is an addrmap (addrmap.h) of slots keyed by address.
+ * Per-thread state (a realloc
  * whose FREE was seen but whose outcome was not yet) lives in a uthash
  * table keyed by tid.
  */
 #include "heap.h"
+
+#include "addrmap.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,7 +17,7 @@
 #include <uthash.h>
 
 struct slot {
-	uint64_t addr; /* 0: empty */
+	uint64_t addr; /* first: the addrmap key */
 	uint64_t size;
 	uint64_t stack;
 };
@@ -31,89 +31,22 @@ struct thread {
 };
 
 struct heap {
-	struct slot *slots;
-	size_t cap, count; /* cap is a power of two */
+	struct addrmap live;
 	struct thread *threads;
 	struct heap_totals t;
 };
 
-static size_t slot_hash(uint64_t addr, size_t cap)
-{
-	return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
-}
-
 static struct slot *slot_find(const struct heap *h, uint64_t addr)
 {
-	size_t i = slot_hash(addr, h->cap);
-
-	while (h->slots[i].addr) {
-		if (h->slots[i].addr == addr)
-			return &h->slots[i];
-		i = (i + 1) & (h->cap - 1);
-	}
-	return NULL;
-}
-
-static void slot_put(struct slot *slots, size_t cap, const struct slot *s)
-{
-	size_t i = slot_hash(s->addr, cap);
-
-	while (slots[i].addr)
-		i = (i + 1) & (cap - 1);
-	slots[i] = *s;
-}
-
-static int grow(struct heap *h)
-{
-	size_t cap = h->cap * 2;
-	struct slot *n = calloc(cap, sizeof(*n));
-
-	if (!n)
-		return -ENOMEM;
-	for (size_t i = 0; i < h->cap; i++)
-		if (h->slots[i].addr)
-			slot_put(n, cap, &h->slots[i]);
-	free(h->slots);
-	h->slots = n;
-	h->cap = cap;
-	return 0;
-}
-
-/* Backward-shift deletion: pulls later members of the probe run into the
- * hole so that every lookup still finds them without tombstones. */
-static void slot_remove(struct heap *h, struct slot *s)
-{
-	size_t mask = h->cap - 1;
-	size_t hole = (size_t)(s - h->slots);
-	size_t i = hole;
-
-	for (;;) {
-		size_t home;
-
-		i = (i + 1) & mask;
-		if (!h->slots[i].addr)
-			break;
-		home = slot_hash(h->slots[i].addr, h->cap);
-		/* move i into the hole when its home is not in (hole, i] */
-		if (((i - home) & mask) >= ((i - hole) & mask)) {
-			h->slots[hole] = h->slots[i];
-			hole = i;
-		}
-	}
-	h->slots[hole].addr = 0;
-	h->count--;
+	return addrmap_find(&h->live, addr);
 }
 
 static int live_insert(struct heap *h, const struct slot *s)
 {
-	if ((h->count + 1) * 4 > h->cap * 3) {
-		int rc = grow(h);
+	int rc = addrmap_insert(&h->live, s);
 
-		if (rc)
-			return rc;
-	}
-	slot_put(h->slots, h->cap, s);
-	h->count++;
+	if (rc)
+		return rc;
 	h->t.live_blocks++;
 	h->t.live_bytes += s->size;
 	return 0;
@@ -123,7 +56,7 @@ static void live_remove(struct heap *h, struct slot *s)
 {
 	h->t.live_blocks--;
 	h->t.live_bytes -= s->size;
-	slot_remove(h, s);
+	addrmap_remove(&h->live, s);
 }
 
 int heap_new(struct heap **out)
@@ -133,9 +66,7 @@ int heap_new(struct heap **out)
 	*out = NULL;
 	if (!h)
 		return -ENOMEM;
-	h->cap = 1024;
-	h->slots = calloc(h->cap, sizeof(*h->slots));
-	if (!h->slots) {
+	if (addrmap_init(&h->live, sizeof(struct slot))) {
 		free(h);
 		return -ENOMEM;
 	}
@@ -309,10 +240,10 @@ int heap_groups(const struct heap *h, struct heap_group **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	for (size_t k = 0; k < h->cap; k++) {
-		const struct slot *s = &h->slots[k];
+	for (size_t k = 0; k < h->live.cap; k++) {
+		const struct slot *s = addrmap_at(&h->live, k);
 
-		if (!s->addr)
+		if (!s)
 			continue;
 		HASH_FIND(hh, groups, &s->stack, sizeof(s->stack), e);
 		if (!e) {
@@ -360,19 +291,21 @@ static int block_cmp(const void *a, const void *b)
 
 int heap_blocks(const struct heap *h, struct heap_block **out, size_t *n)
 {
-	struct heap_block *arr = malloc((h->count ? h->count : 1) * sizeof(*arr));
+	struct heap_block *arr = malloc((h->live.count ? h->live.count : 1) * sizeof(*arr));
 	size_t k = 0;
 
 	*out = NULL;
 	*n = 0;
 	if (!arr)
 		return -ENOMEM;
-	for (size_t i = 0; i < h->cap; i++) {
-		if (!h->slots[i].addr)
+	for (size_t i = 0; i < h->live.cap; i++) {
+		const struct slot *s = addrmap_at(&h->live, i);
+
+		if (!s)
 			continue;
-		arr[k].addr = h->slots[i].addr;
-		arr[k].size = h->slots[i].size;
-		arr[k].stack = h->slots[i].stack;
+		arr[k].addr = s->addr;
+		arr[k].size = s->size;
+		arr[k].stack = s->stack;
 		k++;
 	}
 	qsort(arr, k, sizeof(*arr), block_cmp);
@@ -403,6 +336,6 @@ void heap_free(struct heap *h)
 		HASH_DEL(h->threads, t);
 		free(t);
 	}
-	free(h->slots);
+	addrmap_release(&h->live);
 	free(h);
 }

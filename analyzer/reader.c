@@ -71,6 +71,8 @@ struct reader {
 	size_t nrefapis, cap_refapis;
 	struct reader_snapshot *snapshots; /* file order */
 	size_t nsnapshots, cap_snapshots;
+	struct reader_pyrec *pyrecs; /* file order */
+	size_t npyrecs, cap_pyrecs;
 
 	/* pass 2 */
 	int merging, merge_done;
@@ -139,6 +141,10 @@ const char *reader_record_name(unsigned type)
 	case RS_REC_SNAP_REGION: return "snap_region";
 	case RS_REC_SNAP_WORDS: return "snap_words";
 	case RS_REC_SNAPSHOT_END: return "snapshot_end";
+	case RS_REC_PY_SNAPSHOT: return "py_snapshot";
+	case RS_REC_PY_STRINGS: return "py_strings";
+	case RS_REC_PY_OBJECTS: return "py_objects";
+	case RS_REC_PY_SNAPSHOT_END: return "py_snapshot_end";
 	default: return "unknown";
 	}
 }
@@ -1184,6 +1190,25 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 			off = payload_off + size;
 			continue;
 		}
+		if (type >= RS_REC_PY_SNAPSHOT && type <= RS_REC_PY_SNAPSHOT_END) {
+			/* indexed only: pyobjects.c decodes them */
+			if (size > META_MAX) {
+				FAIL(r, off,
+				     "%s record at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %u",
+				     reader_record_name(type), off, size, META_MAX);
+				return -EINVAL;
+			}
+			if (r->npyrecs == r->cap_pyrecs) {
+				size_t nc = r->cap_pyrecs ? 2 * r->cap_pyrecs : 16;
+				struct reader_pyrec *np = realloc(r->pyrecs, nc * sizeof(*np));
+
+				if (!np)
+					return -ENOMEM;
+				r->pyrecs = np;
+				r->cap_pyrecs = nc;
+			}
+			r->pyrecs[r->npyrecs++] = (struct reader_pyrec){ off, payload_off, size, type };
+		}
 		/* events outside a chunk and unknown types: skipped */
 		if (fn)
 			fn(ctx, &rec);
@@ -2016,6 +2041,7 @@ void reader_close(struct reader *r)
 	for (size_t i = 0; i < r->nsnapshots; i++)
 		snapshot_clear(&r->snapshots[i]);
 	free(r->snapshots);
+	free(r->pyrecs);
 	HASH_ITER(hh, r->stacks, e, tmp) {
 		HASH_DEL(r->stacks, e);
 		free(e->ips);
@@ -2027,4 +2053,27 @@ void reader_close(struct reader *r)
 	free(r->order);
 	ZSTD_freeDCtx(r->zstd);
 	free(r);
+}
+
+const struct reader_pyrec *reader_pyrecs(const struct reader *r, size_t *n)
+{
+	*n = r->npyrecs;
+	return r->pyrecs;
+}
+
+int reader_payload(struct reader *r, const struct reader_pyrec *rec, uint8_t **out)
+{
+	uint8_t *buf = malloc(rec->size ? (size_t)rec->size : 1);
+	ssize_t n;
+
+	*out = NULL;
+	if (!buf)
+		return -ENOMEM;
+	n = read_at(r, buf, (size_t)rec->size, rec->payload_offset);
+	if (n < 0 || (uint64_t)n < rec->size) {
+		free(buf);
+		return n < 0 ? (int)n : -EINVAL;
+	}
+	*out = buf;
+	return 0;
 }

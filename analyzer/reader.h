@@ -251,6 +251,19 @@ int reader_snapshot_words(struct reader *r, size_t i, struct reader_word **out, 
 int reader_words_decode(struct reader *r, const struct reader_words *w, struct reader_word **out,
 			size_t *n, struct reader_error *err);
 
+/* Python-aware snapshot records (PY_SNAPSHOT .. PY_SNAPSHOT_END), indexed by
+ * the scan in file order and decoded by pyobjects.c. */
+struct reader_pyrec {
+	uint64_t offset;	 /* of the record */
+	uint64_t payload_offset; /* of its payload */
+	uint64_t size;		 /* payload bytes (at most the metadata limit) */
+	uint8_t type;		 /* RS_REC_PY_* */
+};
+const struct reader_pyrec *reader_pyrecs(const struct reader *r, size_t *n);
+/* Reads a record's payload into *out (malloc'd). 0, -ENOMEM, -EIO, or
+ * -EINVAL when the file is shorter than the index says. */
+int reader_payload(struct reader *r, const struct reader_pyrec *rec, uint8_t **out);
+
 void reader_close(struct reader *r);
 
 /* Names for display: "alloc", "free", "module", ...; "unknown" otherwise. */

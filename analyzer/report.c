@@ -207,9 +207,13 @@ static int u64_cmp(const void *a, const void *b)
 /* Resolves every stack id in ids (duplicates allowed) into rep->graph_stacks. */
 static int resolve_stacks(struct report *rep, uint64_t *ids, size_t n)
 {
+	size_t distinct = 0;
+
 	if (n)	/* ids may be NULL when n is 0: qsort's arguments must not be */
 		qsort(ids, n, sizeof(*ids), u64_cmp);
-	rep->graph_stacks = calloc(n ? n : 1, sizeof(*rep->graph_stacks));
+	for (size_t i = 0; i < n; i++)
+		distinct += !i || ids[i] != ids[i - 1];
+	rep->graph_stacks = calloc(distinct ? distinct : 1, sizeof(*rep->graph_stacks));
 	if (!rep->graph_stacks)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -275,6 +279,11 @@ struct capture {
 	size_t nblocks;
 	uint8_t *counted;
 	int64_t *balance;
+	/* the Python-aware snapshot's blocks (pygraph.h) */
+	const struct py_snapshot *pysnap;
+	int pytaken;
+	struct heap_block *pyblocks;
+	size_t npyblocks;
 };
 
 static int capture_take(struct capture *c, const struct heap *h)
@@ -311,6 +320,12 @@ static int replay(struct report *rep, const struct report_options *opt, struct h
 	int rc;
 
 	while ((rc = reader_next(rep->r, &ev)) == 1) {
+		if (cap->pysnap && !cap->pytaken && ev.seq >= cap->pysnap->seq) {
+			cap->pytaken = 1;
+			rc = heap_blocks(h, &cap->pyblocks, &cap->npyblocks);
+			if (rc)
+				break;
+		}
 		if (cap->rc && !cap->taken) {
 			/* the snapshot sees every event numbered below its seq */
 			if (cap->snap && ev.seq >= cap->snap->seq) {
@@ -335,6 +350,10 @@ static int replay(struct report *rep, const struct report_options *opt, struct h
 		fprintf(stderr, "\r%*s\r", (int)strlen(rep->path) + 24, "");
 	if (rc == 0 && cap->rc && cap->snap && !cap->taken)
 		rc = capture_take(cap, h);
+	if (rc == 0 && cap->pysnap && !cap->pytaken) {
+		cap->pytaken = 1;
+		rc = heap_blocks(h, &cap->pyblocks, &cap->npyblocks);
+	}
 	return rc;
 }
 
@@ -449,10 +468,17 @@ static int analyze_refcounts(struct report *rep, struct refcounts *rc)
 	for (size_t k = 0; rep->have_graph && k < g->ncycles; k++) {
 		const struct graph_cycle *cy = &g->cycles[k];
 
-		for (size_t i = 0; i < cy->nmembers && i < REPORT_CYCLE_SHOW; i++)
+		/* every member: the HTML page lists each cycle's members by site */
+		for (size_t i = 0; i < cy->nmembers; i++)
 			PUSH_ID(g->blocks[cy->members[i]].stack);
 		for (size_t i = 0; i < cy->nhanging && i < REPORT_CYCLE_SHOW; i++)
 			PUSH_ID(g->blocks[cy->hanging[i]].stack);
+	}
+	for (size_t k = 0; rep->have_pygraph && k < rep->pygraph.ncycles; k++) {
+		const struct pygraph_cycle *cy = &rep->pygraph.cycles[k];
+
+		for (size_t i = 0; i < cy->nmembers && i < REPORT_CYCLE_SHOW; i++)
+			PUSH_ID(pygraph_obj_stack(&rep->pygraph, cy->members[i]));
 	}
 	for (size_t i = 0; i < rep->nrefobjs; i++) {
 		PUSH_ID(rep->refobjs[i].o.alloc_stack);
@@ -471,6 +497,14 @@ static int analyze(struct report *rep, struct refcounts *rc, struct capture *cap
 {
 	int err;
 
+	if (cap->pysnap && cap->pytaken) {
+		err = pygraph_analyze(&rep->pygraph, cap->pysnap, cap->pyblocks, cap->npyblocks);
+		cap->pyblocks = NULL;
+		rep->have_pygraph = 1;
+		rep->pysnap = cap->pysnap;
+		if (err)
+			return err;
+	}
 	if (rep->snapshot) {
 		struct reader_word *words = NULL;
 		size_t nwords = 0;
@@ -568,7 +602,12 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 		rc = report_sites_prepare(rep, gen);
 		if (rc)
 			goto out;
-		if (opt->cycles) {
+		rc = py_snapshots_load(rep->r, &rep->pysnaps, &rep->npysnaps, rep->pyerror,
+				       sizeof(rep->pyerror));
+		if (rc)
+			goto out;
+		/* the HTML page draws the leaked cycles whenever there is a snapshot */
+		if (opt->cycles || (opt->html && reader_nsnapshots(rep->r))) {
 			rep->analyzed = 1;
 			rc = choose_snapshot(rep, opt);
 			if (rc)
@@ -577,6 +616,10 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 			if (rc)
 				goto out;
 			cap.snap = rep->snapshot;
+			/* the last complete Python-aware snapshot */
+			for (size_t i = rep->npysnaps; i-- > 0 && !cap.pysnap;)
+				if (rep->pysnaps[i].complete)
+					cap.pysnap = &rep->pysnaps[i];
 		}
 		rc = replay(rep, opt, h, gen, &cap);
 		if (rc)
@@ -640,6 +683,9 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 	if (!rc && rep->analyzed && !rep->snapshot)
 		rc = warn(rep, "no heap snapshot in the trace: cycles cannot be found, and every refcounted "
 			       "block live at exit counts as leaked");
+	if (!rc && rep->pyerror[0])
+		rc = warn(rep, "python snapshot damaged: %s; the snapshots before it are used",
+			  rep->pyerror);
 	if (!rc && rep->snapshot && !rep->snapshot->complete)
 		rc = warn(rep, "snapshot %" PRIu64 " is incomplete (no SNAPSHOT_END): its graph may miss edges",
 			  rep->snapshot->id);
@@ -649,6 +695,7 @@ out:
 	heap_free(h);
 	refcounts_free(cap.rc);
 	free(cap.blocks);
+	free(cap.pyblocks);
 	free(cap.counted);
 	free(cap.balance);
 	return rc;
@@ -663,6 +710,9 @@ void report_release(struct report *rep)
 	free(rep->modules);
 	if (rep->have_graph)
 		graph_release(&rep->graph);
+	if (rep->have_pygraph)
+		pygraph_release(&rep->pygraph);
+	py_snapshots_free(rep->pysnaps, rep->npysnaps);
 	free(rep->apis);
 	for (size_t i = 0; i < rep->nrefobjs; i++)
 		free(rep->refobjs[i].blame);
@@ -714,7 +764,8 @@ static void report_usage(FILE *f)
 		   "                     still live at the end)\n"
 		   "      --html FILE    write one self-contained HTML page to FILE (timeline of\n"
 		   "                     live bytes by generation, flame graphs of allocated and\n"
-		   "                     leaked bytes, the tables); nothing on standard output\n"
+		   "                     leaked bytes, every leaked cycle of the snapshot (drawn\n"
+		   "                     on a click), the tables); nothing on standard output\n"
 		   "                     unless --json, --format or -o asks for it too\n"
 		   "  -h, --help         show this help\n");
 }

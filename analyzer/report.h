@@ -21,6 +21,8 @@
 #include "generations.h"
 #include "graph.h"
 #include "heap.h"
+#include "pygraph.h"
+#include "pyobjects.h"
 #include "reader.h"
 #include "refcounts.h"
 
@@ -132,6 +134,16 @@ struct report {
 	size_t nblame;
 	struct report_stack *graph_stacks; /* resolved for the analysis, by id */
 	size_t ngraph_stacks;
+
+	/* CPython targets: the Python-aware snapshots (every one, for the
+	 * generation counts) and, with --cycles, the collector's algorithm on
+	 * the last complete one */
+	struct py_snapshot *pysnaps;
+	size_t npysnaps;
+	char pyerror[160];	/* damage in the PY_* records, or "" */
+	const struct py_snapshot *pysnap; /* the one analyzed, or NULL */
+	int have_pygraph;
+	struct pygraph pygraph;
 };
 
 struct report_options {
@@ -179,6 +191,8 @@ const char *report_stack_function(const struct report *rep, uint64_t id);
 /* report_json_graph.c: the --cycles members of the JSON report. */
 struct jsonw;
 void report_json_graph(const struct report *rep, struct jsonw *w);
+/* report_json_python.c: the "python" member (Python-aware snapshots). */
+void report_json_python(const struct report *rep, struct jsonw *w);
 /* One symbolized frame as the JSON object docs/JSON.md describes (ip,
  * function, file, line, module, inlined); every report section uses it. */
 void report_json_frame(struct jsonw *w, const struct report_frame *f);

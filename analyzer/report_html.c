@@ -2,21 +2,26 @@
  * report_html.c - `refscope report --html FILE`: one self-contained page
  * (inline CSS and script, no network, nothing fetched) with the timeline of
  * live bytes stacked by generation and the peak marked, an icicle flame
- * graph of allocated bytes by stack and one of leaked bytes, and the tables
- * of the text report.
+ * graph of allocated bytes by stack and one of leaked bytes, every leaked
+ * cycle (a table, each drawn on demand), and the tables of the text report.
  *
  * The page stays small whatever the trace's length: the timeline has at
  * most GEN_SAMPLES points (generations.h), the flame graphs draw the
  * REPORT_HTML_STACKS biggest stacks by name and sum the rest into one
- * "[other stacks]" frame, and the tables show --top N rows. The data for
- * the script is one JSON object in a <script type="application/json">
- * element, written with '<', '>' and '&' escaped so no string in it can end
- * the element.
+ * "[other stacks]" frame, the tables show --top N rows, the embedded text
+ * report is cut at HTML_TEXT_MAX bytes, and cycles drawn alike are one
+ * group with a count (see "leaked cycles" below). The data for the script
+ * is one JSON object in a <script type="application/json"> element, written
+ * with '<', '>' and '&' escaped so no string in it can end the element.
  *
  * The script records its outcome on <body>: data-status "ok" once every
- * chart is drawn, "error" with data-error on any script error, and
- * data-timeline-points, data-flame-alloc-nodes, data-flame-leak-nodes
- * (the headless browser test reads them).
+ * chart is drawn, "error" with data-error on any script error, and what it
+ * drew (the headless browser test reads them): data-timeline-points,
+ * data-flame-alloc-nodes, data-flame-leak-nodes, data-cycles,
+ * data-cycle-groups, data-cycle-rows, data-cycle-shown(-nodes, -edges) and,
+ * when the page is opened as FILE#cycles-all (every cycle drawn at once),
+ * data-cycles-drawn, data-cycle-nodes, data-cycle-edges, data-cycles-cut;
+ * data-render-ms is the script's own time.
  */
 #include "report.h"
 
@@ -188,13 +193,433 @@ static char *frame_name(const struct report_frame *f)
 	return s;
 }
 
+/* ---- leaked cycles: compact data, drawn on demand by the script --------- */
+
+/*
+ * Every leaked cycle goes into the data object, none as a pre-drawn SVG: the
+ * script lists them in a table and draws one when asked. Cycles with the
+ * same drawing (found by the same methods, same member count, same sites
+ * node by node, same edges) form one group, listed once with a count; each
+ * of its cycles keeps only what differs (number, bytes, addresses, sizes,
+ * generations). A cycle draws at most HTML_CYCLE_NODES members, picked
+ * breadth-first along its pointers from its first member so the drawn part
+ * is connected; the page says how many more there are. Keys of cycles with
+ * more members than that include the cycle's number: they are never grouped.
+ */
+#define HTML_CYCLE_NODES REPORT_CYCLE_SHOW
+#define HTML_CYCLE_SITES 8	    /* member sites listed per group; the rest summed */
+#define HTML_CYCLE_INSTANCES 10000 /* cycles listed per group; the rest counted */
+
+struct cyc_shape {
+	uint32_t *nodes; /* the members drawn, in drawing order */
+	size_t nshown;
+	uint64_t *key;	 /* methods, members, stack per node, edge pairs (i << 32 | j) */
+	size_t nkey;
+	size_t nedges;	 /* edge pairs at the end of key */
+};
+
+struct cyc_group {
+	size_t first, count; /* into the sorted cycle order */
+	uint64_t bytes;
+	uint64_t gens[GEN_COUNT + 1];
+};
+
+static long member_pos(const struct graph_cycle *cy, uint32_t b)
+{
+	size_t lo = 0, hi = cy->nmembers;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cy->members[mid] < b)
+			lo = mid + 1;
+		else if (cy->members[mid] > b)
+			hi = mid;
+		else
+			return (long)mid;
+	}
+	return -1;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The drawn members (breadth-first from the member with the lowest stack
+ * id, then address) and the key of cycle k. */
+static int shape_build(const struct report *rep, size_t k, struct cyc_shape *sh)
+{
+	const struct graph *g = &rep->graph;
+	const struct graph_cycle *cy = &g->cycles[k];
+	size_t cap = cy->nmembers < HTML_CYCLE_NODES ? cy->nmembers : HTML_CYCLE_NODES;
+	uint8_t *seen = calloc(cy->nmembers ? cy->nmembers : 1, 1);
+	uint32_t start = 0;
+	size_t head = 0, ne = 0, nedge_cap = 0;
+	uint64_t *edges = NULL;
+
+	memset(sh, 0, sizeof(*sh));
+	sh->nodes = malloc((cap ? cap : 1) * sizeof(*sh->nodes));
+	if (!seen || !sh->nodes)
+		goto nomem;
+	for (size_t i = 1; i < cy->nmembers; i++)
+		if (g->blocks[cy->members[i]].stack < g->blocks[cy->members[start]].stack)
+			start = (uint32_t)i;
+	if (cap) {
+		sh->nodes[sh->nshown++] = cy->members[start];
+		seen[start] = 1;
+	}
+	while (sh->nshown < cap) {
+		if (head == sh->nshown) { /* not reached by pointers: the next in address order */
+			size_t i = 0;
+
+			while (seen[i])
+				i++;
+			seen[i] = 1;
+			sh->nodes[sh->nshown++] = cy->members[i];
+		}
+		for (size_t v = sh->nodes[head++], e = g->off[v]; e < g->off[v + 1] && sh->nshown < cap; e++) {
+			long p = member_pos(cy, g->adj[e]);
+
+			if (p >= 0 && !seen[p]) {
+				seen[p] = 1;
+				sh->nodes[sh->nshown++] = g->adj[e];
+			}
+		}
+	}
+	/* the edges among the drawn members, as local index pairs */
+	for (size_t i = 0; i < sh->nshown; i++) {
+		uint32_t v = sh->nodes[i];
+
+		for (size_t e = g->off[v]; e < g->off[v + 1]; e++) {
+			size_t j;
+
+			for (j = 0; j < sh->nshown && sh->nodes[j] != g->adj[e]; j++)
+				;
+			if (j == sh->nshown)
+				continue;
+			if (ne == nedge_cap) {
+				size_t nc = nedge_cap ? nedge_cap * 2 : 16;
+				uint64_t *n = realloc(edges, nc * sizeof(*n));
+
+				if (!n)
+					goto nomem;
+				edges = n;
+				nedge_cap = nc;
+			}
+			edges[ne++] = (uint64_t)i << 32 | j;
+		}
+	}
+	if (ne)
+		qsort(edges, ne, sizeof(*edges), u64_cmp);
+	sh->nedges = 0;
+	for (size_t i = 0; i < ne; i++) /* two pointers from a to b draw as one arrow */
+		if (!i || edges[i] != edges[i - 1])
+			edges[sh->nedges++] = edges[i];
+	sh->nkey = 3 + sh->nshown + sh->nedges;
+	sh->key = malloc(sh->nkey * sizeof(*sh->key));
+	if (!sh->key)
+		goto nomem;
+	sh->key[0] = cy->methods;
+	sh->key[1] = cy->nmembers;
+	/* a cycle too big to draw whole is never grouped with another */
+	sh->key[2] = cy->nmembers > sh->nshown ? k + 1 : 0;
+	for (size_t i = 0; i < sh->nshown; i++)
+		sh->key[3 + i] = g->blocks[sh->nodes[i]].stack;
+	memcpy(sh->key + 3 + sh->nshown, edges, sh->nedges * sizeof(*edges));
+	free(edges);
+	free(seen);
+	return 0;
+nomem:
+	free(edges);
+	free(seen);
+	free(sh->nodes);
+	sh->nodes = NULL;
+	return -ENOMEM;
+}
+
+static int shape_same(const struct cyc_shape *p, const struct cyc_shape *q)
+{
+	return p->nkey == q->nkey && !memcmp(p->key, q->key, p->nkey * sizeof(*p->key));
+}
+
+static int shape_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct cyc_shape *sh = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	const struct cyc_shape *p = &sh[x], *q = &sh[y];
+
+	if (p->nkey != q->nkey)
+		return p->nkey < q->nkey ? -1 : 1;
+	for (size_t i = 0; i < p->nkey; i++)
+		if (p->key[i] != q->key[i])
+			return p->key[i] < q->key[i] ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+static int group_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct cyc_group *p = a, *q = b;
+	const size_t *order = ctx;
+
+	if (p->bytes != q->bytes)
+		return p->bytes > q->bytes ? -1 : 1;
+	return order[p->first] < order[q->first] ? -1 : order[p->first] > order[q->first];
+}
+
+/* "function (file:line)" of a stack's first named frame (its innermost
+ * frame if none is named), "[no stack]", or "[stack N]". */
+static char *site_label(const struct report *rep, uint64_t stack)
+{
+	const struct report_stack *s = report_graph_stack(rep, stack);
+	const struct report_frame *f = NULL;
+	char *name, *out = NULL;
+
+	if (!stack)
+		return strdup("[no stack]");
+	for (size_t k = 0; s && s->known && k < s->nframes && !f; k++)
+		if (s->frames[k].function)
+			f = &s->frames[k];
+	if (!f && s && s->known && s->nframes)
+		f = &s->frames[0];
+	if (!f) {
+		if (asprintf(&out, "[stack %" PRIu64 "]", stack) < 0)
+			return NULL;
+		return out;
+	}
+	name = frame_name(f);
+	if (!name || !f->file)
+		return name;
+	if (asprintf(&out, "%s (%s:%u)", name, base_name(f->file), f->line) < 0)
+		out = NULL;
+	free(name);
+	return out;
+}
+
+struct site_count {
+	uint64_t stack, count, bytes;
+};
+
+static int site_count_cmp(const void *a, const void *b)
+{
+	const struct site_count *p = a, *q = b;
+
+	if (p->count != q->count)
+		return p->count > q->count ? -1 : 1;
+	if (p->bytes != q->bytes)
+		return p->bytes > q->bytes ? -1 : 1;
+	return p->stack < q->stack ? -1 : p->stack > q->stack;
+}
+
+static int site_stack_cmp(const void *a, const void *b)
+{
+	const struct site_count *p = a, *q = b;
+
+	return p->stack < q->stack ? -1 : p->stack > q->stack;
+}
+
+/* Members of cycle k by allocation site, biggest count first: the first
+ * HTML_CYCLE_SITES as [label, count, bytes], then [-1, count, bytes] for
+ * the rest when there are more. */
+static int write_cycle_sites(FILE *out, const struct report *rep, size_t k, struct name_table *names)
+{
+	const struct graph *g = &rep->graph;
+	const struct graph_cycle *cy = &g->cycles[k];
+	struct site_count *v = malloc((cy->nmembers ? cy->nmembers : 1) * sizeof(*v));
+	size_t nv = 0;
+	uint64_t rest[2] = { 0, 0 };
+	int rc = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < cy->nmembers; i++)
+		v[i] = (struct site_count){ g->blocks[cy->members[i]].stack, 1, g->blocks[cy->members[i]].size };
+	if (cy->nmembers)
+		qsort(v, cy->nmembers, sizeof(*v), site_stack_cmp);
+	for (size_t i = 0; i < cy->nmembers; i++) {
+		if (nv && v[nv - 1].stack == v[i].stack) {
+			v[nv - 1].count++;
+			v[nv - 1].bytes += v[i].bytes;
+		} else {
+			v[nv++] = v[i];
+		}
+	}
+	if (nv)
+		qsort(v, nv, sizeof(*v), site_count_cmp);
+	fputs(",\"s\":[", out);
+	for (size_t i = 0; i < nv; i++) {
+		long idx;
+
+		if (i >= HTML_CYCLE_SITES) {
+			rest[0] += v[i].count;
+			rest[1] += v[i].bytes;
+			continue;
+		}
+		idx = name_intern(names, site_label(rep, v[i].stack));
+		if (idx < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		fprintf(out, "%s[%ld,%" PRIu64 ",%" PRIu64 "]", i ? "," : "", idx, v[i].count, v[i].bytes);
+	}
+	if (!rc && rest[0])
+		fprintf(out, ",[-1,%" PRIu64 ",%" PRIu64 "]", rest[0], rest[1]);
+	fputc(']', out);
+	free(v);
+	return rc;
+}
+
+/* One cycle of a group: [number, bytes, [addresses], [sizes], "generations",
+ * hanging blocks, their bytes]; generations one digit per drawn member, 3
+ * for freed after the snapshot. */
+static void write_cycle_instance(FILE *out, const struct report *rep, size_t k, const struct cyc_shape *sh)
+{
+	const struct graph *g = &rep->graph;
+	const struct graph_cycle *cy = &g->cycles[k];
+
+	fprintf(out, "[%zu,%" PRIu64 ",[", k + 1, cy->bytes);
+	for (size_t i = 0; i < sh->nshown; i++)
+		fprintf(out, "%s\"%" PRIx64 "\"", i ? "," : "", g->blocks[sh->nodes[i]].addr);
+	fputs("],[", out);
+	for (size_t i = 0; i < sh->nshown; i++)
+		fprintf(out, "%s%" PRIu64, i ? "," : "", g->blocks[sh->nodes[i]].size);
+	fputs("],\"", out);
+	for (size_t i = 0; i < sh->nshown; i++)
+		fputc('0' + (rep->block_gens ? rep->block_gens[sh->nodes[i]] : GEN_COUNT), out);
+	fprintf(out, "\",%zu,%" PRIu64 "]", cy->nhanging, cy->hanging_bytes);
+}
+
+static int write_cycle_group(FILE *out, const struct report *rep, const struct cyc_group *gr,
+			     const size_t *order, const struct cyc_shape *shapes, struct name_table *names)
+{
+	size_t k0 = order[gr->first];
+	const struct cyc_shape *sh = &shapes[k0];
+	const struct graph_cycle *cy = &rep->graph.cycles[k0];
+	size_t listed = gr->count < HTML_CYCLE_INSTANCES ? gr->count : HTML_CYCLE_INSTANCES;
+	int rc;
+
+	fprintf(out, "{\"n\":%zu,\"c\":%zu,\"b\":%" PRIu64 ",\"m\":\"%s\",\"g\":[%" PRIu64 ",%" PRIu64
+		     ",%" PRIu64 ",%" PRIu64 "],\"k\":[",
+		cy->nmembers, gr->count, gr->bytes, graph_methods_name(cy->methods), gr->gens[0], gr->gens[1],
+		gr->gens[2], gr->gens[3]);
+	for (size_t i = 0; i < sh->nshown; i++) {
+		long idx = name_intern(names, site_label(rep, rep->graph.blocks[sh->nodes[i]].stack));
+
+		if (idx < 0)
+			return -ENOMEM;
+		fprintf(out, "%s%ld", i ? "," : "", idx);
+	}
+	fputs("],\"e\":[", out);
+	for (size_t i = 0; i < sh->nedges; i++) {
+		uint64_t e = sh->key[3 + sh->nshown + i];
+
+		fprintf(out, "%s%" PRIu64 ",%" PRIu64, i ? "," : "", e >> 32, e & 0xffffffffu);
+	}
+	fputc(']', out);
+	rc = write_cycle_sites(out, rep, k0, names);
+	if (rc)
+		return rc;
+	fputs(",\"i\":[", out);
+	for (size_t i = 0; i < listed; i++) {
+		if (i)
+			fputc(',', out);
+		write_cycle_instance(out, rep, order[gr->first + i], &shapes[order[gr->first + i]]);
+	}
+	fprintf(out, "],\"io\":%zu}", gr->count - listed);
+	return 0;
+}
+
+/* "cycles": {"snapshot", "total", "groups": [...]}, groups by bytes
+ * descending. */
+static int write_cycles(FILE *out, const struct report *rep, struct name_table *names)
+{
+	const struct graph *g = &rep->graph;
+	size_t n = rep->have_graph ? g->ncycles : 0, ngroups = 0;
+	struct cyc_shape *shapes = calloc(n ? n : 1, sizeof(*shapes));
+	size_t *order = malloc((n ? n : 1) * sizeof(*order));
+	struct cyc_group *groups = calloc(n ? n : 1, sizeof(*groups));
+	int rc = 0;
+
+	if (!shapes || !order || !groups) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		rc = shape_build(rep, k, &shapes[k]);
+		if (rc)
+			goto out;
+		order[k] = k;
+	}
+	/* equal keys side by side, each run in cycle order (biggest first) */
+	if (n)
+		qsort_r(order, n, sizeof(*order), shape_cmp, shapes);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = order[i];
+
+		if (!i || !shape_same(&shapes[order[i - 1]], &shapes[k]))
+			groups[ngroups++].first = i;
+		groups[ngroups - 1].count++;
+		groups[ngroups - 1].bytes += g->cycles[k].bytes;
+		for (unsigned x = 0; rep->cycle_gens && x <= GEN_COUNT; x++)
+			groups[ngroups - 1].gens[x] += rep->cycle_gens[k][x];
+	}
+	if (ngroups)
+		qsort_r(groups, ngroups, sizeof(*groups), group_cmp, order);
+	fprintf(out, ",\"cycles\":{\"analyzed\":%d,\"snapshot\":%" PRIu64 ",\"total\":%zu,\"groups\":[",
+		rep->have_graph, rep->snapshot ? rep->snapshot->id : 0, n);
+	for (size_t i = 0; i < ngroups; i++) {
+		if (i)
+			fputs(",\n", out);
+		rc = write_cycle_group(out, rep, &groups[i], order, shapes, names);
+		if (rc)
+			goto out;
+	}
+	fputs("]}", out);
+out:
+	for (size_t k = 0; shapes && k < n; k++) {
+		free(shapes[k].nodes);
+		free(shapes[k].key);
+	}
+	free(shapes);
+	free(order);
+	free(groups);
+	return rc;
+}
+
+static void cycles_section(FILE *out, const struct report *rep)
+{
+	const struct graph *g = &rep->graph;
+
+	fputs("<h2>Leaked cycles</h2>", out);
+	if (!rep->have_graph) {
+		fputs("<p>No heap snapshot in the trace, so no cycles (refscope run takes one at exit unless "
+		      "--no-snapshot).</p>\n",
+		      out);
+		return;
+	}
+	fprintf(out, "<p>%zu leaked cycle%s in snapshot %" PRIu64 ". Cycles drawn alike (same number of "
+		     "members, same allocation sites node by node, same pointers) share one row. Click a row to "
+		     "draw it: nodes coloured by generation at the end (grey: freed after the snapshot), arrows "
+		     "are pointers. A cycle draws at most %d members. Open the page as <code>report.html#cycles-all"
+		     "</code> to draw every cycle at once.</p>\n",
+		g->ncycles, g->ncycles == 1 ? "" : "s", rep->snapshot ? rep->snapshot->id : 0, HTML_CYCLE_NODES);
+	fputs("<div class=cfilter>site contains <input id=cycle-filter type=search placeholder=\"function or file\"> "
+	      "at least <input id=cycle-min type=number min=1 value=1> members <span id=cycle-count></span></div>\n"
+	      "<table id=cycle-table><thead><tr><th>#</th><th>cycles</th><th>members</th><th>bytes</th>"
+	      "<th>members by site</th><th>found by</th><th>members in gen 0/1/2/freed</th></tr></thead>"
+	      "<tbody></tbody></table><button id=cycle-more>show more</button>\n"
+	      "<div id=cycle-view></div><div id=cycle-all></div>\n",
+	      out);
+}
+
 /* ---- the data object ----------------------------------------------------- */
 
-static int write_stacks(FILE *out, const struct report *rep)
+static int write_stacks(FILE *out, const struct report *rep, struct name_table *names)
 {
-	struct name_table names = { 0 };
 	uint64_t other[3] = { 0, 0, 0 };
-	int first = 1, rc = 0;
+	int first = 1;
 
 	fputs(",\"stacks\":[", out);
 	for (size_t i = 0; i < rep->nsites; i++) {
@@ -217,19 +642,15 @@ static int write_stacks(FILE *out, const struct report *rep)
 				label = strdup("[no stack]");
 			else if (asprintf(&label, "[stack %" PRIu64 "]", s->stack) < 0)
 				label = NULL;
-			idx = name_intern(&names, label);
-			if (idx < 0) {
-				rc = -ENOMEM;
-				goto out;
-			}
+			idx = name_intern(names, label);
+			if (idx < 0)
+				return -ENOMEM;
 			fprintf(out, "%ld", idx);
 		} else {
 			for (size_t k = st->nframes; k-- > 0;) {
-				idx = name_intern(&names, frame_name(&st->frames[k]));
-				if (idx < 0) {
-					rc = -ENOMEM;
-					goto out;
-				}
+				idx = name_intern(names, frame_name(&st->frames[k]));
+				if (idx < 0)
+					return -ENOMEM;
 				fprintf(out, "%ld%s", idx, k ? "," : "");
 			}
 		}
@@ -238,21 +659,14 @@ static int write_stacks(FILE *out, const struct report *rep)
 	}
 	fprintf(out, "],\"other\":{\"b\":%" PRIu64 ",\"n\":%" PRIu64 ",\"l\":%" PRIu64 "}", other[0],
 		other[1], other[2]);
-	fputs(",\"names\":[", out);
-	for (size_t i = 0; i < names.list.n; i++) {
-		if (i)
-			fputc(',', out);
-		js_string(out, names.list.v[i]);
-	}
-	fputc(']', out);
-out:
-	name_release(&names);
-	return rc;
+	return 0;
 }
 
 static int write_data(FILE *out, const struct report *rep)
 {
 	const struct heap_totals *t = &rep->totals;
+	struct name_table names = { 0 };
+	int rc;
 
 	fputs("<script id=\"refscope-data\" type=\"application/json\">{\"path\":", out);
 	js_string(out, rep->path);
@@ -267,10 +681,20 @@ static int write_data(FILE *out, const struct report *rep)
 			i ? "," : "", s->time, s->clock, s->bytes[0], s->bytes[1], s->bytes[2]);
 	}
 	fputc(']', out);
-	if (write_stacks(out, rep))
-		return -ENOMEM;
-	fputs("}</script>\n", out);
-	return 0;
+	rc = write_stacks(out, rep, &names);
+	if (!rc)
+		rc = write_cycles(out, rep, &names);
+	if (!rc) {
+		fputs(",\"names\":[", out);
+		for (size_t i = 0; i < names.list.n; i++) {
+			if (i)
+				fputc(',', out);
+			js_string(out, names.list.v[i]);
+		}
+		fputs("]}</script>\n", out);
+	}
+	name_release(&names);
+	return rc;
 }
 
 /* ---- tables -------------------------------------------------------------- */
@@ -502,131 +926,7 @@ static void live_table(FILE *out, const struct report *rep)
 	fputs("</table>\n", out);
 }
 
-#define HTML_CYCLES 20	 /* cycles drawn */
-#define HTML_CYCLE_NODES 40 /* members drawn per cycle */
-
-static const char *const gen_color[GEN_COUNT + 1] = { "#f2a541", "#4f9bd9", "#c0392b", "#bbbbbb" };
-
-static long member_pos(const struct graph_cycle *cy, size_t shown, uint32_t b)
-{
-	size_t lo = 0, hi = shown;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (cy->members[mid] < b)
-			lo = mid + 1;
-		else if (cy->members[mid] > b)
-			hi = mid;
-		else
-			return (long)mid;
-	}
-	return -1;
-}
-
-/* The first named frame of a block's allocation stack, or its address. */
-static void block_label(FILE *out, const struct report *rep, uint32_t b)
-{
-	const struct heap_block *blk = &rep->graph.blocks[b];
-	const struct report_stack *s = report_graph_stack(rep, blk->stack);
-
-	for (size_t k = 0; s && k < s->nframes; k++) {
-		if (s->frames[k].function) {
-			html_text(out, s->frames[k].function);
-			return;
-		}
-	}
-	fprintf(out, "0x%" PRIx64, blk->addr);
-}
-
-/* One leaked cycle as a static SVG: members on a circle, coloured by the
- * generation they were in at the end, the edges that close the cycle as
- * arrows. Static, so it needs no script to be seen. */
-static void cycle_svg(FILE *out, const struct report *rep, size_t k)
-{
-	const struct graph *g = &rep->graph;
-	const struct graph_cycle *cy = &g->cycles[k];
-	size_t shown = cy->nmembers < HTML_CYCLE_NODES ? cy->nmembers : HTML_CYCLE_NODES;
-	double cx = 300, cy0 = 190, radius = shown > 1 ? 140 : 0, r = 14;
-	size_t nedges = 0;
-
-	fprintf(out, "<h3>cycle #%zu: %" PRIu64 " bytes in %zu block%s, found by %s</h3>\n", k + 1, cy->bytes,
-		cy->nmembers, cy->nmembers == 1 ? "" : "s", graph_methods_name(cy->methods));
-	if (shown < cy->nmembers)
-		fprintf(out, "<p>the first %zu members drawn</p>", shown);
-	for (size_t i = 0; i < cy->nclosing; i++) {
-		const struct graph_edge *e = &g->edges[cy->closing[i]];
-
-		if (member_pos(cy, shown, e->src) >= 0 && member_pos(cy, shown, e->dst) >= 0)
-			nedges++;
-	}
-	fprintf(out, "<svg class=\"cycle\" data-members=\"%zu\" data-edges=\"%zu\" width=\"600\" height=\"380\" "
-		     "viewBox=\"0 0 600 380\" font-size=\"10\">\n",
-		shown, nedges);
-	for (size_t i = 0; i < cy->nclosing; i++) {
-		const struct graph_edge *e = &g->edges[cy->closing[i]];
-		long a = member_pos(cy, shown, e->src), b = member_pos(cy, shown, e->dst);
-		double ax, ay, bx, by, dx, dy, len;
-
-		if (a < 0 || b < 0)
-			continue;
-		ax = cx + radius * cos(2 * M_PI * (double)a / (double)shown);
-		ay = cy0 + radius * sin(2 * M_PI * (double)a / (double)shown);
-		bx = cx + radius * cos(2 * M_PI * (double)b / (double)shown);
-		by = cy0 + radius * sin(2 * M_PI * (double)b / (double)shown);
-		if (a == b) { /* a pointer to itself: a loop above the node */
-			fprintf(out, "<path d=\"M%.1f,%.1f c-30,-50 30,-50 0,0\" fill=\"none\" stroke=\"#555\"/>\n",
-				ax, ay - r);
-			continue;
-		}
-		dx = bx - ax;
-		dy = by - ay;
-		len = sqrt(dx * dx + dy * dy);
-		bx -= dx / len * r;
-		by -= dy / len * r;
-		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\"/>", ax, ay,
-			bx, by);
-		/* the arrowhead */
-		fprintf(out, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"#555\"/>\n", bx, by,
-			bx - dx / len * 9 - dy / len * 4, by - dy / len * 9 + dx / len * 4,
-			bx - dx / len * 9 + dy / len * 4, by - dy / len * 9 - dx / len * 4);
-	}
-	for (size_t i = 0; i < shown; i++) {
-		uint32_t b = cy->members[i];
-		double x = cx + radius * cos(2 * M_PI * (double)i / (double)shown);
-		double y = cy0 + radius * sin(2 * M_PI * (double)i / (double)shown);
-		unsigned gn = rep->block_gens ? rep->block_gens[b] : GEN_COUNT;
-
-		fprintf(out, "<g><title>0x%" PRIx64 ", %" PRIu64 " bytes, ", g->blocks[b].addr, g->blocks[b].size);
-		if (gn < GEN_COUNT)
-			fprintf(out, "generation %u at the end", gn);
-		else
-			fputs("freed after the snapshot", out);
-		fprintf(out, "</title><circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.0f\" fill=\"%s\" stroke=\"#333\"/>", x,
-			y, r, gen_color[gn]);
-		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, y + r + 11);
-		block_label(out, rep, b);
-		fprintf(out, " (%" PRIu64 ")</text></g>\n", g->blocks[b].size);
-	}
-	fputs("</svg>\n", out);
-}
-
-static void cycles_section(FILE *out, const struct report *rep)
-{
-	const struct graph *g = &rep->graph;
-	size_t n = g->ncycles < HTML_CYCLES ? g->ncycles : HTML_CYCLES;
-
-	if (!rep->have_graph)
-		return;
-	fprintf(out, "<h2>Leaked cycles</h2><p>%zu leaked cycle%s in snapshot %" PRIu64
-		     "; nodes coloured by generation at the end (grey: freed after the snapshot); arrows are "
-		     "the pointers that close each cycle.</p>\n",
-		g->ncycles, g->ncycles == 1 ? "" : "s", rep->snapshot ? rep->snapshot->id : 0);
-	if (n < g->ncycles)
-		fprintf(out, "<p>the %zu biggest drawn</p>\n", n);
-	for (size_t k = 0; k < n; k++)
-		cycle_svg(out, rep, k);
-}
+#define HTML_TEXT_MAX (256u << 10) /* bytes of the text report the page embeds */
 
 static int text_report(FILE *out, const struct report *rep)
 {
@@ -641,8 +941,22 @@ static int text_report(FILE *out, const struct report *rep)
 	if (fclose(m) != 0 && !rc)
 		rc = -ENOMEM;
 	if (!rc) {
-		fputs("<h2>Text report</h2><details><summary>the whole text report</summary><pre>", out);
+		size_t keep = len;
+
+		/* with thousands of cycles the text runs to megabytes; the page's
+		 * own tables and data already hold all of it */
+		if (len > HTML_TEXT_MAX) {
+			keep = HTML_TEXT_MAX;
+			while (keep > 0 && buf[keep - 1] != '\n')
+				keep--;
+			buf[keep] = '\0';
+		}
+		fprintf(out, "<h2>Text report</h2><details><summary>the %s text report</summary><pre>",
+			keep < len ? "start of the" : "whole");
 		html_text(out, buf);
+		if (keep < len)
+			fprintf(out, "\n... %zu more bytes: run refscope report%s on the trace for all of it\n",
+				len - keep, rep->analyzed ? " --cycles" : "");
 		fputs("</pre></details>\n", out);
 	}
 	free(buf);
@@ -665,6 +979,8 @@ static const char style[] =
 	"box-sizing:border-box;border:1px solid #fff;padding-left:2px;cursor:pointer}\n"
 	".flame div:hover{border-color:#000}\n"
 	"button{margin:2px 0}\n"
+	"#cycle-min{width:5em}tr.crow{cursor:pointer}tr.crow:hover{background:#eef}\n"
+	".cyc{margin:.6em 0}.ctitle{font-weight:600}.more{color:#a00}svg.cycle{border:1px solid #ddd}\n"
 	"</style>\n";
 
 /* Draws the charts from the data object; everything it draws it counts on
@@ -673,6 +989,7 @@ static const char script[] =
 	"<script>\n"
 	"(function(){\n"
 	"'use strict';\n"
+	"var T0=performance.now();\n"
 	"var D=JSON.parse(document.getElementById('refscope-data').textContent);\n"
 	"var SVG='http://www.w3.org/2000/svg';\n"
 	"function el(n,a,p){var e=document.createElementNS(SVG,n);for(var k in a)e.setAttribute(k,a[k]);if(p)p.appendChild(e);return e;}\n"
@@ -729,9 +1046,103 @@ static const char script[] =
 	" var b=document.getElementById(id+'-reset');if(b)b.onclick=function(){draw(root);};\n"
 	" return count;\n"
 	"}\n"
+	"var GC=['#f2a541','#4f9bd9','#c0392b','#bbbbbb'];\n"
+	"function cycles(){\n"
+	" var C=D.cycles,body=document.body,tb=document.querySelector('#cycle-table tbody');\n"
+	" body.dataset.cycleGroups=C.groups.length;body.dataset.cycles=C.total;\n"
+	" if(!tb)return;\n"
+	" var view=document.getElementById('cycle-view'),moreb=document.getElementById('cycle-more');\n"
+	" var fin=document.getElementById('cycle-filter'),min=document.getElementById('cycle-min');\n"
+	" var list=[],shown=0,PAGE=100;\n"
+	" function nm(i){return i<0?'[other sites]':D.names[i];}\n"
+	" function short(s){var i=s.indexOf(' (');return i>0?s.slice(0,i):s;}\n"
+	" function sites(g){return g.s.map(function(x){return x[1]+'\\u00d7 '+nm(x[0]);}).join(', ');}\n"
+	" /* one cycle as an SVG: drawn members on a circle in the order they were\n"
+	"    reached along pointers, coloured by generation; the edges among them */\n"
+	" function draw(box,g,ii){\n"
+	"  var inst=g.i[ii],ns=g.k.length,R=ns>1?Math.max(70,Math.min(300,ns*16)):0,r=ns>20?8:13;\n"
+	"  var W=2*R+280,H=2*R+100,cx=W/2,cy=R+50,ne=0;\n"
+	"  var wrap=document.createElement('div'),h=document.createElement('div');\n"
+	"  wrap.className='cyc';h.className='ctitle';\n"
+	"  h.textContent='cycle #'+inst[0]+': '+inst[1]+' bytes in '+g.n+' block'+(g.n==1?'':'s')+', found by '+g.m+\n"
+	"   (inst[5]?'; '+inst[5]+' more block'+(inst[5]==1?'':'s')+' ('+inst[6]+' bytes) held only through it':'');\n"
+	"  wrap.appendChild(h);\n"
+	"  var svg=el('svg',{'class':'cycle','data-nodes':ns,width:W,height:H,viewBox:'0 0 '+W+' '+H,'font-size':10},null);\n"
+	"  var P=[];for(var i=0;i<ns;i++){var a=2*Math.PI*i/ns-Math.PI/2;P.push([cx+R*Math.cos(a),cy+R*Math.sin(a)]);}\n"
+	"  for(var j=0;j+1<g.e.length;j+=2){\n"
+	"   var A=P[g.e[j]],B=P[g.e[j+1]];ne++;\n"
+	"   if(g.e[j]===g.e[j+1]){el('path',{d:'M'+(A[0]-5)+','+(A[1]-r)+' c-25,-45 35,-45 10,0',fill:'none',stroke:'#555','class':'edge'},svg);continue;}\n"
+	"   var dx=B[0]-A[0],dy=B[1]-A[1],L=Math.sqrt(dx*dx+dy*dy)||1;\n"
+	"   /* bent to one side, so a->b and b->a stay two arrows */\n"
+	"   var mx=(A[0]+B[0])/2-dy*0.15,my=(A[1]+B[1])/2+dx*0.15;\n"
+	"   var vx=B[0]-mx,vy=B[1]-my,vl=Math.sqrt(vx*vx+vy*vy)||1;vx/=vl;vy/=vl;\n"
+	"   var ex=B[0]-vx*r,ey=B[1]-vy*r;\n"
+	"   el('path',{d:'M'+A[0]+','+A[1]+' Q'+mx+','+my+' '+ex+','+ey,fill:'none',stroke:'#555','class':'edge'},svg);\n"
+	"   el('polygon',{points:ex+','+ey+' '+(ex-vx*9-vy*4)+','+(ey-vy*9+vx*4)+' '+(ex-vx*9+vy*4)+','+(ey-vy*9-vx*4),fill:'#555'},svg);\n"
+	"  }\n"
+	"  for(i=0;i<ns;i++){\n"
+	"   var gg=el('g',{},svg),gn=+inst[4].charAt(i),site=nm(g.k[i]);\n"
+	"   el('title',{},gg).textContent='0x'+inst[2][i]+', '+inst[3][i]+' bytes, '+(gn<3?'generation '+gn+' at the end':'freed after the snapshot')+'\\n'+site;\n"
+	"   el('circle',{cx:P[i][0],cy:P[i][1],r:r,fill:GC[gn],stroke:'#333','class':'node'},gg);\n"
+	"   if(ns<=24)el('text',{x:P[i][0],y:P[i][1]+r+11,'text-anchor':'middle'},gg).textContent=short(site)+' ('+inst[3][i]+')';\n"
+	"  }\n"
+	"  wrap.appendChild(svg);\n"
+	"  if(g.n>ns){var m=document.createElement('div');m.className='more';\n"
+	"   m.textContent=(g.n-ns)+' more members not drawn (the '+ns+' drawn are the first reached along pointers)';wrap.appendChild(m);}\n"
+	"  box.appendChild(wrap);\n"
+	"  return [ns,ne,g.n>ns?1:0];\n"
+	" }\n"
+	" function show(gi,ii){\n"
+	"  var g=C.groups[gi],nav=document.createElement('div');\n"
+	"  view.textContent='';nav.className='cnav';\n"
+	"  if(g.c>1){\n"
+	"   var pb=document.createElement('button'),nb=document.createElement('button'),t=document.createElement('span');\n"
+	"   pb.textContent='\\u2190';nb.textContent='\\u2192';pb.disabled=ii<=0;nb.disabled=ii+1>=g.i.length;\n"
+	"   pb.onclick=function(){show(gi,ii-1);};nb.onclick=function(){show(gi,ii+1);};\n"
+	"   t.textContent=' group '+(gi+1)+': cycle '+(ii+1)+' of '+g.c+' drawn alike'+(g.io?' ('+g.io+' not listed)':'')+' ';\n"
+	"   nav.appendChild(pb);nav.appendChild(t);nav.appendChild(nb);\n"
+	"  }else nav.textContent='group '+(gi+1);\n"
+	"  view.appendChild(nav);\n"
+	"  var x=draw(view,g,ii);\n"
+	"  body.dataset.cycleShown=g.i[ii][0];body.dataset.cycleShownNodes=x[0];body.dataset.cycleShownEdges=x[1];\n"
+	" }\n"
+	" function match(g,f,mn){\n"
+	"  if(g.n<mn)return false;if(!f)return true;\n"
+	"  return g.s.concat(g.k.map(function(k){return [k];})).some(function(x){return nm(x[0]).toLowerCase().indexOf(f)>=0;});\n"
+	" }\n"
+	" function more(){\n"
+	"  var end=Math.min(list.length,shown+PAGE);\n"
+	"  for(;shown<end;shown++){\n"
+	"   var gi=list[shown],g=C.groups[gi],tr=document.createElement('tr');\n"
+	"   [gi+1,g.c,g.n,g.b,sites(g),g.m,g.g.join('/')].forEach(function(v,c){\n"
+	"    var td=document.createElement('td');td.textContent=v;td.className=c<4?'n':c==4?'where':'';tr.appendChild(td);});\n"
+	"   tr.className='crow';tr.title='click to draw';tr.onclick=(function(x){return function(){show(x,0);view.scrollIntoView();};})(gi);\n"
+	"   tb.appendChild(tr);\n"
+	"  }\n"
+	"  moreb.style.display=shown<list.length?'':'none';\n"
+	"  document.getElementById('cycle-count').textContent=list.length+' of '+C.groups.length+' groups ('+C.total+' cycles)';\n"
+	"  body.dataset.cycleRows=shown;\n"
+	" }\n"
+	" function filter(){\n"
+	"  var f=fin.value.trim().toLowerCase(),mn=+min.value||1;\n"
+	"  list=[];C.groups.forEach(function(g,i){if(match(g,f,mn))list.push(i);});\n"
+	"  tb.textContent='';shown=0;more();\n"
+	" }\n"
+	" fin.oninput=filter;min.oninput=filter;moreb.onclick=more;\n"
+	" filter();\n"
+	" if(C.groups.length)show(0,0);\n"
+	" if(location.hash==='#cycles-all'){\n"
+	"  /* every cycle at once (for checking; slow with thousands) */\n"
+	"  var all=document.getElementById('cycle-all'),n=0,nodes=0,edges=0,cut=0;\n"
+	"  C.groups.forEach(function(g){g.i.forEach(function(_,ii){var x=draw(all,g,ii);n++;nodes+=x[0];edges+=x[1];cut+=x[2];});});\n"
+	"  body.dataset.cyclesDrawn=n;body.dataset.cycleNodes=nodes;body.dataset.cycleEdges=edges;body.dataset.cyclesCut=cut;\n"
+	" }\n"
+	"}\n"
 	"timeline();\n"
 	"document.body.dataset.flameAllocNodes=flame('flame-alloc','b','bytes');\n"
 	"document.body.dataset.flameLeakNodes=flame('flame-leak','l','bytes');\n"
+	"cycles();\n"
+	"document.body.dataset.renderMs=Math.round(performance.now()-T0);\n"
 	"if(document.body.dataset.status!=='error')document.body.dataset.status='ok';\n"
 	"})();\n"
 	"</script>\n";

@@ -229,6 +229,7 @@ int report_write_json(const struct report *rep, FILE *out)
 	write_modules(&w, rep);
 	report_json_sites(rep, &w);
 	report_json_graph(rep, &w);
+	report_json_python(rep, &w);
 	jsonw_key(&w, "warnings");
 	jsonw_begin_array(&w);
 	for (size_t i = 0; i < rep->nwarnings; i++)

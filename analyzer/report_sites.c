@@ -575,6 +575,29 @@ static void print_leak_gens(FILE *out, const struct report *rep)
 			rep->cycle_gens[k][GEN_COUNT]);
 }
 
+/* CPython targets: the collector's own generations, beside the model's. */
+static void print_py_generations(FILE *out, const struct report *rep)
+{
+	fprintf(out, "\npython generations: objects CPython's collector tracked per generation, at each"
+		     " Python-aware snapshot\n");
+	fprintf(out, "  %8s %-20s %12s %10s %10s %10s %10s\n", "snapshot", "trigger", "seq", "gen 0",
+		"gen 1", "gen 2", "objects");
+	for (size_t i = 0; i < rep->npysnaps; i++) {
+		const struct py_snapshot *s = &rep->pysnaps[i];
+
+		fprintf(out, "  %8" PRIu64 " %-20s %12" PRIu64, s->id,
+			s->trigger == RS_SNAP_EXIT ? "before finalization" : reader_trigger_name(s->trigger),
+			s->seq);
+		for (uint64_t g = 0; g < 3; g++) {
+			if (g < s->ngen)
+				fprintf(out, " %10" PRIu64, s->gen_objects[g]);
+			else
+				fprintf(out, " %10s", "-");
+		}
+		fprintf(out, " %10zu%s\n", s->nobjs, s->complete ? "" : " (incomplete)");
+	}
+}
+
 void report_text_sites(const struct report *rep, FILE *out)
 {
 	print_peak_table(out, rep);
@@ -584,6 +607,8 @@ void report_text_sites(const struct report *rep, FILE *out)
 		print_shots(out, rep);
 	if (rep->show_generations && rep->have_leak_gens)
 		print_leak_gens(out, rep);
+	if (rep->show_generations && rep->npysnaps)
+		print_py_generations(out, rep);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */

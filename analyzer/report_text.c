@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char *base_name(const char *path)
@@ -82,7 +83,8 @@ static void print_frame(FILE *out, const struct report_frame *f, int first)
 	fputc('\n', out);
 }
 
-static void print_stack(FILE *out, const struct report *rep, uint64_t id, const char *indent)
+static void print_stack_max(FILE *out, const struct report *rep, uint64_t id, const char *indent,
+			    size_t max)
 {
 	const struct report_stack *st = report_graph_stack(rep, id);
 
@@ -94,9 +96,87 @@ static void print_stack(FILE *out, const struct report *rep, uint64_t id, const 
 		fprintf(out, "%s  (stack %" PRIu64 " is not defined in the trace)\n", indent, id);
 		return;
 	}
-	for (size_t k = 0; k < st->nframes; k++) {
+	for (size_t k = 0; k < st->nframes && k < max; k++) {
 		fputs(indent, out);
 		print_frame(out, &st->frames[k], k == 0);
+	}
+	if (st->nframes > max)
+		fprintf(out, "%s    ... %zu more frames\n", indent, st->nframes - max);
+}
+
+static void print_stack(FILE *out, const struct report *rep, uint64_t id, const char *indent)
+{
+	print_stack_max(out, rep, id, indent, SIZE_MAX);
+}
+
+/* Frames shown per Python object: the interpreter's own are many and alike. */
+#define PY_FRAMES_SHOWN 8
+
+static void print_pyobj(FILE *out, const struct pygraph *g, uint32_t i)
+{
+	const struct py_object *o = &g->snap->objs[i];
+
+	fprintf(out, "%s 0x%" PRIx64, pygraph_type_name(g->snap, o->type), o->addr);
+	if (g->block[i] != PYGRAPH_NONE)
+		fprintf(out, " (%" PRIu64 " byte%s)", g->blocks[g->block[i]].size,
+			s_if(g->blocks[g->block[i]].size));
+}
+
+static void print_py_cycles(FILE *out, const struct report *rep)
+{
+	const struct pygraph *g = &rep->pygraph;
+	const struct py_snapshot *s = rep->pysnap;
+	char summary[512];
+
+	fprintf(out, "\npython snapshot: #%" PRIu64 " (%s) of %s at seq %" PRIu64 ": %" PRIu64
+		     " tracked object%s, %" PRIu64 " bytes",
+		s->id, s->trigger == RS_SNAP_EXIT ? "before finalization" : reader_trigger_name(s->trigger),
+		s->runtime, s->seq, g->objects, s_if(g->objects), g->bytes);
+	for (uint64_t k = 0; k < s->ngen; k++)
+		fprintf(out, "%s %" PRIu64 ": %" PRIu64, k ? "," : "; generation", k, s->gen_objects[k]);
+	fprintf(out, "\npython garbage (a full gc.collect() would free it): %" PRIu64 " object%s, %" PRIu64
+		     " bytes\n",
+		g->garbage_objects, s_if(g->garbage_objects), g->garbage_bytes);
+	fprintf(out, "\npython leaked cycles: %zu\n", g->ncycles);
+	for (size_t k = 0; k < g->ncycles; k++) {
+		const struct pygraph_cycle *cy = &g->cycles[k];
+
+		pygraph_cycle_summary(g, cy, summary, sizeof(summary));
+		fprintf(out, "\npython cycle #%zu: %s, %zu object%s, %" PRIu64 " bytes\n", k + 1, summary,
+			cy->nmembers, s_if(cy->nmembers), cy->bytes);
+		fprintf(out, "  edges closing it:\n");
+		for (size_t i = 0; i < cy->nclosing && i < REPORT_CYCLE_SHOW; i++) {
+			const struct pygraph_edge *e = &cy->closing[i];
+
+			fputs("    ", out);
+			print_pyobj(out, g, e->src);
+			if (e->name)
+				fprintf(out, " -[%s]-> ", py_string(s, e->name));
+			else
+				fputs(" -> ", out);
+			print_pyobj(out, g, e->dst);
+			fputc('\n', out);
+		}
+		if (cy->nclosing > REPORT_CYCLE_SHOW)
+			fprintf(out, "    ... and %zu more\n", cy->nclosing - REPORT_CYCLE_SHOW);
+		fprintf(out, "  members:\n");
+		for (size_t i = 0; i < cy->nmembers && i < REPORT_CYCLE_SHOW; i++) {
+			uint32_t m = cy->members[i];
+			const struct py_object *o = &s->objs[m];
+
+			fputs("    ", out);
+			print_pyobj(out, g, m);
+			fprintf(out, ", refcount %" PRIu64 ", generation %" PRIu32, o->refcnt, o->gen);
+			if (o->site)
+				fprintf(out, ", created at %s", py_string(s, o->site));
+			fputc('\n', out);
+			print_stack_max(out, rep, pygraph_obj_stack(g, m), "    ", PY_FRAMES_SHOWN);
+		}
+		if (cy->nmembers > REPORT_CYCLE_SHOW)
+			fprintf(out, "    ... and %zu more\n", cy->nmembers - REPORT_CYCLE_SHOW);
+		if (cy->nhanging)
+			fprintf(out, "  hanging off it: %zu object%s, %" PRIu64 " bytes\n", cy->nhanging,
+				s_if(cy->nhanging), cy->hanging_bytes);
 	}
 }
 
@@ -303,6 +383,8 @@ int report_write_text(const struct report *rep, FILE *out)
 	report_text_sites(rep, out);
 	if (rep->have_graph)
 		print_cycles(out, rep);
+	if (rep->have_pygraph)
+		print_py_cycles(out, rep);
 	if (rep->analyzed)
 		print_refcounts(out, rep);
 	if (rep->nwarnings) {

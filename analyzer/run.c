@@ -39,6 +39,7 @@ struct run_opts {
 	int no_free_stacks, no_compress, quiet;
 	const char *snap_signal, *snap_interval;
 	int no_snapshot;
+	int no_python, py_tracemalloc;
 };
 
 static void run_usage(FILE *f)
@@ -59,6 +60,11 @@ static void run_usage(FILE *f)
 		"      --snapshot-signal SIG  take a heap snapshot whenever PROG gets SIG\n"
 		"                         (a name like USR2 or SIGUSR2, RTMIN+N, or a number)\n"
 		"      --snapshot-interval N  take a heap snapshot every N seconds\n"
+		"      --no-python        leave CPython targets as they are: no PYTHONMALLOC=malloc,\n"
+		"                         no Python-aware snapshot (docs/PYTHON.md)\n"
+		"      --py-tracemalloc   CPython targets: start tracemalloc, so the report names\n"
+		"                         the Python file:line that created each leaked object\n"
+		"                         (slower, more memory: docs/PYTHON.md)\n"
 		"  -q, --quiet            no messages from the tracer, no summary\n"
 		"      --check            when PROG is done, check every trace in DIR (the\n"
 		"                         whole process tree) as `refscope check` does; its\n"
@@ -269,6 +275,10 @@ static int child_env(const struct run_opts *o, const char *lib)
 		rc |= setenv("REFSCOPE_SNAPSHOT_SIGNAL", o->snap_signal, 1);
 	if (o->snap_interval)
 		rc |= setenv("REFSCOPE_SNAPSHOT_INTERVAL", o->snap_interval, 1);
+	if (o->no_python)
+		rc |= setenv("REFSCOPE_PYTHON", "0", 1);
+	if (o->py_tracemalloc)
+		rc |= setenv("REFSCOPE_PY_TRACEMALLOC", "1", 1);
 	free(preload);
 	return rc;
 }
@@ -396,6 +406,8 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 		{ "no-snapshot", no_argument, NULL, 'N' },
 		{ "snapshot-signal", required_argument, NULL, 'S' },
 		{ "snapshot-interval", required_argument, NULL, 'I' },
+		{ "no-python", no_argument, NULL, 'P' },
+		{ "py-tracemalloc", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -454,6 +466,12 @@ void cmd_run(int argc, char **argv, struct run_result *out)
 			break;
 		case 'N':
 			o.no_snapshot = 1;
+			break;
+		case 'P':
+			o.no_python = 1;
+			break;
+		case 'T':
+			o.py_tracemalloc = 1;
 			break;
 		case 'S':
 			if (!snapshot_signal(optarg)) {

@@ -249,6 +249,50 @@ enum rs_record_type {
 	/* 48..63 reserved for language runtimes (CPython object graphs): events
 	 * inside chunks, with the common head; their top-level records take
 	 * numbers from 64 up. */
+
+	/*
+	 * Python-aware snapshots (64..67), top-level records: what CPython's
+	 * cycle collector tracks at one instant, gathered inside the
+	 * interpreter with its public API (docs/PYTHON.md). A reader that does
+	 * not know them skips them by their size. Objects are named by address
+	 * (id()); the heap block holding an object is the live block (heap
+	 * replayed up to the snapshot's seq) containing the address, which is
+	 * usually not its start (the collector's header comes before it).
+	 *
+	 * PY_SNAPSHOT   uvarint py snapshot id (0, 1, ... in the order taken,
+	 *               numbered apart from heap snapshots), uvarint seq (the
+	 *               objects were gathered after every event numbered below
+	 *               it), uvarint time, uvarint trigger (RS_SNAP_*, EXIT
+	 *               meaning "before the interpreter finalizes"), uvarint tid,
+	 *               string runtime (e.g. "CPython 3.11.2").
+	 * PY_STRINGS    uvarint id, uvarint first (index of the first string;
+	 *               index 0 is the empty string, never sent), uvarint count,
+	 *               count x string. Type names, edge names and source
+	 *               locations are indexes into this table, which may grow
+	 *               between PY_OBJECTS records but always before its indexes
+	 *               are used.
+	 * PY_OBJECTS    uvarint id, uvarint count, count x { svarint addr_delta
+	 *               (from the previous object's address, the first from 0),
+	 *               uvarint type (string: "module.qualname", the module
+	 *               left out for builtins), uvarint refcount (the object's
+	 *               reference count less the references the snapshot itself
+	 *               held), uvarint generation (0..), uvarint site (string
+	 *               "file:line" where the object was created, 0: unknown),
+	 *               uvarint nref, nref x { svarint ref_delta (referent's
+	 *               address minus this object's), uvarint name (string: the
+	 *               attribute, slot or key name of the edge, 0: none) } }.
+	 *               The references are those the object's type traversal
+	 *               reports (what the collector itself follows), in its
+	 *               order, duplicates kept, limited to objects the collector
+	 *               tracks.
+	 * PY_SNAPSHOT_END  uvarint id, uvarint objects, uvarint ngen, ngen x
+	 *               uvarint objects in generation i. Without it the
+	 *               snapshot is incomplete.
+	 */
+	RS_REC_PY_SNAPSHOT = 64,
+	RS_REC_PY_STRINGS = 65,
+	RS_REC_PY_OBJECTS = 66,
+	RS_REC_PY_SNAPSHOT_END = 67,
 };
 
 /* Inside a chunk: does a record of this type begin with the common event

@@ -192,6 +192,7 @@ static void scan_locked(void)
 	for (i = j = 0; i < nknown; i++) {
 		if (known[i].gen != gen) {
 			write_unload(known[i].base);
+			rs_unwind_forget();
 			continue;
 		}
 		known[j++] = known[i];

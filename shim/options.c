@@ -100,6 +100,7 @@ void rs_options_parse(struct rs_options *o)
 	o->quiet = flag("REFSCOPE_QUIET", 0);
 	o->disable = flag("REFSCOPE_DISABLE", 0);
 	o->snapshot = flag("REFSCOPE_SNAPSHOT", 1);
+	o->python = flag("REFSCOPE_PYTHON", 1);
 	o->snapshot_signal = rs_options_signal(getenv("REFSCOPE_SNAPSHOT_SIGNAL"));
 	o->snapshot_interval = 0;
 	if (parse_num(getenv("REFSCOPE_SNAPSHOT_INTERVAL"), &v))

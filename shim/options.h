@@ -17,6 +17,7 @@ struct rs_options {
 	int snapshot;		/* REFSCOPE_SNAPSHOT: snapshot at exit, default 1 */
 	int snapshot_signal;	/* REFSCOPE_SNAPSHOT_SIGNAL (name or number), 0: none */
 	unsigned snapshot_interval;	/* REFSCOPE_SNAPSHOT_INTERVAL seconds, 0: never */
+	int python;		/* REFSCOPE_PYTHON: prepare CPython targets, default 1 */
 };
 
 /* Parses the environment through getenv; no malloc, no stdio. */

@@ -37,6 +37,7 @@ struct api {
 	const char *name;
 	unsigned how;
 	unsigned first, nretain, nrelease; /* funcs[first..]: retains, then releases */
+	int entry;	/* the defining module's entries are detoured too (see below) */
 };
 
 #define MAX_APIS (RS_REFAPI_USER_FIRST + RS_REFAPI_MAX_USER)
@@ -166,6 +167,23 @@ const struct rs_refapi_fn *rs_refapi_tramp_fn(unsigned idx)
 	return &tramps[idx < RS_REFAPI_TRAMPS ? idx : 0].f;
 }
 
+/* ---- entry detours (the table; the patching is below) -------------------- */
+
+#define MAX_DETOURS 8
+
+static uintptr_t detoured[MAX_DETOURS];	/* functions whose entry jumps to a trampoline */
+static atomic_uint ndetoured;
+
+static int is_detoured(uintptr_t fn)
+{
+	unsigned n = atomic_load_explicit(&ndetoured, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
+		if (detoured[i] == fn)
+			return 1;
+	return 0;
+}
+
 /* The trampoline for (func, target), made on first use; -1 when full. */
 static int tramp_get(unsigned func, void *target)
 {
@@ -208,6 +226,7 @@ static void add_api(unsigned id, const char *name, unsigned how, const char *con
 {
 	apis[id].name = name;
 	apis[id].how = how;
+	apis[id].entry = 0;
 	apis[id].first = nfuncs;
 	apis[id].nretain = nret;
 	apis[id].nrelease = nrel;
@@ -269,6 +288,7 @@ int rs_refapi_init(const char *spec)
 	nfuncs = 0;
 	napis = 0;
 	add_api(RS_REFAPI_GOBJECT, "gobject", RS_REFAPI_HOW_GOT, gret, 2, grel, 1);
+	apis[RS_REFAPI_GOBJECT].entry = 1;	/* libgobject binds its own calls directly */
 	add_api(RS_REFAPI_CPYTHON, "cpython", RS_REFAPI_HOW_GOT, pret, 2, prel, 2);
 	/* never looked up in a GOT: the shim exports refscope__retain itself */
 	add_api(RS_REFAPI_ANNOTATION, "annotation", RS_REFAPI_HOW_ANNOTATION, aret, 1, arel, 1);
@@ -380,7 +400,7 @@ void *rs_refapi_redirect(const char *name, void *target)
 {
 	int f, t;
 
-	if (!target || !name || is_tramp((uintptr_t)target))
+	if (!target || !name || is_tramp((uintptr_t)target) || is_detoured((uintptr_t)target))
 		return target;
 	f = find_func(name);
 	if (f < 0)
@@ -419,6 +439,7 @@ struct mod {
 	const ElfW(Half) *versym;
 	const ElfW(Rela) *tabs[2];
 	size_t sizes[2];
+	uint64_t flags_1;	/* DT_FLAGS_1 */
 };
 
 static struct seen seen[MAX_SEEN];
@@ -491,6 +512,7 @@ static int mod_load(struct mod *m, const struct dl_phdr_info *info)
 		case DT_RELA: m->tabs[1] = (const ElfW(Rela) *)dyn_ptr(base, v); break;
 		case DT_RELASZ: m->sizes[1] = d->d_un.d_val; break;
 		case DT_RELAENT: relaent = d->d_un.d_val; break;
+		case DT_FLAGS_1: m->flags_1 = d->d_un.d_val; break;
 		default: break;
 		}
 	}
@@ -644,6 +666,8 @@ static int patch_module(const struct mod *m)
 					continue;
 				target = (void *)l.found;
 			}
+			if (is_detoured((uintptr_t)target))
+				continue;	/* its entry records every call */
 			k = tramp_get((unsigned)f, target);
 			if (k < 0)
 				continue;
@@ -653,6 +677,192 @@ static int patch_module(const struct mod *m)
 		}
 	}
 	return done;
+}
+
+/* ---- entry detours --------------------------------------------------------
+ *
+ * GLib links libgobject with -Bsymbolic-functions: its own calls of
+ * g_object_ref/unref (dispose chains, toggle references, closures,
+ * g_object_set_data_full's destroy notify, weak pointers) are direct calls
+ * or pointers no GOT slot holds. So, for the APIs marked for it, the entry
+ * of the defining module's function is replaced by a jmp rel32 to a stub
+ * mapped next to the module:
+ *   stub+0:      jmp *0(%rip); .quad trampoline k
+ *   stub+RESUME: the displaced instructions; jmp *0(%rip); .quad fn + n
+ * Trampoline k records the call and jumps to stub+RESUME, which runs the
+ * function's first instructions and goes on at fn + n: every call is
+ * recorded once, whoever made it. Trampolines GOT slots were pointed at
+ * before (target fn) are retargeted at stub+RESUME first, then the entry
+ * is written, so a call through them is recorded once in any order; slots
+ * and dlsym'd pointers met afterwards are left alone (is_detoured).
+ * Conditions, else the GOT way alone: the module is never unloaded
+ * (DF_1_NODELETE, as libgobject), the entry is 8-byte aligned (the 8 bytes
+ * are swapped by one atomic store, so a thread running the function
+ * meanwhile executes the old or the new instruction, never a mix), its
+ * first instructions are position independent ones insn_len knows, a
+ * stub page lands within +-2 GiB, and the text page may be made writable
+ * (PROT_EXEC kept throughout: other threads may be running in it). A jump
+ * from inside the function back into its first 5 bytes would break it; a
+ * prologue is not a loop head, and the decoder takes only prologue code.
+ */
+
+#define STUB_SIZE 64
+#define STUB_RESUME 16
+
+/* The length of a position-independent prologue instruction at p, or 0:
+ * endbr64, push reg, mov $imm reg, and register-to-register ALU and mov
+ * (ModRM mod 3, so nothing rip-relative, no branch). */
+static size_t insn_len(const uint8_t *p)
+{
+	size_t rex = (p[0] & 0xf0) == 0x40;
+	uint8_t op = p[rex], modrm = p[rex + 1];
+	int wide = rex && (p[0] & 0x08);
+
+	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		return 4;
+	if (op >= 0x50 && op <= 0x57)
+		return wide ? 0 : rex + 1;
+	if (op >= 0xb8 && op <= 0xbf)
+		return rex + (wide ? 9 : 5);
+	if ((modrm & 0xc0) != 0xc0)
+		return 0;
+	switch (op) {
+	case 0x01: case 0x09: case 0x21: case 0x29: case 0x31: case 0x39:
+	case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b:
+	case 0x85: case 0x89: case 0x8b:
+		return rex + 2;
+	case 0x83:
+		return rex + 3;
+	case 0x81:
+		return rex + 6;
+	default:
+		return 0;
+	}
+}
+
+static void put_abs_jmp(uint8_t *p, uintptr_t to)
+{
+	static const uint8_t jmp[6] = { 0xff, 0x25, 0, 0, 0, 0 };	/* jmp *0(%rip) */
+
+	memcpy(p, jmp, sizeof(jmp));
+	memcpy(p + sizeof(jmp), &to, sizeof(to));
+}
+
+static int near(uintptr_t a, uintptr_t b)
+{
+	intptr_t d = (intptr_t)(a - b);
+
+	return d > -((intptr_t)1 << 31) + 4096 && d < ((intptr_t)1 << 31) - 4096;
+}
+
+/* A fresh read-write page within +-2 GiB of [lo, hi), or NULL. */
+static uint8_t *near_page(uintptr_t lo, uintptr_t hi, size_t pg)
+{
+	for (uintptr_t step = 1; step <= 64; step++) {
+		for (int up = 0; up < 2; up++) {
+			uintptr_t hint = up ? ((hi + pg - 1) & ~(pg - 1)) + step * (1u << 20)
+					    : (lo & ~(pg - 1)) - step * (1u << 20);
+			void *p = mmap((void *)hint, pg, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				return NULL;
+			if (near((uintptr_t)p, lo) && near((uintptr_t)p, hi))
+				return p;
+			munmap(p, pg);
+		}
+	}
+	return NULL;
+}
+
+/* Swaps the entry's first 5 bytes for a jmp rel32 to stub. */
+static int write_entry(uintptr_t fn, const uint8_t *stub, size_t pg)
+{
+	void *page = (void *)(fn & ~(pg - 1));
+	int32_t rel = (int32_t)((intptr_t)stub - (intptr_t)(fn + 5));
+	uint64_t word;
+
+	memcpy(&word, (const void *)fn, sizeof(word));
+	((uint8_t *)&word)[0] = 0xe9;
+	memcpy((uint8_t *)&word + 1, &rel, sizeof(rel));
+	if (mprotect(page, pg, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
+		return -1;
+	__atomic_store_n((uint64_t *)fn, word, __ATOMIC_SEQ_CST);
+	mprotect(page, pg, PROT_READ | PROT_EXEC);
+	return 0;
+}
+
+/* Detours the entries of the module's definitions of marked functions;
+ * returns how many. */
+static int detour_module(const struct mod *m)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), fns[MAX_DETOURS];
+	unsigned idx[MAX_DETOURS], nfn = 0, done = 0;
+	uint8_t *page = NULL;
+
+	if (!(m->flags_1 & DF_1_NODELETE))
+		return 0;
+	for (unsigned f = 0; f < nfuncs && nfn < MAX_DETOURS; f++) {
+		uintptr_t fn;
+		size_t n = 0, k = 1;
+
+		if (!apis[funcs[f].f.api].entry)
+			continue;
+		fn = mod_lookup(m, funcs[f].name);
+		if (!fn || (fn & 7) || is_detoured(fn) ||
+		    atomic_load(&ndetoured) + nfn >= MAX_DETOURS)
+			continue;
+		while (n < 5 && k)
+			n += k = insn_len((const uint8_t *)fn + n);
+		if (!k || n > STUB_SIZE - STUB_RESUME - 14)
+			continue;
+		if (!page)
+			page = near_page(m->lo, m->hi, pg);
+		if (!page)
+			return 0;
+		fns[nfn] = fn;
+		idx[nfn++] = f;
+	}
+	for (unsigned i = 0; i < nfn; i++) {
+		uint8_t *stub = page + i * STUB_SIZE, *resume = stub + STUB_RESUME;
+		size_t n = 0;
+		int t;
+
+		while (n < 5)
+			n += insn_len((const uint8_t *)fns[i] + n);
+		memcpy(resume, (const void *)fns[i], n);
+		put_abs_jmp(resume + n, fns[i] + n);
+		/* the trampoline a GOT slot already uses (retargeted below), or a new one */
+		t = tramp_get(idx[i], (void *)fns[i]);
+		if (t < 0) {
+			fns[i] = 0;
+			continue;
+		}
+		put_abs_jmp(stub, (uintptr_t)tramp_addr((unsigned)t));
+		idx[i] = (unsigned)t;
+	}
+	if (page && mprotect(page, pg, PROT_READ | PROT_EXEC) != 0)
+		return 0;
+	for (unsigned i = 0; i < nfn; i++) {
+		unsigned d;
+
+		if (!fns[i])
+			continue;
+		/* retarget first: a call through the trampoline skips the entry */
+		atomic_store_explicit(&tramps[idx[i]].target, page + i * STUB_SIZE + STUB_RESUME,
+				      memory_order_release);
+		if (write_entry(fns[i], page + i * STUB_SIZE, pg) != 0) {
+			atomic_store_explicit(&tramps[idx[i]].target, (void *)fns[i],
+					      memory_order_release);
+			continue;
+		}
+		d = atomic_load(&ndetoured);
+		detoured[d] = fns[i];
+		atomic_store_explicit(&ndetoured, d + 1, memory_order_release);
+		rs_refapi_announce(funcs[tramps[idx[i]].func].f.api);
+		done++;
+	}
+	return (int)done;
 }
 
 static int patch_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -680,6 +890,7 @@ static int patch_cb(struct dl_phdr_info *info, size_t size, void *data)
 		seen[nseen].gen = seen_gen;
 		nseen++;
 	}
+	scan_done += detour_module(&m);
 	scan_done += patch_module(&m);
 	return 0;
 }

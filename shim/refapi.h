@@ -16,9 +16,13 @@
  * order, found through the modules' own hash tables). This works wherever the library came from: linked
  * normally, or dlopen'ed RTLD_LOCAL by the program or a plugin, since it
  * never looks the name up from the shim's scope. Pointers obtained with
- * dlsym are redirected the same way (rs_refapi_redirect). Not seen: calls
- * bound inside the defining library (-Bsymbolic, hidden aliases), pointers
- * with an addend, modules of other dlmopen namespaces.
+ * dlsym are redirected the same way (rs_refapi_redirect). For the GObject
+ * API the entries of the functions in libgobject are detoured as well
+ * (refapi.c says how and when), since libgobject calls them directly: then
+ * GOT slots and dlsym'd pointers are left alone, and every call is recorded
+ * once. Not seen: other calls bound inside the defining library
+ * (-Bsymbolic, hidden aliases), pointers with an addend, modules of other
+ * dlmopen namespaces.
  *
  * Calling order: rs_refapi_init once at shim init (parses the options),
  * rs_refapi_scan after init and after every dlopen/dlmopen/dlclose/dlsym

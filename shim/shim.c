@@ -301,6 +301,11 @@ static void complain(const char *what, int err)
 	(void)w;
 }
 
+/* REFSCOPE_UNWIND_CHECK's report goes to a copy of stderr made at init,
+ * high up beside the trace's: many programs close stderr before they exit
+ * (coreutils' close_stdout). */
+static int check_fd = -1;
+
 static void thread_gone(void *v);
 static void fork_prepare(void);
 static void fork_parent(void);
@@ -327,6 +332,8 @@ static void init_locked(void)
 	read_cmdline();
 	if (rs_stacks_init() < 0 || rs_unwind_init() < 0)
 		goto off;
+	if (rs_unwind_checking && check_fd < 0)
+		check_fd = fcntl(2, F_DUPFD_CLOEXEC, rs_writer_fd_floor());
 	if (!have_key) {
 		if (pthread_key_create(&thread_key, thread_gone) != 0)
 			goto off;
@@ -450,6 +457,32 @@ static int ours(void)
 	return atomic_load(&rs_tracing) && getpid() == trace_pid;
 }
 
+/* REFSCOPE_UNWIND_CHECK: one line on stderr at the end (a debugging aid),
+ * through check_fd. */
+static void report_unwind_check(void)
+{
+	struct rs_unwind_counts c;
+	char line[160];
+	size_t n = 0;
+	ssize_t w;
+
+	if (!rs_unwind_checking)
+		return;
+	rs_unwind_counts(&c);
+	memcpy(line, "refscope: unwind check: fast ", 29);
+	n = 29;
+	n += put_dec(line + n, (unsigned long)c.fast);
+	memcpy(line + n, " libunwind ", 11);
+	n += 11;
+	n += put_dec(line + n, (unsigned long)c.slow);
+	memcpy(line + n, " mismatches ", 12);
+	n += 12;
+	n += put_dec(line + n, (unsigned long)c.mismatch);
+	line[n++] = '\n';
+	w = write(check_fd, line, n);	/* best effort */
+	(void)w;
+}
+
 static void end_trace(unsigned how, int64_t status)
 {
 	int g, e = errno;
@@ -462,6 +495,7 @@ static void end_trace(unsigned how, int64_t status)
 	rs_snaptrig_exit(how);
 	rs_writer_end(how, status);
 	rs_writer_finish();
+	report_unwind_check();
 	rs_self.guard = g;
 	errno = e;
 }
@@ -513,9 +547,13 @@ static void exit_status_cb(int status, void *arg)
 
 static int main_wrapper(int argc, char **argv, char **envp)
 {
-	int r;
+	int r, g = rs_self.guard, e = errno;
 
 	on_exit(exit_status_cb, NULL);
+	rs_self.guard = 1;	/* the environment strings are ours, not traced */
+	rs_py_prepare();
+	rs_self.guard = g;
+	errno = e;
 	r = real_main(argc, argv, envp);
 	exit_status = r;
 	return r;
@@ -629,6 +667,7 @@ static void *thread_trampoline(void *v)
 		int e = errno;
 
 		rs_self.guard = 1;
+		rs_unwind_thread_start();	/* its allocations are forwarded (guard) */
 		tb = rs_shim_tbuf();
 		if (tb)
 			rs_ev_thread_start(tb, rs_seq_take(), rs_writer_now(), creator);
@@ -766,6 +805,7 @@ RS_EXPORT int dlclose(void *h)
 
 	rs_bootstrap();
 	r = rs_real.dlclose(h);
+	rs_unwind_forget();	/* another object may come to the same addresses */
 	rescan();
 	return r;
 }

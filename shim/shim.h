@@ -56,6 +56,12 @@ void rs_shim_refapi_hit(unsigned idx, const void *obj);
 void rs_signals_install(void);
 int rs_signals_take(int sig, void (*fn)(int, siginfo_t *, void *));
 
+/* pysnap.c: CPython targets. Before main, guard set: the interpreter's
+ * environment (PYTHONMALLOC, PYTHONPATH). From a snapshot trigger: ask the
+ * interpreter for a Python-aware snapshot (a pending call). */
+void rs_py_prepare(void);
+void rs_py_request(unsigned trigger);
+
 /* snaptrigger.c: when heap snapshots are taken */
 void rs_snaptrig_init(void);		/* after the trace is open: signal, thread */
 void rs_snaptrig_exit(unsigned how);	/* exit path, before END */

@@ -546,8 +546,7 @@ static size_t put_str(uint8_t *p, const char *s, size_t n)
 	return k + n;
 }
 
-/* Frames payload [start, end) (HEADROOM free before start) and writes it. */
-static int emit(uint8_t type, uint8_t *start, uint8_t *end)
+int rs_snapshot_emit(uint8_t type, uint8_t *start, uint8_t *end)
 {
 	uint8_t h[1 + RS_UVARINT_MAX];
 	size_t hn = 0;
@@ -604,7 +603,7 @@ static void words_flush(struct scan *s)
 	phn += rs_put_uvarint(ph + phn, s->nwords);
 	/* the fields go in the headroom in front of the body */
 	memcpy(body - phn, ph, phn);
-	rc = emit(RS_REC_SNAP_WORDS, body - phn, body + blen);
+	rc = rs_snapshot_emit(RS_REC_SNAP_WORDS, body - phn, body + blen);
 	if (rc < 0 && !s->err)
 		s->err = rc;
 	s->words += s->nwords;
@@ -736,7 +735,7 @@ static void scan_region(struct scan *s, const struct cand *c, uintptr_t a, uintp
 	p += rs_put_uvarint(p, c->kind);
 	p += rs_put_uvarint(p, c->tid);
 	p += put_str(p, c->name, nlen);
-	rc = emit(RS_REC_SNAP_REGION, start, p);
+	rc = rs_snapshot_emit(RS_REC_SNAP_REGION, start, p);
 	if (rc < 0) {
 		s->err = rc;
 		return;
@@ -816,7 +815,7 @@ static int write_head(uint64_t id, uint64_t seq, const struct rs_snapshot_req *r
 	p += rs_put_uvarint(p, rs_writer_now());
 	p += rs_put_uvarint(p, req->trigger);
 	p += rs_put_uvarint(p, req->tid);
-	return emit(RS_REC_SNAPSHOT, start, p);
+	return rs_snapshot_emit(RS_REC_SNAPSHOT, start, p);
 }
 
 static int write_end(const struct scan *s, uint64_t dur)
@@ -828,7 +827,7 @@ static int write_end(const struct scan *s, uint64_t dur)
 	p += rs_put_uvarint(p, s->words);
 	p += rs_put_uvarint(p, s->bytes);
 	p += rs_put_uvarint(p, dur);
-	return emit(RS_REC_SNAPSHOT_END, start, p);
+	return rs_snapshot_emit(RS_REC_SNAPSHOT_END, start, p);
 }
 
 /* out = a minus b. */

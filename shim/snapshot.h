@@ -77,6 +77,11 @@ int rs_snapshot_take(const struct rs_snapshot_req *req, struct rs_snapshot_stats
  * one in progress. Idempotent. */
 void rs_snapshot_close(uint64_t wait_ns);
 
+/* Frames payload [start, end) as one top-level record of the given type and
+ * writes it with one write(2); start must have 16 writable bytes before it.
+ * 0 or a negative errno. */
+int rs_snapshot_emit(uint8_t type, uint8_t *start, uint8_t *end);
+
 /* Fork child: ids restart at 0 (a new trace); the lock is released. */
 void rs_snapshot_reset_after_fork(void);
 

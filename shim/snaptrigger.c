@@ -84,6 +84,7 @@ RS_EXPORT int refscope__snapshot(void)
 	if (!rs_self.tb)
 		rs_shim_tbuf();
 	rc = take(RS_SNAP_REQUEST, (uintptr_t)&uc, EXIT_WAIT_NS, 0);
+	rs_py_request(RS_SNAP_REQUEST);
 	rs_self.guard = 0;
 	errno = e;
 	return rc == 0 ? 0 : -1;
@@ -225,6 +226,7 @@ static void *snap_thread(void *arg)
 			break;
 		if (trigger) {
 			take(trigger, 0, EXIT_WAIT_NS, 0);
+			rs_py_request(trigger);
 			if (interval)
 				due = mono() + interval;
 		} else if (alone(me)) {

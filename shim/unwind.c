@@ -1,5 +1,7 @@
 /*
- * unwind.c - libunwind backtraces with the shim's own frames removed.
+ * unwind.c - backtraces with the shim's own frames removed: the shim's own
+ * x86_64 frame walker (below, "the fast walker"), libunwind for the events
+ * it cannot walk (unwind info it cannot apply, a stack it does not know).
  *
  * Every frame inside the shim's object (the hook, the trampolines wrapping
  * main and thread start routines) is dropped, wherever it is on the stack.
@@ -14,12 +16,20 @@
 #include <fcntl.h>
 #include <link.h>
 #include <libunwind.h>
+#include <pthread.h>
 #include <sched.h>
-#include <sys/auxv.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cfi.h"
+#include "ownmem.h"
 #include "writer.h"
 
 static uintptr_t self_lo, self_hi;
@@ -120,11 +130,18 @@ static void init_libunwind_high(void)
 	errno = e;
 }
 
+static void uc_init(void);
+static void main_stack_bounds(void);
+
 int rs_unwind_init(void)
 {
 	uintptr_t base = (uintptr_t)getauxval(AT_BASE);
+	const char *check = getenv("REFSCOPE_UNWIND_CHECK");
 
 	init_libunwind_high();
+	rs_unwind_checking = check && check[0] == '1';
+	main_stack_bounds();
+	uc_init();
 	if (base)	/* 0: the loader was run as the program; nothing to tell apart */
 		dl_iterate_phdr(find_ldso, (void *)base);
 #ifdef RS_TESTING
@@ -314,4 +331,255 @@ unsigned rs_unwind_squeeze(uintptr_t *ips, int n, unsigned max)
 	if (k)
 		ips[0] -= 1;
 	return k;
+}
+
+/* ---- the fast walker ---------------------------------------------------- */
+
+/*
+ * Rules are cached per return address in one open-addressing table in
+ * mmap'd memory: a slot is claimed by a compare-and-swap of its key (0 ->
+ * the address), then its value stored; a reader seeing the key with no
+ * value yet computes the rule itself. Values carry the generation they were
+ * computed in: rs_unwind_forget (a module unloaded) bumps it, and an entry
+ * of another generation is recomputed in place (same key: a plain store).
+ *
+ * A value: bits 0-15 generation (never 0: an empty value is a miss),
+ * bit 16 special (bit 17 set: the outermost frame; clear: unsupported),
+ * bit 18 CFA from rbp, bit 19 rbp saved, bits 24-39 where (CFA + a signed
+ * 16-bit offset, at most -8: below the CFA), bits 40-63 the CFA's signed
+ * 24-bit offset. A rule that does not fit is unsupported.
+ */
+#define UC_BITS 16
+#define UC_SIZE (1u << UC_BITS)
+#define UC_PROBE 16
+#define V_SPECIAL (1ull << 16)
+#define V_END (1ull << 17)
+#define V_CFA_RBP (1ull << 18)
+#define V_RBP_SAVED (1ull << 19)
+#define V_RBP_OFF(v) ((int64_t)(int16_t)((v) >> 24))
+#define V_CFA_OFF(v) ((int64_t)(v) >> 40)
+
+struct uc_slot {
+	_Atomic uintptr_t key;
+	_Atomic uint64_t val;
+};
+
+static struct uc_slot *uc;
+static _Atomic uint32_t uc_gen = 1;
+int rs_unwind_checking;
+static _Atomic uint64_t n_fast, n_slow, n_mismatch;
+
+/* This thread's stack, [stk_lo, stk_hi); stk_state 0 unknown yet, 1 known,
+ * 2 none (the walker leaves its events to libunwind). */
+static __thread uintptr_t stk_lo, stk_hi;
+static __thread int stk_state;
+static uintptr_t main_lo, main_hi;
+
+extern void *__libc_stack_end;	/* ld.so: the main thread's stack at start */
+
+static void main_stack_bounds(void)
+{
+	struct rlimit rl;
+	uintptr_t lim = (uintptr_t)64 << 20;
+
+	/* what the outermost frames read lies below __libc_stack_end; the
+	 * rest of its page is mapped too */
+	main_hi = ((uintptr_t)__libc_stack_end | 4095) + 1;
+	/* nothing else is mapped within 128 MiB below the main stack (the
+	 * kernel's mmap gap), so an sp this close is on the main stack */
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur < lim)
+		lim = rl.rlim_cur;
+	main_lo = main_hi - lim;
+}
+
+void rs_unwind_thread_start(void)
+{
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+
+	stk_state = 2;
+	if (pthread_getattr_np(pthread_self(), &a) != 0)
+		return;
+	if (pthread_attr_getstack(&a, &addr, &size) == 0 && size) {
+		stk_lo = (uintptr_t)addr;
+		stk_hi = (uintptr_t)addr + size;
+		stk_state = 1;
+	}
+	pthread_attr_destroy(&a);
+}
+
+static int stack_known(void)
+{
+	if (stk_state == 0) {
+		stk_state = 2;
+		/* threads are set up by rs_unwind_thread_start; here only the
+		 * main thread. (A fork child's one thread is its forker: if that
+		 * was not the main thread, its sp is nowhere near the main stack
+		 * and the range test in rs_unwind_fast sends it to libunwind.) */
+		if (main_hi && (pid_t)syscall(SYS_gettid) == getpid()) {
+			stk_lo = main_lo;
+			stk_hi = main_hi;
+			stk_state = 1;
+		}
+	}
+	return stk_state == 1;
+}
+
+void rs_unwind_forget(void)
+{
+	uint32_t g = atomic_fetch_add(&uc_gen, 1) + 1;
+
+	if (!(g & 0xffff))	/* generation 0 would look like an empty value */
+		atomic_fetch_add(&uc_gen, 1);
+}
+
+static void uc_init(void)
+{
+	void *m;
+
+	if (uc)
+		return;
+	m = mmap(NULL, UC_SIZE * sizeof(*uc), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return;	/* no cache: every event goes to libunwind */
+	rs_own_add(m, UC_SIZE * sizeof(*uc));
+	uc = m;
+}
+
+static uint64_t encode_rule(const struct rs_cfi_rule *r, uint32_t gen)
+{
+	uint64_t v = gen;
+
+	if (r->kind == RS_CFI_END)
+		return v | V_SPECIAL | V_END;
+	if (r->kind != RS_CFI_OK || r->cfa_off < -(1 << 23) || r->cfa_off >= (1 << 23) ||
+	    (r->rbp_saved && (r->rbp_off > -8 || r->rbp_off < INT16_MIN)))
+		return v | V_SPECIAL;
+	v |= (uint64_t)r->cfa_off << 40;
+	if (r->cfa_reg == RS_CFI_RBP)
+		v |= V_CFA_RBP;
+	if (r->rbp_saved)
+		v |= V_RBP_SAVED | (uint64_t)(uint16_t)r->rbp_off << 24;
+	return v;
+}
+
+static uint64_t rule_for(uintptr_t key, uint32_t gen)
+{
+	struct rs_cfi_rule r;
+
+	rs_cfi_lookup(key - 1, &r);
+	return encode_rule(&r, gen);
+}
+
+static inline uint32_t uc_hash(uintptr_t key)
+{
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - UC_BITS));
+}
+
+/* The rule for the frame whose return address (or exact pc + 1) is key,
+ * when its home slot did not have it: probe on, fill on a miss. */
+static __attribute__((noinline)) uint64_t lookup_slow(uintptr_t key, uint32_t gen)
+{
+	uint32_t h = uc_hash(key);
+	uint64_t v;
+
+	for (unsigned i = 0; i < UC_PROBE; i++) {
+		struct uc_slot *s = &uc[(h + i) & (UC_SIZE - 1)];
+		uintptr_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+
+		if (k == 0) {
+			uintptr_t zero = 0;
+
+			if (!atomic_compare_exchange_strong(&s->key, &zero, key) && zero != key)
+				continue;	/* another address took it */
+			k = key;
+		}
+		if (k != key)
+			continue;
+		v = atomic_load_explicit(&s->val, memory_order_acquire);
+		if ((v & 0xffff) == gen)
+			return v;
+		v = rule_for(key, gen);
+		atomic_store_explicit(&s->val, v, memory_order_release);
+		return v;
+	}
+	return rule_for(key, gen);	/* table crowded here: not cached */
+}
+
+int rs_unwind_fast(uintptr_t *ips, unsigned max, uintptr_t pc, uintptr_t sp, uintptr_t fp)
+{
+	const uintptr_t lo = self_lo, span = self_hi - self_lo;
+	const uint32_t gen = atomic_load_explicit(&uc_gen, memory_order_relaxed) & 0xffff;
+	const struct uc_slot *const tab = uc;
+	uintptr_t key = pc + 1, top;
+	unsigned k = 0;
+
+	if (__builtin_expect(!tab || !stack_known(), 0) || sp - stk_lo >= stk_hi - stk_lo)
+		goto slow;	/* e.g. on a signal stack or a coroutine's */
+	top = stk_hi;
+	for (;;) {
+		const struct uc_slot *s = &tab[uc_hash(key)];
+		uint64_t v = atomic_load_explicit(&s->val, memory_order_acquire);
+		uintptr_t cfa, ra;
+
+		/* the value first: a key seen with a stale value would just miss */
+		if (__builtin_expect(atomic_load_explicit(&s->key, memory_order_relaxed) != key ||
+				     (uint16_t)v != gen, 0))
+			v = lookup_slow(key, gen);
+		if (__builtin_expect(v & V_SPECIAL, 0)) {
+			if (!(v & V_END))
+				goto slow;
+			ips[k] = key;	/* the outermost frame */
+			k += key - lo >= span;
+			break;
+		}
+		ips[k] = key;	/* kept unless the shim's own */
+		k += key - lo >= span;
+		cfa = ((v & V_CFA_RBP) ? fp : sp) + (uintptr_t)V_CFA_OFF(v);
+		/* every read within [sp, top), so a bad rule never faults:
+		 * sp <= cfa - 8 and cfa <= top in one compare */
+		if (cfa - 8 - sp > top - 8 - sp)
+			goto slow;
+		ra = *(const uintptr_t *)(cfa - 8);
+		if (v & V_RBP_SAVED) {
+			uintptr_t at = cfa + (uintptr_t)V_RBP_OFF(v);	/* at + 8 <= cfa */
+
+			if ((intptr_t)(at - sp) < 0)
+				goto slow;
+			fp = *(const uintptr_t *)at;
+		}
+		sp = cfa;
+		if (!ra || k >= max)
+			break;
+		key = ra;
+	}
+	if (k)
+		ips[0] -= 1;
+	return (int)k;
+slow:
+	if (rs_unwind_checking)
+		atomic_fetch_add_explicit(&n_slow, 1, memory_order_relaxed);
+	return -1;
+}
+
+void rs_unwind_check(const uintptr_t *ips, unsigned n, unsigned max)
+{
+	uintptr_t ref[RS_DEPTH_MAX + RS_UNWIND_SLACK];
+	unsigned m;
+
+	if (max > RS_DEPTH_MAX)
+		max = RS_DEPTH_MAX;
+	m = rs_unwind_squeeze(ref, unw_backtrace((void **)ref, (int)(max + RS_UNWIND_SLACK)), max);
+	atomic_fetch_add_explicit(&n_fast, 1, memory_order_relaxed);
+	if (m != n || memcmp(ref, ips, n * sizeof(*ips)) != 0)
+		atomic_fetch_add_explicit(&n_mismatch, 1, memory_order_relaxed);
+}
+
+void rs_unwind_counts(struct rs_unwind_counts *c)
+{
+	c->fast = atomic_load(&n_fast);
+	c->slow = atomic_load(&n_slow);
+	c->mismatch = atomic_load(&n_mismatch);
 }

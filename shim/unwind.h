@@ -3,8 +3,10 @@
  *
  * rs_unwind_init() sets libunwind's caching policy and learns the address
  * range of the object holding this code, so frames of the shim itself are
- * left out of every stack. Capture goes through unw_backtrace (the fast
- * path); a nested malloc from libunwind is forwarded by the hook's guard.
+ * left out of every stack. Capture goes through the shim's own frame walker
+ * (rules from .eh_frame cached per return address, cfi.h), and through
+ * unw_backtrace for an event whose stack it cannot walk; a nested malloc
+ * from libunwind is forwarded by the hook's guard.
  * rs_unwind_init() also makes libunwind open its address-validation pipe
  * then, at or above rs_writer_fd_floor(), never on the program's low numbers.
  */
@@ -19,9 +21,9 @@ int rs_unwind_init(void);
 
 /* Capture in three steps, so the caller can inline the unw_backtrace call
  * into the hook itself: each shim frame between the hook and unw_backtrace
- * would cost libunwind a frame step on every event, only to be dropped.
+ * would cost libunwind a frame step, only to be dropped.
  * rs_unwind_begin: 1 if this thread may unwind now (then call rs_unwind_end
- * right after unw_backtrace); rs_unwind_squeeze: drops the shim's frames
+ * right after unwinding); rs_unwind_squeeze: drops the shim's frames
  * from the n raw ones in place, the innermost made an address inside the
  * call; returns the number kept, at most max. */
 int rs_unwind_begin(void);
@@ -30,20 +32,61 @@ unsigned rs_unwind_squeeze(uintptr_t *ips, int n, unsigned max);
 
 int unw_backtrace(void **buffer, int size);	/* libunwind-common.h */
 
+/*
+ * The fast walker: steps from the frame at (pc, sp, fp) - the hook's own,
+ * its registers read where the hook is - through the callers by cached
+ * per-return-address rules (cfi.h), dropping the shim's frames as
+ * rs_unwind_squeeze does. Fills ips as rs_unwind_capture; returns the
+ * number of frames kept, or -1 when any frame needs what only libunwind
+ * does (a rule it cannot apply, a frame outside the thread's known stack,
+ * no known stack for this thread): the caller then unwinds with libunwind.
+ * Call between rs_unwind_begin and rs_unwind_end (a miss in the rule cache
+ * walks the loader's list).
+ */
+int rs_unwind_fast(uintptr_t *ips, unsigned max, uintptr_t pc, uintptr_t sp, uintptr_t fp);
+
+/* REFSCOPE_UNWIND_CHECK=1 (a debugging aid): every event the fast walker
+ * served is unwound by libunwind too, and the two compared. */
+extern int rs_unwind_checking;
+void rs_unwind_check(const uintptr_t *ips, unsigned n, unsigned max);
+struct rs_unwind_counts {
+	uint64_t fast, slow, mismatch;	/* events walked fast, by libunwind, differing */
+};
+void rs_unwind_counts(struct rs_unwind_counts *c);
+
+/* The calling thread's stack bounds, for the fast walker: call at thread
+ * start, outside any hook's recording (pthread_getattr_np may allocate). */
+void rs_unwind_thread_start(void);
+/* A module was unloaded: every cached rule is forgotten (another object may
+ * be loaded at the same addresses). */
+void rs_unwind_forget(void);
+
 /* Fills ips (innermost first, the innermost as an address inside the call);
  * returns the number of frames, at most max. ips must have room for
- * max + RS_UNWIND_SLACK entries. Inlined: no frame of its own. */
+ * max + RS_UNWIND_SLACK entries. Inlined: no frame of its own, so the
+ * libunwind fallback starts in the hook, as the fast walker does. */
 static inline __attribute__((always_inline)) unsigned rs_unwind_capture(uintptr_t *ips, unsigned max)
 {
+	uintptr_t pc, sp, fp;
 	int n;
 
 	if (!rs_unwind_begin())
 		return 0;
-	/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then squeeze
-	 * out our own frames (one buffer: hooks may run on small thread stacks) */
-	n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
+	/* one asm: pc, rsp and rbp as they are at the same instruction */
+	__asm__ volatile("leaq 0(%%rip), %0\n\tmovq %%rsp, %1\n\tmovq %%rbp, %2"
+			 : "=r"(pc), "=r"(sp), "=r"(fp));
+	n = rs_unwind_fast(ips, max, pc, sp, fp);
+	if (__builtin_expect(n < 0, 0)) {
+		/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then
+		 * squeeze out our own frames (one buffer: hooks may run on small
+		 * thread stacks) */
+		n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
+		n = (int)rs_unwind_squeeze(ips, n, max);
+	} else if (__builtin_expect(rs_unwind_checking, 0)) {
+		rs_unwind_check(ips, (unsigned)n, max);
+	}
 	rs_unwind_end();
-	return rs_unwind_squeeze(ips, n, max);
+	return (unsigned)n;
 }
 
 /*

@@ -84,8 +84,8 @@ void e2e_exec(char *const argv[], const char *stdin_path, const char *cwd, struc
 	spawn(argv, stdin_path, cwd, p);
 }
 
-void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
-		struct e2e_proc *p)
+static void traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
+		   int quiet, struct e2e_proc *p)
 {
 	char *full[64];
 	size_t n = 0, k = 0;
@@ -95,13 +95,26 @@ void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, con
 	cr_assert_lt(n + 6, sizeof(full) / sizeof(full[0]));
 	full[k++] = E2E_REFSCOPE;
 	full[k++] = "run";
-	full[k++] = "-q";
+	if (quiet)
+		full[k++] = "-q";
 	full[k++] = "-o";
 	full[k++] = (char *)dir;
 	full[k++] = "--";
 	for (size_t i = 0; i <= n; i++)
 		full[k++] = argv[i];
 	spawn(full, stdin_path, cwd, p);
+}
+
+void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
+		struct e2e_proc *p)
+{
+	traced(dir, argv, stdin_path, cwd, 1, p);
+}
+
+void e2e_traced_summary(const char *dir, char *const argv[], const char *stdin_path,
+			const char *cwd, struct e2e_proc *p)
+{
+	traced(dir, argv, stdin_path, cwd, 0, p);
 }
 
 void e2e_proc_free(struct e2e_proc *p)
@@ -185,11 +198,20 @@ char *e2e_only_trace(const char *dir, const char *prog)
 
 int e2e_report(const char *trace, json_t **out)
 {
-	char *argv[] = { E2E_REFSCOPE, "report", "--json", "--top", "0", (char *)trace, NULL };
+	return e2e_report_with(trace, NULL, out);
+}
+
+int e2e_report_with(const char *trace, const char *flag, json_t **out)
+{
+	char *argv[] = { E2E_REFSCOPE, "report", "--json", "--top", "0", (char *)trace, NULL, NULL };
 	struct e2e_proc p;
 	json_error_t err;
 	int code;
 
+	if (flag) {
+		argv[6] = argv[5];
+		argv[5] = (char *)flag;
+	}
 	e2e_exec(argv, NULL, NULL, &p);
 	cr_assert(WIFEXITED(p.status), "refscope report died on %s", trace);
 	code = WEXITSTATUS(p.status);

@@ -43,6 +43,12 @@ void e2e_exec(char *const argv[], const char *stdin_path, const char *cwd, struc
  * writes nothing, so the output is the program's alone). */
 void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
 		struct e2e_proc *p);
+/* The same without -q: stderr ends with refscope's summary, a line per trace
+ * of the started process ("refscope: trace DIR/NAME: B blocks (N bytes) live
+ * at exit") and "refscope: K more trace(s) written by child processes in DIR"
+ * when its children left traces. */
+void e2e_traced_summary(const char *dir, char *const argv[], const char *stdin_path,
+			const char *cwd, struct e2e_proc *p);
 void e2e_proc_free(struct e2e_proc *p);
 
 /* A new empty directory under /tmp (free() it); e2e_rmtree removes it. */
@@ -59,6 +65,8 @@ char *e2e_only_trace(const char *dir, const char *prog);
 /* `refscope report --json --top 0 trace`: returns report's exit code and
  * the parsed JSON in *out (json_decref it). */
 int e2e_report(const char *trace, json_t **out);
+/* The same with one more option before the trace (e.g. "--cycles"). */
+int e2e_report_with(const char *trace, const char *flag, json_t **out);
 /* A member by dotted path ("live_at_exit.blocks"); asserts it exists. */
 json_t *e2e_get(json_t *root, const char *path);
 long long e2e_int(json_t *root, const char *path);

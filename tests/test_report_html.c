@@ -146,13 +146,15 @@ Test(report_html, self_contained_with_the_sample_data)
 }
 
 /* Thresholds 2/1/1 (html_of_opt with cycles): A0-A2 end in generation 1 (3rd allocation
- * collects), A3 stays in 0. A0 <-> A1 is a cycle, A2 points to itself. */
-Test(report_html, draws_leaked_cycles_coloured_by_generation)
+ * collects), A3 stays in 0. A0 <-> A1 is a cycle, A2 points to itself. The
+ * page carries them as data for the script, no pre-drawn SVG. */
+Test(report_html, leaked_cycles_carry_generations_as_data)
 {
 	struct hf f;
 	char path[128];
 	char *html;
 	uint64_t a[4];
+	json_t *d, *groups, *inst;
 
 	hf_init(&f);
 	for (int i = 0; i < 4; i++) {
@@ -165,16 +167,127 @@ Test(report_html, draws_leaked_cycles_coloured_by_generation)
 	hf_root(&f, 0, a[3]); /* reachable */
 	hf_write(&f, path);
 	html = html_of_opt(path, 1);
-	cr_assert_not_null(strstr(html, "<h2>Leaked cycles</h2><p>2 leaked cycles in snapshot 0;"), "%s", html);
-	cr_assert_eq(count(html, "<svg class=\"cycle\""), 2);
-	/* by bytes: the 100-byte self-loop first */
-	cr_assert_not_null(strstr(html, "<svg class=\"cycle\" data-members=\"1\" data-edges=\"1\""));
-	cr_assert_not_null(strstr(html, "<svg class=\"cycle\" data-members=\"2\" data-edges=\"2\""));
-	cr_assert_eq(count(html, "fill=\"#4f9bd9\""), 3, "three members, all in generation 1");
-	cr_assert_eq(count(html, "generation 1 at the end"), 3);
-	cr_assert_eq(count(html, "<polygon"), 2, "two arrowheads in the ring");
+	cr_assert_not_null(strstr(html, "<h2>Leaked cycles</h2><p>2 leaked cycles in snapshot 0."), "%s", html);
+	cr_assert_eq(count(html, "<svg class=\"cycle\""), 0, "drawn by the script, on demand");
+	d = data_of(html);
+	groups = json_object_get(json_object_get(d, "cycles"), "groups");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(d, "cycles"), "total")), 2);
+	cr_assert_eq(json_array_size(groups), 2);
+	/* by bytes: the 100-byte self-loop first, its one edge from node 0 to itself */
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(groups, 0), "b")), 100);
+	cr_assert_eq(json_array_size(json_object_get(json_array_get(groups, 0), "e")), 2);
+	inst = json_array_get(json_object_get(json_array_get(groups, 0), "i"), 0);
+	cr_assert_str_eq(json_string_value(json_array_get(inst, 4)), "1", "generation 1 at the end");
+	cr_assert_str_eq(json_string_value(json_array_get(json_array_get(inst, 2), 0)), "10000200");
+	inst = json_array_get(json_object_get(json_array_get(groups, 1), "i"), 0);
+	cr_assert_eq(json_integer_value(json_array_get(inst, 0)), 2, "cycle #2 of the text report");
+	cr_assert_eq(json_integer_value(json_array_get(inst, 1)), 64);
+	cr_assert_str_eq(json_string_value(json_array_get(inst, 4)), "11");
+	cr_assert_eq(json_integer_value(json_array_get(json_object_get(json_array_get(groups, 1), "g"), 1)), 2);
+	json_decref(d);
 	free(html);
 	hf_release(&f);
+}
+
+/*
+ * Eight leaked cycles in four drawings: five two-block rings of site 1 (one
+ * of 48-byte blocks, four of 32: sizes do not split a group), a 100-byte
+ * self-loop of site 2, a ring site 2 -> 3 -> 3 of 40-byte blocks, and a ring
+ * of 120 16-byte blocks of site 3, of which HTML_CYCLE_NODES (50) are drawn.
+ * Plus a reachable block and a plain leak, which are no cycle.
+ */
+#define MC_BIG 120
+static void multi_cycle_trace(char *path)
+{
+	static const uint64_t ips[3] = { 0x401000, 0x402000, 0x403000 };
+	struct hf f;
+	uint64_t at = HF_HEAP;
+
+	hf_init(&f);
+	for (uint64_t s = 1; s <= 3; s++)
+		hf_stack(&f, s, 1, &ips[s - 1]);
+	for (int r = 0; r < 5; r++, at += 0x100) {
+		hf_alloc(&f, at, r == 2 ? 48 : 32, 1);
+		hf_alloc(&f, at + 0x80, r == 2 ? 48 : 32, 1);
+		hf_ptr(&f, at + 8, at + 0x80);
+		hf_ptr(&f, at + 0x80 + 8, at);
+	}
+	hf_alloc(&f, at, 100, 2);
+	hf_ptr(&f, at + 8, at);
+	at += 0x100;
+	hf_alloc(&f, at, 40, 2);
+	hf_alloc(&f, at + 0x40, 40, 3);
+	hf_alloc(&f, at + 0x80, 40, 3);
+	hf_ptr(&f, at + 8, at + 0x40);
+	hf_ptr(&f, at + 0x40 + 8, at + 0x80);
+	hf_ptr(&f, at + 0x80 + 8, at);
+	at += 0x100;
+	for (uint64_t i = 0; i < MC_BIG; i++) {
+		hf_alloc(&f, at + 0x20 * i, 16, 3);
+		hf_ptr(&f, at + 0x20 * i + 8, at + 0x20 * ((i + 1) % MC_BIG));
+	}
+	at += 0x20 * MC_BIG;
+	hf_alloc(&f, at, 64, 1); /* reachable */
+	hf_root(&f, 0, at);
+	hf_alloc(&f, at + 0x100, 64, 1); /* plain leak */
+	hf_write(&f, path);
+	hf_release(&f);
+}
+
+static const char *name_at(json_t *d, json_t *idx)
+{
+	return json_string_value(json_array_get(json_object_get(d, "names"), (size_t)json_integer_value(idx)));
+}
+
+Test(report_html, every_cycle_listed_alike_ones_grouped)
+{
+	char path[128];
+	char *html = NULL;
+	json_t *d, *gs, *g;
+	static const long long bytes[4] = { 16 * MC_BIG, 4 * 64 + 96, 120, 100 };
+	static const long long members[4] = { MC_BIG, 2, 3, 1 };
+	static const long long counts[4] = { 1, 5, 1, 1 };
+	static const size_t drawn[4] = { 50, 2, 3, 1 };
+	static const size_t edges[4] = { 49, 2, 3, 1 };
+
+	multi_cycle_trace(path);
+	html = html_of(path); /* no --cycles: --html analyzes the snapshot anyway */
+	d = data_of(html);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(d, "cycles"), "total")), 8);
+	gs = json_object_get(json_object_get(d, "cycles"), "groups");
+	cr_assert_eq(json_array_size(gs), 4);
+	for (size_t i = 0; i < 4; i++) {
+		g = json_array_get(gs, i);
+		cr_assert_eq(json_integer_value(json_object_get(g, "b")), bytes[i], "group %zu", i);
+		cr_assert_eq(json_integer_value(json_object_get(g, "n")), members[i], "group %zu", i);
+		cr_assert_eq(json_integer_value(json_object_get(g, "c")), counts[i], "group %zu", i);
+		cr_assert_eq(json_array_size(json_object_get(g, "i")), (size_t)counts[i], "group %zu", i);
+		cr_assert_eq(json_array_size(json_object_get(g, "k")), drawn[i], "group %zu", i);
+		cr_assert_eq(json_array_size(json_object_get(g, "e")), 2 * edges[i], "group %zu", i);
+		cr_assert_eq(json_integer_value(json_object_get(g, "io")), 0);
+		/* everything in generation 0: 135 allocations, threshold 700 */
+		cr_assert_eq(json_integer_value(json_array_get(json_object_get(g, "g"), 0)),
+			     members[i] * counts[i]);
+	}
+	/* the rings: the 48-byte one first; members by site: 2 of 0x401000 */
+	g = json_array_get(gs, 1);
+	cr_assert_eq(json_integer_value(json_array_get(json_array_get(json_object_get(g, "i"), 0), 1)), 96);
+	cr_assert_eq(json_integer_value(json_array_get(json_array_get(json_object_get(g, "i"), 1), 1)), 64);
+	cr_assert_str_eq(name_at(d, json_array_get(json_array_get(json_object_get(g, "s"), 0), 0)), "0x401000");
+	cr_assert_eq(json_integer_value(json_array_get(json_array_get(json_object_get(g, "s"), 0), 1)), 2);
+	/* the three-ring: two members of site 3 listed first, drawn from site 2 */
+	g = json_array_get(gs, 2);
+	cr_assert_str_eq(name_at(d, json_array_get(json_array_get(json_object_get(g, "s"), 0), 0)), "0x403000");
+	cr_assert_eq(json_integer_value(json_array_get(json_array_get(json_object_get(g, "s"), 0), 1)), 2);
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "k"), 0)), "0x402000");
+	/* the big ring drawn as a path along its pointers: 0->1, 1->2, ... */
+	g = json_array_get(gs, 0);
+	for (size_t i = 0; i < 49; i++) {
+		cr_assert_eq(json_integer_value(json_array_get(json_object_get(g, "e"), 2 * i)), (long long)i);
+		cr_assert_eq(json_integer_value(json_array_get(json_object_get(g, "e"), 2 * i + 1)), (long long)i + 1);
+	}
+	json_decref(d);
+	free(html);
 }
 
 static int body_attr(const char *dom, const char *name, char *out, size_t size)
@@ -194,13 +307,13 @@ static int body_attr(const char *dom, const char *name, char *out, size_t size)
 	return 0;
 }
 
-/* samples/lifetimes traced, its report drawn by headless Chromium. */
-Test(report_html, chromium_draws_every_chart_without_errors, .timeout = 240)
+/* Loads file://page + hash in headless Chromium: the DOM it dumps into
+ * *dom (the caller frees it), asserting the page's script finished without
+ * error; then a screenshot kept as build/artifacts/shot. */
+static void chromium_load(const char *dir, const char *page, const char *hash, const char *shot_name,
+			  struct e2e_proc *dom)
 {
-	char *dir = e2e_tmpdir(), *trace, page[512], url[600], shot[512], prof[512], shotarg[600],
-	     profarg[600], v[64];
-	char *argv[] = { E2E_SAMPLE("lifetimes"), NULL };
-	char *rargv[] = { E2E_REFSCOPE, "report", "--generations", "--html", page, NULL, NULL };
+	char url[600], shot[512], shotarg[600], profarg[600], v[64];
 	char *dump[] = { "timeout", "120", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
 			 "--disable-background-networking", profarg, "--dump-dom", url, NULL };
 	char *snap[] = { "timeout", "120", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
@@ -210,50 +323,23 @@ Test(report_html, chromium_draws_every_chart_without_errors, .timeout = 240)
 	struct stat sb;
 	unsigned char magic[8];
 	FILE *f;
-	int alloc_nodes, leak_nodes;
 
 	cr_assert_eq(system("command -v chromium >/dev/null 2>&1"), 0,
 		     "chromium is not installed (make deps installs it)");
-	e2e_traced(dir, argv, NULL, NULL, &p);
-	e2e_proc_free(&p);
-	trace = e2e_only_trace(dir, "lifetimes");
-	snprintf(page, sizeof(page), "%s/report.html", dir);
-	snprintf(url, sizeof(url), "file://%s", page);
-	snprintf(prof, sizeof(prof), "%s/chromium-profile", dir);
-	snprintf(profarg, sizeof(profarg), "--user-data-dir=%s", prof);
-	rargv[5] = trace;
-	e2e_exec(rargv, NULL, NULL, &p);
-	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
-	cr_assert_eq(p.out_len, 0, "--html alone writes nothing on stdout: %s", p.out);
-	e2e_proc_free(&p);
-
-	e2e_exec(dump, NULL, NULL, &p);
-	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "chromium: %s", p.err);
-	cr_assert_eq(body_attr(p.out, "data-status", v, sizeof(v)), 0, "%.2000s", p.out);
+	snprintf(url, sizeof(url), "file://%s%s", page, hash);
+	snprintf(profarg, sizeof(profarg), "--user-data-dir=%s/chromium-profile", dir);
+	e2e_exec(dump, NULL, NULL, dom);
+	cr_assert(WIFEXITED(dom->status) && WEXITSTATUS(dom->status) == 0, "chromium: %s", dom->err);
+	cr_assert_eq(body_attr(dom->out, "data-status", v, sizeof(v)), 0, "%.2000s", dom->out);
 	if (strcmp(v, "ok")) {
 		char err[512] = "";
 
-		body_attr(p.out, "data-error", err, sizeof(err));
+		body_attr(dom->out, "data-error", err, sizeof(err));
 		cr_assert_fail("page status %s: %s", v, err);
 	}
-	cr_assert_eq(body_attr(p.out, "data-timeline-areas", v, sizeof(v)), 0);
-	cr_assert_str_eq(v, "3");
-	cr_assert_eq(body_attr(p.out, "data-timeline-points", v, sizeof(v)), 0);
-	cr_assert_gt(atoi(v), 1000, "%s points for ~100000 events", v);
-	cr_assert_leq(atoi(v), GEN_SAMPLES);
-	cr_assert_eq(body_attr(p.out, "data-flame-alloc-nodes", v, sizeof(v)), 0);
-	alloc_nodes = atoi(v);
-	cr_assert_eq(body_attr(p.out, "data-flame-leak-nodes", v, sizeof(v)), 0);
-	leak_nodes = atoi(v);
-	/* the same call path, and two more leaves (make_medium, make_short) */
-	cr_assert_geq(leak_nodes, 3, "all, main, make_long at least");
-	cr_assert_eq(alloc_nodes, leak_nodes + 2, "alloc %d leak %d", alloc_nodes, leak_nodes);
-	cr_assert_not_null(strstr(p.out, ">make_medium</div>"));
-	cr_assert_not_null(strstr(p.out, "class=\"peak\""));
-	e2e_proc_free(&p);
 
 	mkdir(RS_BUILD_DIR "/artifacts", 0755);
-	snprintf(shot, sizeof(shot), "%s/artifacts/report-lifetimes.png", RS_BUILD_DIR);
+	snprintf(shot, sizeof(shot), "%s/artifacts/%s", RS_BUILD_DIR, shot_name);
 	snprintf(shotarg, sizeof(shotarg), "--screenshot=%s", shot);
 	unlink(shot);
 	e2e_exec(snap, NULL, NULL, &p);
@@ -266,8 +352,120 @@ Test(report_html, chromium_draws_every_chart_without_errors, .timeout = 240)
 	cr_assert_eq(fread(magic, 1, 8, f), 8);
 	fclose(f);
 	cr_assert_eq(memcmp(magic, "\x89PNG\r\n\x1a\n", 8), 0);
+}
+
+static int body_int(const char *dom, const char *name)
+{
+	char v[64];
+
+	cr_assert_eq(body_attr(dom, name, v, sizeof(v)), 0, "no %s on <body>", name);
+	return atoi(v);
+}
+
+/* samples/lifetimes traced, its report drawn by headless Chromium. */
+Test(report_html, chromium_draws_every_chart_without_errors, .timeout = 240)
+{
+	char *dir = e2e_tmpdir(), *trace, page[512];
+	char *argv[] = { E2E_SAMPLE("lifetimes"), NULL };
+	char *rargv[] = { E2E_REFSCOPE, "report", "--generations", "--html", page, NULL, NULL };
+	struct e2e_proc p;
+	int alloc_nodes, leak_nodes;
+
+	e2e_traced(dir, argv, NULL, NULL, &p);
+	e2e_proc_free(&p);
+	trace = e2e_only_trace(dir, "lifetimes");
+	snprintf(page, sizeof(page), "%s/report.html", dir);
+	rargv[5] = trace;
+	e2e_exec(rargv, NULL, NULL, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
+	cr_assert_eq(p.out_len, 0, "--html alone writes nothing on stdout: %s", p.out);
+	e2e_proc_free(&p);
+
+	chromium_load(dir, page, "", "report-lifetimes.png", &p);
+	cr_assert_eq(body_int(p.out, "data-timeline-areas"), 3);
+	cr_assert_gt(body_int(p.out, "data-timeline-points"), 1000, "points for ~100000 events");
+	cr_assert_leq(body_int(p.out, "data-timeline-points"), GEN_SAMPLES);
+	alloc_nodes = body_int(p.out, "data-flame-alloc-nodes");
+	leak_nodes = body_int(p.out, "data-flame-leak-nodes");
+	/* the same call path, and two more leaves (make_medium, make_short) */
+	cr_assert_geq(leak_nodes, 3, "all, main, make_long at least");
+	cr_assert_eq(alloc_nodes, leak_nodes + 2, "alloc %d leak %d", alloc_nodes, leak_nodes);
+	cr_assert_not_null(strstr(p.out, ">make_medium</div>"));
+	cr_assert_not_null(strstr(p.out, "class=\"peak\""));
+	e2e_proc_free(&p);
 
 	free(trace);
 	e2e_rmtree(dir);
 	free(dir);
+}
+
+/* The eight cycles of multi_cycle_trace: the table lists the four groups,
+ * the first (the 120-block ring) is drawn on load, and #cycles-all draws
+ * every cycle: 5 * 2 + 1 + 3 + 50 nodes, 5 * 2 + 1 + 3 + 49 arrows. */
+Test(report_html, chromium_draws_every_leaked_cycle, .timeout = 240)
+{
+	char *dir = e2e_tmpdir(), trace[128], page[512];
+	char *rargv[] = { E2E_REFSCOPE, "report", "--html", page, trace, NULL };
+	struct e2e_proc p;
+
+	multi_cycle_trace(trace);
+	snprintf(page, sizeof(page), "%s/cycles.html", dir);
+	e2e_exec(rargv, NULL, NULL, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
+	e2e_proc_free(&p);
+
+	chromium_load(dir, page, "#cycles-all", "report-cycles.png", &p);
+	cr_assert_eq(body_int(p.out, "data-cycles"), 8);
+	cr_assert_eq(body_int(p.out, "data-cycle-groups"), 4);
+	cr_assert_eq(body_int(p.out, "data-cycle-rows"), 4);
+	cr_assert_eq(count(p.out, "<tr class=\"crow\""), 4);
+	cr_assert_eq(body_int(p.out, "data-cycle-shown"), 1, "the big ring: cycle #1, the most bytes");
+	cr_assert_eq(body_int(p.out, "data-cycle-shown-nodes"), 50);
+	cr_assert_eq(body_int(p.out, "data-cycles-drawn"), 8);
+	cr_assert_eq(body_int(p.out, "data-cycle-nodes"), 64);
+	cr_assert_eq(body_int(p.out, "data-cycle-edges"), 63);
+	cr_assert_eq(body_int(p.out, "data-cycles-cut"), 1);
+	/* in the DOM: the eight drawn at once and the one on display */
+	cr_assert_eq(count(p.out, "<svg class=\"cycle\""), 9);
+	cr_assert_eq(count(p.out, "class=\"node\""), 64 + 50);
+	cr_assert_eq(count(p.out, "70 more members not drawn"), 2);
+	e2e_proc_free(&p);
+
+	unlink(trace);
+	e2e_rmtree(dir);
+	free(dir);
+}
+
+/* 3000 two-block rings of one site: one group listing all 3000; the text
+ * report (a few hundred bytes per cycle) is cut to its first 256 KiB. */
+Test(report_html, thousands_of_alike_cycles_one_group_text_cut)
+{
+	struct hf f;
+	char path[128];
+	char *html;
+	json_t *d, *g;
+	uint64_t at = HF_HEAP;
+
+	hf_init(&f);
+	for (int r = 0; r < 3000; r++, at += 0x100) {
+		hf_alloc(&f, at, 32, 1);
+		hf_alloc(&f, at + 0x80, 32, 1);
+		hf_ptr(&f, at + 8, at + 0x80);
+		hf_ptr(&f, at + 0x80 + 8, at);
+	}
+	hf_write(&f, path);
+	hf_release(&f);
+	html = html_of(path);
+	cr_assert_not_null(strstr(html, "<summary>the start of the text report</summary>"));
+	cr_assert_not_null(strstr(html, " more bytes: run refscope report --cycles on the trace for all of it\n"));
+	cr_assert_lt(strlen(html), 1u << 20, "%zu bytes", strlen(html));
+	d = data_of(html);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(d, "cycles"), "total")), 3000);
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(d, "cycles"), "groups")), 1);
+	g = json_array_get(json_object_get(json_object_get(d, "cycles"), "groups"), 0);
+	cr_assert_eq(json_integer_value(json_object_get(g, "c")), 3000);
+	cr_assert_eq(json_array_size(json_object_get(g, "i")), 3000);
+	cr_assert_eq(json_integer_value(json_object_get(g, "b")), 3000 * 64);
+	json_decref(d);
+	free(html);
 }

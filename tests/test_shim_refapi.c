@@ -492,8 +492,9 @@ Test(shim_refapi, python_gi_runs_and_its_refs_are_seen, .init = setup, .fini = t
 	o = addr_of(err, "gi", "O");
 	check_api_records(&d, 1, "gobject", "g_object_ref g_object_ref_sink g_object_unref",
 			  RS_REFAPI_HOW_GOT);
-	/* PyGObject holds the object's one reference (its toggle ref is taken
-	 * inside libgobject, unseen) and drops it when the wrapper dies at exit */
+	/* PyGObject holds the object's one reference (a plain wrapper, no
+	 * instance dict: no toggle reference) and drops it when the wrapper
+	 * dies at exit */
 	cr_assert_eq(count(&d, RS_EV_RETAIN, o, 1, -1), 0);
 	cr_assert_eq(count(&d, RS_EV_RELEASE, o, 1, 0), 1, "the wrapper's g_object_unref is seen");
 	cr_assert_gt(count(&d, RS_EV_RETAIN, 0, 1, 0), 100, "and PyGObject's other refs");

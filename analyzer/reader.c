@@ -609,12 +609,27 @@ const struct reader_refapi *reader_refapis(const struct reader *r, size_t *n)
 
 /* ---- snapshots ----------------------------------------------------------- */
 
-static struct reader_snapshot *snapshot_find(struct reader *r, uint64_t id)
+static struct reader_snapshot *snapshot_find(const struct reader *r, uint64_t id)
 {
 	for (size_t i = r->nsnapshots; i-- > 0;)
 		if (r->snapshots[i].id == id)
 			return &r->snapshots[i];
 	return NULL;
+}
+
+/* The snapshot a SNAP_REGION, SNAP_WORDS or SNAPSHOT_END record at off
+ * belongs to, which must be defined before it and not ended; else fails the
+ * reader, naming the record, and returns NULL. */
+static struct reader_snapshot *snapshot_open(struct reader *r, uint8_t type, uint64_t off, uint64_t id)
+{
+	struct reader_snapshot *snap = snapshot_find(r, id);
+
+	if (!snap || snap->complete) {
+		FAIL(r, off, "%s at byte %" PRIu64 ": snapshot %" PRIu64 " is %s", reader_record_name(type), off, id,
+		     snap ? "already ended" : "not defined before it");
+		return NULL;
+	}
+	return snap;
 }
 
 static void snapshot_clear(struct reader_snapshot *s)
@@ -690,12 +705,9 @@ static int snap_apply(struct reader *r, uint8_t type, uint64_t off, uint64_t pay
 		name = pp_bytes(&q, &len);
 		if (!q.ok)
 			break;
-		snap = snapshot_find(r, id);
-		if (!snap || snap->complete) {
-			FAIL(r, off, "snap_region at byte %" PRIu64 ": snapshot %" PRIu64 " is %s", off, id,
-			     snap ? "already ended" : "not defined before it");
+		snap = snapshot_open(r, type, off, id);
+		if (!snap)
 			return -EINVAL;
-		}
 		if (g.end < g.start) {
 			FAIL(r, off,
 			     "snap_region at byte %" PRIu64 ": region %" PRIu64 " ends (0x%" PRIx64
@@ -727,12 +739,9 @@ static int snap_apply(struct reader *r, uint8_t type, uint64_t off, uint64_t pay
 
 		if (!q.ok)
 			break;
-		snap = snapshot_find(r, id);
-		if (!snap || snap->complete) {
-			FAIL(r, off, "snapshot_end at byte %" PRIu64 ": snapshot %" PRIu64 " is %s", off, id,
-			     snap ? "already ended" : "not defined before it");
+		snap = snapshot_open(r, type, off, id);
+		if (!snap)
 			return -EINVAL;
-		}
 		snap->complete = 1;
 		snap->end_regions = regions;
 		snap->end_words = words;
@@ -749,18 +758,18 @@ static int snap_apply(struct reader *r, uint8_t type, uint64_t off, uint64_t pay
 	return -EINVAL;
 }
 
-/* Reads a SNAP_WORDS header from the start of its payload and indexes it
- * under its snapshot; the body stays in the file. */
-static int words_index(struct reader *r, uint64_t off, uint64_t payload_off, uint64_t size,
-		       struct reader_record *rec)
+/*
+ * CHUNK and SNAP_WORDS keep their bodies in the file; their headers (a few
+ * varints at the start of the payload) are read into buf (HEAD_MAX bytes,
+ * fewer when the payload is shorter) and q is set to parse them.
+ */
+#define HEAD_MAX (1 + 5 * RS_UVARINT_MAX)
+
+static int head_read(struct reader *r, uint64_t off, uint64_t payload_off, uint64_t size, uint8_t *buf,
+		     struct pp *q)
 {
-	uint8_t buf[1 + 5 * RS_UVARINT_MAX];
-	size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+	size_t want = size < HEAD_MAX ? (size_t)size : HEAD_MAX;
 	ssize_t n = read_at(r, buf, want, payload_off);
-	struct reader_snapshot *snap;
-	struct reader_words w = { .offset = off };
-	size_t ri;
-	struct pp q;
 
 	if (n < 0)
 		return (int)n;
@@ -768,7 +777,35 @@ static int words_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 		FAIL(r, off, "truncated record at byte %" PRIu64 ": file shrank while reading", off);
 		return -EINVAL;
 	}
-	pp_init(&q, buf, (size_t)n);
+	pp_init(q, buf, (size_t)n);
+	return 0;
+}
+
+/* The decoded size a CHUNK or SNAP_WORDS header at off announces: within
+ * RS_CHUNK_MAX_RAW, else fails the reader. */
+static int head_raw_size_ok(struct reader *r, uint8_t type, uint64_t off, uint64_t raw_size)
+{
+	if (raw_size <= RS_CHUNK_MAX_RAW)
+		return 1;
+	FAIL(r, off, "%s at byte %" PRIu64 ": raw size %" PRIu64 " exceeds the limit %u", reader_record_name(type),
+	     off, raw_size, RS_CHUNK_MAX_RAW);
+	return 0;
+}
+
+/* Reads a SNAP_WORDS header from the start of its payload and indexes it
+ * under its snapshot; the body stays in the file. */
+static int words_index(struct reader *r, uint64_t off, uint64_t payload_off, uint64_t size,
+		       struct reader_record *rec)
+{
+	uint8_t buf[HEAD_MAX];
+	struct reader_snapshot *snap;
+	struct reader_words w = { .offset = off };
+	size_t ri;
+	struct pp q = { 0 };
+	int rc = head_read(r, off, payload_off, size, buf, &q);
+
+	if (rc)
+		return rc;
 	w.snapshot = pp_u(&q);
 	w.region = pp_u(&q);
 	w.encoding = pp_u8(&q);
@@ -781,12 +818,9 @@ static int words_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 	}
 	w.body_offset = payload_off + pp_off(&q);
 	w.body_size = size - pp_off(&q);
-	snap = snapshot_find(r, w.snapshot);
-	if (!snap || snap->complete) {
-		FAIL(r, off, "snap_words at byte %" PRIu64 ": snapshot %" PRIu64 " is %s", off, w.snapshot,
-		     snap ? "already ended" : "not defined before it");
+	snap = snapshot_open(r, RS_REC_SNAP_WORDS, off, w.snapshot);
+	if (!snap)
 		return -EINVAL;
-	}
 	for (ri = 0; ri < snap->nregions; ri++)
 		if (snap->regions[ri].id == w.region)
 			break;
@@ -801,11 +835,8 @@ static int words_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 		FAIL(r, off, "snap_words at byte %" PRIu64 ": unknown encoding %u", off, w.encoding);
 		return -EINVAL;
 	}
-	if (w.raw_size > RS_CHUNK_MAX_RAW) {
-		FAIL(r, off, "snap_words at byte %" PRIu64 ": raw size %" PRIu64 " exceeds the limit %u", off,
-		     w.raw_size, RS_CHUNK_MAX_RAW);
+	if (!head_raw_size_ok(r, RS_REC_SNAP_WORDS, off, w.raw_size))
 		return -EINVAL;
-	}
 	/* a word takes at least two bytes: two one-byte deltas */
 	if (w.nwords > w.raw_size / 2) {
 		FAIL(r, off, "snap_words at byte %" PRIu64 ": %" PRIu64 " words cannot fit %" PRIu64 " bytes",
@@ -991,18 +1022,12 @@ static int chunk_add(struct reader *r, const struct reader_chunk *c)
 static int chunk_index(struct reader *r, uint64_t off, uint64_t payload_off, uint64_t size,
 		       struct reader_chunk *c)
 {
-	uint8_t buf[1 + 5 * RS_UVARINT_MAX];
-	size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
-	ssize_t n = read_at(r, buf, want, payload_off);
-	struct pp q;
+	uint8_t buf[HEAD_MAX];
+	struct pp q = { 0 };
+	int rc = head_read(r, off, payload_off, size, buf, &q);
 
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n < want) {
-		FAIL(r, off, "truncated record at byte %" PRIu64 ": file shrank while reading", off);
-		return -EINVAL;
-	}
-	pp_init(&q, buf, (size_t)n);
+	if (rc)
+		return rc;
 	memset(c, 0, sizeof(*c));
 	c->offset = off;
 	c->size = size;
@@ -1025,11 +1050,8 @@ static int chunk_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 		FAIL(r, payload_off, "chunk at byte %" PRIu64 ": unknown encoding %u", off, c->encoding);
 		return -EINVAL;
 	}
-	if (c->raw_size > RS_CHUNK_MAX_RAW) {
-		FAIL(r, off, "chunk at byte %" PRIu64 ": raw size %" PRIu64 " exceeds the limit %u",
-		     off, c->raw_size, RS_CHUNK_MAX_RAW);
+	if (!head_raw_size_ok(r, RS_REC_CHUNK, off, c->raw_size))
 		return -EINVAL;
-	}
 	/* an event record takes at least 4 bytes: type, size, two deltas */
 	if (c->nevents > c->raw_size / 4) {
 		FAIL(r, off, "chunk at byte %" PRIu64 ": %" PRIu64 " events cannot fit %" PRIu64 " bytes",
@@ -1056,6 +1078,21 @@ static int cut_by_eof(const struct reader *r, uint8_t type, uint64_t size)
 	if (r->have_end && r->end.how != RS_END_EXEC)
 		return 0;
 	return size <= (type == RS_REC_CHUNK || type == RS_REC_SNAP_WORDS ? CHUNK_PAYLOAD_MAX : META_MAX);
+}
+
+/* A record's payload within what a writer produces: CHUNK_PAYLOAD_MAX for a
+ * CHUNK or SNAP_WORDS, META_MAX for any other record read whole; else
+ * fails the reader. */
+static int payload_size_ok(struct reader *r, uint8_t type, uint64_t off, uint64_t size)
+{
+	int body = type == RS_REC_CHUNK || type == RS_REC_SNAP_WORDS;
+	uint64_t max = body ? CHUNK_PAYLOAD_MAX : META_MAX;
+
+	if (size <= max)
+		return 1;
+	FAIL(r, off, "%s%s at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %" PRIu64,
+	     reader_record_name(type), body ? "" : " record", off, size, max);
+	return 0;
 }
 
 int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
@@ -1113,12 +1150,8 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 			struct reader_chunk c;
 			int rc;
 
-			if (size > CHUNK_PAYLOAD_MAX) {
-				FAIL(r, off,
-				     "chunk at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %zu",
-				     off, size, (size_t)CHUNK_PAYLOAD_MAX);
+			if (!payload_size_ok(r, type, off, size))
 				return -EINVAL;
-			}
 			rc = chunk_index(r, off, payload_off, size, &c);
 			if (rc)
 				return rc;
@@ -1129,12 +1162,8 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 		} else if (type == RS_REC_SNAP_WORDS) {
 			int rc;
 
-			if (size > CHUNK_PAYLOAD_MAX) {
-				FAIL(r, off,
-				     "snap_words at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %zu",
-				     off, size, (size_t)CHUNK_PAYLOAD_MAX);
+			if (!payload_size_ok(r, type, off, size))
 				return -EINVAL;
-			}
 			rc = words_index(r, off, payload_off, size, &rec);
 			if (rc)
 				return rc;
@@ -1146,12 +1175,8 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 			size_t bad_at = 0;
 			int rc;
 
-			if (size > META_MAX) {
-				FAIL(r, off,
-				     "%s record at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %u",
-				     reader_record_name(type), off, size, META_MAX);
+			if (!payload_size_ok(r, type, off, size))
 				return -EINVAL;
-			}
 			buf = malloc(size ? (size_t)size : 1);
 			if (!buf)
 				return -ENOMEM;
@@ -1192,12 +1217,8 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 		}
 		if (type >= RS_REC_PY_SNAPSHOT && type <= RS_REC_PY_SNAPSHOT_END) {
 			/* indexed only: pyobjects.c decodes them */
-			if (size > META_MAX) {
-				FAIL(r, off,
-				     "%s record at byte %" PRIu64 ": payload of %" PRIu64 " bytes exceeds the limit %u",
-				     reader_record_name(type), off, size, META_MAX);
+			if (!payload_size_ok(r, type, off, size))
 				return -EINVAL;
-			}
 			if (r->npyrecs == r->cap_pyrecs) {
 				size_t nc = r->cap_pyrecs ? 2 * r->cap_pyrecs : 16;
 				struct reader_pyrec *np = realloc(r->pyrecs, nc * sizeof(*np));
@@ -1479,18 +1500,10 @@ static int words_append(struct reader *r, const struct reader_snapshot *snap,
 	return rc;
 }
 
-static const struct reader_snapshot *snapshot_of(const struct reader *r, const struct reader_words *w)
-{
-	for (size_t i = 0; i < r->nsnapshots; i++)
-		if (r->snapshots[i].id == w->snapshot)
-			return &r->snapshots[i];
-	return NULL;
-}
-
 int reader_words_decode(struct reader *r, const struct reader_words *w, struct reader_word **out,
 			size_t *n, struct reader_error *err)
 {
-	const struct reader_snapshot *snap = snapshot_of(r, w);
+	const struct reader_snapshot *snap = snapshot_find(r, w->snapshot);
 	uint64_t last = 0;
 	int have = 0;
 	size_t cap = 0;
@@ -1562,6 +1575,52 @@ static void cursor_init(struct cursor *cur, const struct reader_chunk *c, uint8_
  * applied to the reader). Returns 1 for a record, 0 at the end of the body,
  * -EINVAL with err set, or -ENOMEM. *scratch: memory to free after use.
  */
+/*
+ * The common end of an event in a chunk: its fields parsed whole, its seq
+ * delta not overflowing. Moves the cursor's seq and time on (and its
+ * address when the event carries one: has_addr), counts the event and
+ * hands it to rec. ev NULL: an event of a type this reader does not know,
+ * only counted. Returns 1, or -EINVAL with err set.
+ */
+static inline int event_done(struct cursor *cur, uint64_t at, uint8_t type, const struct pp *q, uint64_t ds,
+			     uint64_t dt, int has_addr, struct reader_event *ev, struct reader_record *rec,
+			     struct reader_error *err)
+{
+	const struct reader_chunk *c = cur->c;
+
+	if (!q->ok && ev) {
+		set_error(err, c->offset,
+			  "chunk at byte %" PRIu64 ", body offset %" PRIu64
+			  ": %s event cut or bad varint at field offset %zu",
+			  c->offset, at, reader_record_name(type), pp_off(q));
+		return -EINVAL;
+	}
+	if (!q->ok) {
+		set_error(err, c->offset,
+			  "chunk at byte %" PRIu64 ", body offset %" PRIu64
+			  ": unknown event type %u cut or bad varint at field offset %zu",
+			  c->offset, at, type, pp_off(q));
+		return -EINVAL;
+	}
+	if (cur->prev_seq + ds < cur->prev_seq) {
+		set_error(err, c->offset,
+			  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": sequence number overflows", c->offset,
+			  at);
+		return -EINVAL;
+	}
+	cur->prev_seq += ds;
+	cur->prev_time += dt;
+	cur->events++;
+	if (!ev)
+		return 1;
+	if (has_addr)
+		cur->prev_addr = ev->addr;
+	ev->seq = cur->prev_seq;
+	ev->time = cur->prev_time;
+	rec->event = ev;
+	return 1;
+}
+
 static int cursor_step(struct reader *r, struct cursor *cur, struct reader_record *rec,
 		       struct reader_event *ev, void **scratch, struct reader_error *err)
 {
@@ -1630,28 +1689,8 @@ static int cursor_step(struct reader *r, struct cursor *cur, struct reader_recor
 			ev->old = pp_u(&q);
 		if (type == RS_EV_THREAD_START)
 			ev->creator_tid = pp_u(&q);
-		if (!q.ok) {
-			set_error(err, c->offset,
-				  "chunk at byte %" PRIu64 ", body offset %" PRIu64
-				  ": %s event cut or bad varint at field offset %zu",
-				  c->offset, at, reader_record_name(type), pp_off(&q));
-			return -EINVAL;
-		}
-		if (cur->prev_seq + ds < cur->prev_seq) {
-			set_error(err, c->offset,
-				  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": sequence number overflows",
-				  c->offset, at);
-			return -EINVAL;
-		}
-		cur->prev_seq += ds;
-		cur->prev_time += dt;
-		if (type == RS_EV_ALLOC || type == RS_EV_FREE)
-			cur->prev_addr = ev->addr;
-		ev->seq = cur->prev_seq;
-		ev->time = cur->prev_time;
-		cur->events++;
-		rec->event = ev;
-		return 1;
+		return event_done(cur, at, type, &q, ds, dt, type == RS_EV_ALLOC || type == RS_EV_FREE, ev, rec,
+				  err);
 	}
 	case RS_EV_RETAIN:
 	case RS_EV_RELEASE: {
@@ -1661,27 +1700,7 @@ static int cursor_step(struct reader *r, struct cursor *cur, struct reader_recor
 		ev->stack = pp_u(&q);
 		ev->api = pp_u(&q);
 		ev->fn = pp_u(&q);
-		if (!q.ok) {
-			set_error(err, c->offset,
-				  "chunk at byte %" PRIu64 ", body offset %" PRIu64
-				  ": %s event cut or bad varint at field offset %zu",
-				  c->offset, at, reader_record_name(type), pp_off(&q));
-			return -EINVAL;
-		}
-		if (cur->prev_seq + ds < cur->prev_seq) {
-			set_error(err, c->offset,
-				  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": sequence number overflows",
-				  c->offset, at);
-			return -EINVAL;
-		}
-		cur->prev_seq += ds;
-		cur->prev_time += dt;
-		cur->prev_addr = ev->addr;
-		ev->seq = cur->prev_seq;
-		ev->time = cur->prev_time;
-		cur->events++;
-		rec->event = ev;
-		return 1;
+		return event_done(cur, at, type, &q, ds, dt, 1, ev, rec, err);
 	}
 	case RS_REC_CHUNK:
 		set_error(err, c->offset,
@@ -1698,24 +1717,7 @@ static int cursor_step(struct reader *r, struct cursor *cur, struct reader_recor
 		if (rs_is_event_type(type)) {
 			uint64_t ds = pp_u(&q), dt = pp_u(&q);
 
-			if (!q.ok) {
-				set_error(err, c->offset,
-					  "chunk at byte %" PRIu64 ", body offset %" PRIu64
-					  ": unknown event type %u cut or bad varint at field offset %zu",
-					  c->offset, at, type, pp_off(&q));
-				return -EINVAL;
-			}
-			if (cur->prev_seq + ds < cur->prev_seq) {
-				set_error(err, c->offset,
-					  "chunk at byte %" PRIu64 ", body offset %" PRIu64
-					  ": sequence number overflows",
-					  c->offset, at);
-				return -EINVAL;
-			}
-			cur->prev_seq += ds;
-			cur->prev_time += dt;
-			cur->events++;
-			return 1;
+			return event_done(cur, at, type, &q, ds, dt, 0, NULL, rec, err);
 		}
 		/* unknown types, and snapshot records, which belong at top
 		 * level: skipped. A REFAPI is applied wherever it is met. */

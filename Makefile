@@ -43,7 +43,7 @@ endif
 # the unit tests link directly.
 SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_HOOK_SRCS := $(filter shim/intercept.c shim/bootstrap.c shim/shim.c shim/signals.c \
-	shim/snaptrigger.c shim/pysnap.c,$(SHIM_SRCS))
+	shim/snaptrigger.c shim/pysnap.c shim/fds.c,$(SHIM_SRCS))
 SHIM_ENGINE_SRCS := $(filter-out $(SHIM_HOOK_SRCS),$(SHIM_SRCS))
 SHIM_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec
 SHIM_LIBS := -lunwind -lzstd -ldl -lpthread
@@ -80,13 +80,21 @@ SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
 SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
 SAMPLE_LDFLAGS_gobject_cycle := $(shell pkg-config --libs gobject-2.0 2>/dev/null)
 SAMPLE_CFLAGS_gobject_dlopen := $(SAMPLE_CFLAGS_gobject_cycle)
+# a program the shim cannot be preloaded into (libc.a: libc6-dev)
+SAMPLE_LDFLAGS_fault_static := -static
+# C++ samples: samples/NAME.cc -> build/samples/NAME (g++, in DEPS)
+CXX ?= g++
+SAMPLE_CXX_SRCS := $(wildcard samples/*.cc)
+SAMPLE_CXX_BINS := $(SAMPLE_CXX_SRCS:samples/%.cc=$(B)/samples/%)
+SAMPLE_CXXFLAGS := -std=gnu++17 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Wformat=2 \
+	-Wundef $(filter -Werror,$(WARNINGS)) $(BASE_CPPFLAGS) -pthread
 
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl python3-gi gir1.2-glib-2.0 \
+	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl python3-gi gir1.2-glib-2.0 g++ \
 	clang libclang-rt-14-dev
 BENCH_DEPS := heaptrack hyperfine
 
@@ -134,7 +142,7 @@ ifneq ($(LIBDIR),$(file <$(B)/libdir.txt))
 $(shell mkdir -p $(B))
 $(file >$(B)/libdir.txt,$(LIBDIR))
 endif
-$(SHIM_OBJS) $(ANALYZER_OBJS) $(TEST_OBJS) $(TEST_SHIM_OBJS) $(SAMPLE_BINS) $(SAMPLE_LIBS): $(B)/flags.txt
+$(SHIM_OBJS) $(ANALYZER_OBJS) $(TEST_OBJS) $(TEST_SHIM_OBJS) $(SAMPLE_BINS) $(SAMPLE_CXX_BINS) $(SAMPLE_LIBS): $(B)/flags.txt
 $(B)/obj/analyzer/run.o: $(B)/libdir.txt
 
 -include $(wildcard $(B)/obj/*/*.d $(B)/testobj/*/*.d $(B)/samples/*.d $(B)/fuzzobj/*/*.d)
@@ -156,6 +164,10 @@ $(B)/samples/%: samples/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAMPLE_CFLAGS_$*) -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
 
+$(B)/samples/%: samples/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(SAMPLE_CXXFLAGS) $(DEPFLAGS) -o $@ $<
+
 $(B)/samples/lib%.so: samples/lib/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAMPLE_CFLAGS) $(DEPFLAGS) $(SAMPLE_CFLAGS_$*) -fPIC -shared -o $@ $< -ldl $(SAMPLE_LDFLAGS_$*)
@@ -168,7 +180,7 @@ $(B)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g -fno-omit-frame-pointer $(WARNINGS) -Wno-missing-prototypes -pthread -o $@ $<
 
-samples: $(SAMPLE_LIBS) $(SAMPLE_BINS)
+samples: $(SAMPLE_LIBS) $(SAMPLE_BINS) $(SAMPLE_CXX_BINS)
 
 deps:
 	@missing=$$(for p in $(DEPS) $(EXTRA_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

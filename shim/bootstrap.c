@@ -9,6 +9,7 @@
 #include "bootstrap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -199,6 +200,33 @@ static __sighandler_t fb_signal(int sig, __sighandler_t h)
 	return SIG_ERR;
 }
 
+static int fb_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
+}
+
+static int fb_close_range(unsigned a, unsigned b, int flags)
+{
+	return (int)syscall(SYS_close_range, a, b, flags);
+}
+
+static void fb_closefrom(int fd)
+{
+	syscall(SYS_close_range, (unsigned)fd, ~0U, 0);
+}
+
+static int fb_dup3(int a, int b, int flags)
+{
+	return (int)syscall(SYS_dup3, a, b, flags);
+}
+
+static int fb_dup2(int a, int b)
+{
+	if (a == b)	/* dup3 refuses it; dup2 checks a is open */
+		return (int)syscall(SYS_fcntl, a, F_GETFD) < 0 ? -1 : b;
+	return fb_dup3(a, b, 0);
+}
+
 static void set_fallbacks(void)
 {
 	rs_real.malloc = __libc_malloc;
@@ -229,6 +257,11 @@ static void set_fallbacks(void)
 	rs_real.signal = fb_signal;
 	rs_real.sysv_signal = fb_signal;
 	rs_real.bsd_signal = fb_signal;
+	rs_real.close = fb_close;
+	rs_real.close_range = fb_close_range;
+	rs_real.closefrom = fb_closefrom;
+	rs_real.dup2 = fb_dup2;
+	rs_real.dup3 = fb_dup3;
 }
 
 #define RESOLVE(field, name, fallback)                                        \
@@ -289,6 +322,11 @@ void rs_bootstrap(void)
 	RESOLVE(signal, "signal", fb_signal);
 	RESOLVE(sysv_signal, "sysv_signal", fb_signal);
 	RESOLVE(bsd_signal, "bsd_signal", fb_signal);
+	RESOLVE(close, "close", fb_close);
+	RESOLVE(close_range, "close_range", fb_close_range);
+	RESOLVE(closefrom, "closefrom", fb_closefrom);
+	RESOLVE(dup2, "dup2", fb_dup2);
+	RESOLVE(dup3, "dup3", fb_dup3);
 	sym = rs_real.dlsym(RTLD_NEXT, "__libc_start_main");
 	if (!sym)
 		sym = dlvsym(RTLD_NEXT, "__libc_start_main", "GLIBC_2.2.5");

@@ -48,6 +48,11 @@ struct rs_real_fns {
 	__sighandler_t (*signal)(int, __sighandler_t);
 	__sighandler_t (*sysv_signal)(int, __sighandler_t);
 	__sighandler_t (*bsd_signal)(int, __sighandler_t);
+	int (*close)(int);
+	int (*close_range)(unsigned, unsigned, int);
+	void (*closefrom)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
 	int (*libc_start_main)(rs_main_fn, int, char **, void (*)(void), void (*)(void),
 			       void (*)(void), void *);
 };

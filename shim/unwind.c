@@ -24,6 +24,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,12 +98,73 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
  * descriptor, and libunwind keeps using it there. Runs once, at init.
  */
 #define FD_FLOOR_MAX 128
+#define PIPE_SCAN 32	/* numbers from the floor up where the pipe may land */
+
+/*
+ * The pipe is libunwind's (static in libunwind, used whenever it must check
+ * an address: frames without unwind information, as JIT code has). When
+ * its read end fails, libunwind closes BOTH numbers and makes a new pipe on
+ * the lowest free ones: so after a program's close_range, libunwind would
+ * read from and close the files the program opened on those numbers, then
+ * write its probe bytes into the next ones (seen with fault_fds). fds.c
+ * keeps the program's close and dup2 off these numbers; when the program
+ * puts its own file on one anyway, unwinding stops for good.
+ */
+static struct {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+} upipe[2] = { { -1, 0, 0 }, { -1, 0, 0 } };
+static atomic_int pipe_lost;	/* the program took a pipe number: never unwind again */
+
+/* Remembers the pipes that appeared at [floor, floor + PIPE_SCAN) while
+ * libunwind initialized; open_before has 1 for the numbers open before. */
+static void note_pipe(int floor, const unsigned char *open_before)
+{
+	int k = 0;
+
+	for (int i = 0; i < PIPE_SCAN && k < 2; i++) {
+		struct stat st;
+
+		if (open_before[i] || fstat(floor + i, &st) != 0 || !S_ISFIFO(st.st_mode))
+			continue;
+		upipe[k].fd = floor + i;
+		upipe[k].dev = st.st_dev;
+		upipe[k].ino = st.st_ino;
+		k++;
+	}
+}
+
+int rs_unwind_pipe_number(int fd)
+{
+	return fd >= 0 && (fd == upipe[0].fd || fd == upipe[1].fd) &&
+	       !atomic_load_explicit(&pipe_lost, memory_order_relaxed);
+}
+
+void rs_unwind_pipe_fds(int out[2])
+{
+	out[0] = upipe[0].fd;
+	out[1] = upipe[1].fd;
+}
+
+int rs_unwind_owns_fd(int fd)
+{
+	struct stat st;
+
+	if (!rs_unwind_pipe_number(fd) || fstat(fd, &st) != 0)
+		return 0;
+	for (int i = 0; i < 2; i++)
+		if (fd == upipe[i].fd && st.st_dev == upipe[i].dev && st.st_ino == upipe[i].ino)
+			return 1;
+	return 0;
+}
 
 static void init_libunwind_high(void)
 {
 	int hold[FD_FLOOR_MAX], nhold = 0, e = errno;
 	int floor = rs_writer_fd_floor();
 	int src = open("/", O_PATH | O_CLOEXEC);
+	unsigned char open_before[PIPE_SCAN];
 	void *warm[4];
 
 	if (floor > FD_FLOOR_MAX)
@@ -123,8 +185,12 @@ static void init_libunwind_high(void)
 	} else if (src >= 0) {
 		close(src);
 	}
+	for (int i = 0; i < PIPE_SCAN; i++)
+		open_before[i] = fcntl(floor + i, F_GETFD) >= 0;
+	/* libunwind's own init (and its pipe) runs on this first call */
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	unw_backtrace(warm, 4);	/* whatever else the first unwind opens, opens here */
+	note_pipe(floor, open_before);
 	while (nhold)
 		close(hold[--nhold]);
 	errno = e;
@@ -237,29 +303,36 @@ static void unwind_leave(void)
 	atomic_fetch_sub_explicit(&inside[my_shard].n, 1, memory_order_release);
 }
 
-void rs_unwind_fork_prepare(void)
+/* Waits until no other thread is inside unw_backtrace: 1, or 0 when that
+ * took longer than GATE_WAIT_NS (new entries must be kept out already). */
+static int wait_unwinders(void)
 {
 	uint64_t deadline = 0;
-	int e = errno;
 
-	my_gate = 1;
-	atomic_store(&gate, 1);
 	for (unsigned round = 0;; round++) {
 		int busy = 0;
 
 		for (int i = 0; i < NSHARD; i++)
 			busy += atomic_load(&inside[i].n);
-		busy -= my_depth;	/* fork from a signal handler that interrupted our own unwind */
+		busy -= my_depth;	/* called from a signal handler that interrupted our own unwind */
 		if (busy <= 0)
-			break;
-		if (!deadline) {
+			return 1;
+		if (!deadline)
 			deadline = now_ns() + GATE_WAIT_NS;
-		} else if (now_ns() > deadline) {
-			fork_unsafe = 1;
-			break;
-		}
+		else if (now_ns() > deadline)
+			return 0;
 		pause_a_little(round);
 	}
+}
+
+void rs_unwind_fork_prepare(void)
+{
+	int e = errno;
+
+	my_gate = 1;
+	atomic_store(&gate, 1);
+	if (!wait_unwinders())
+		fork_unsafe = 1;
 	errno = e;
 }
 
@@ -286,6 +359,27 @@ void rs_unwind_fork_child(void)
 int rs_unwind_begin(void)
 {
 	return !__builtin_expect(no_unwind, 0) && unwind_enter();
+}
+
+/* Called counted in (between rs_unwind_begin and rs_unwind_end); seq_cst,
+ * as the gate: a give-up either sees this thread counted or is seen here. */
+int rs_unwind_libunwind_ok(void)
+{
+	return !atomic_load(&pipe_lost);
+}
+
+/*
+ * From now on no thread enters libunwind; wait (bounded, as for fork) for
+ * those inside to leave, so none is probing through the pipe when the
+ * program's dup2 puts its file on the number.
+ */
+void rs_unwind_give_up(void)
+{
+	int e = errno;
+
+	atomic_store(&pipe_lost, 1);
+	wait_unwinders();
+	errno = e;
 }
 
 void rs_unwind_end(void)
@@ -571,6 +665,8 @@ void rs_unwind_check(const uintptr_t *ips, unsigned n, unsigned max)
 
 	if (max > RS_DEPTH_MAX)
 		max = RS_DEPTH_MAX;
+	if (!rs_unwind_libunwind_ok())
+		return;
 	m = rs_unwind_squeeze(ref, unw_backtrace((void **)ref, (int)(max + RS_UNWIND_SLACK)), max);
 	atomic_fetch_add_explicit(&n_fast, 1, memory_order_relaxed);
 	if (m != n || memcmp(ref, ips, n * sizeof(*ips)) != 0)

@@ -31,6 +31,8 @@ void rs_unwind_end(void);
 unsigned rs_unwind_squeeze(uintptr_t *ips, int n, unsigned max);
 
 int unw_backtrace(void **buffer, int size);	/* libunwind-common.h */
+/* 0 once libunwind's pipe was given up (see rs_unwind_give_up below). */
+int rs_unwind_libunwind_ok(void);
 
 /*
  * The fast walker: steps from the frame at (pc, sp, fp) - the hook's own,
@@ -80,7 +82,8 @@ static inline __attribute__((always_inline)) unsigned rs_unwind_capture(uintptr_
 		/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then
 		 * squeeze out our own frames (one buffer: hooks may run on small
 		 * thread stacks) */
-		n = unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK));
+		n = rs_unwind_libunwind_ok() ?
+			    unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK)) : 0;
 		n = (int)rs_unwind_squeeze(ips, n, max);
 	} else if (__builtin_expect(rs_unwind_checking, 0)) {
 		rs_unwind_check(ips, (unsigned)n, max);
@@ -109,6 +112,20 @@ int rs_unwind_in_loader(uintptr_t ip);
  */
 int rs_loader_enter(void);
 void rs_loader_leave(void);
+
+/*
+ * libunwind's address-validation pipe (see unwind.c). rs_unwind_pipe_number:
+ * fd is one of its two numbers (a compare, no system call);
+ * rs_unwind_owns_fd: and the number still holds that pipe (call it only in
+ * the process the trace belongs to: a vfork child has its own table).
+ * rs_unwind_give_up: the program is taking a number: libunwind is never
+ * called again (after waiting, bounded, for calls in flight); the fast
+ * walker goes on, and an event only libunwind could walk has no stack.
+ */
+int rs_unwind_pipe_number(int fd);
+void rs_unwind_pipe_fds(int out[2]);	/* its two numbers, -1 if none */
+int rs_unwind_owns_fd(int fd);
+void rs_unwind_give_up(void);
 
 void rs_unwind_fork_prepare(void);
 void rs_unwind_fork_parent(void);

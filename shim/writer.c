@@ -235,6 +235,43 @@ static int fd_is_ours(int fd)
 	return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == g.dev && st.st_ino == g.ino;
 }
 
+static void stop(unsigned reason, int err, int record);
+
+pid_t rs_writer_pid(void)
+{
+	return g.pid;
+}
+
+int rs_writer_owns_fd(int fd)
+{
+	return fd >= 0 && fd == g.fd && getpid() == g.pid && fd_is_ours(fd);
+}
+
+/*
+ * The program is about to dup2 a file of its own onto the trace's number:
+ * take another number first (the old one is still ours, so F_DUPFD cannot
+ * return it); the program's dup2 then closes the old one. No room for a
+ * descriptor: stop tracing, the number goes to the program all the same.
+ */
+int rs_writer_move_fd(void)
+{
+	int nfd;
+
+	if (!spin_trylock(&g.fd_lock, 1u << 20))
+		return -EBUSY;
+	nfd = fcntl(g.fd, F_DUPFD_CLOEXEC, rs_writer_fd_floor());
+	if (nfd >= 0)
+		g.fd = nfd;
+	spin_unlock(&g.fd_lock);
+	if (nfd < 0) {
+		int e = errno;
+
+		stop(RS_STOP_FD_LOST, e, 1);
+		return -e;
+	}
+	return 0;
+}
+
 /*
  * The descriptor is no longer our file: reopen the path (never create,
  * never follow a link) and accept it only if it is the same inode.
@@ -299,6 +336,27 @@ void rs_writer_finish(void)
 	atomic_store(&rs_tracing, 0);
 }
 
+/*
+ * A record write failed, or stopped part way (a full file system). A part
+ * written is cut off again, when the file still ends with it (no other
+ * thread appended since): the trace then ends with whole records, and the
+ * room freed lets STOPPED say why it ends there.
+ */
+static void write_failed(int fd, ssize_t w, size_t len)
+{
+	int err = w < 0 ? errno : ENOSPC;
+	struct stat st;
+	off_t end;
+
+	if (w > 0 && (size_t)w < len && !atomic_load(&g.stopped)) {
+		end = lseek(fd, 0, SEEK_CUR);	/* O_APPEND: just past our part */
+		if (end >= w && fstat(fd, &st) == 0 && st.st_size == end &&
+		    ftruncate(fd, end - w) != 0)
+			err = errno;
+	}
+	stop(RS_STOP_WRITE_ERROR, err, 1);
+}
+
 int rs_writer_out(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -328,7 +386,7 @@ int rs_writer_out(const void *buf, size_t len)
 		if (w < 0 && errno == EINTR)
 			continue;
 		/* O_APPEND on a regular file: a short write means the disk is full */
-		stop(RS_STOP_WRITE_ERROR, w < 0 ? errno : ENOSPC, 1);
+		write_failed(fd, w, len);
 		return -EIO;
 	}
 }
@@ -357,7 +415,7 @@ static int writer_outv(const struct iovec *iov, int n, size_t len)
 			return 0;
 		if (w < 0 && errno == EINTR)
 			continue;
-		stop(RS_STOP_WRITE_ERROR, w < 0 ? errno : ENOSPC, 1);
+		write_failed(fd, w, len);
 		return -EIO;
 	}
 }

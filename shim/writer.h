@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "refscope_format.h"
 
@@ -124,6 +125,14 @@ void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid);
 /* Closes the descriptor (fork child: it is the parent's file). */
 void rs_writer_drop_fd(void);
 int rs_writer_fd(void);
+/* Is fd the trace descriptor of the calling process, still holding the
+ * trace file (not something the program put on its number)? */
+int rs_writer_owns_fd(int fd);
+/* The process the trace descriptor belongs to. */
+pid_t rs_writer_pid(void);
+/* Moves the trace descriptor to another number (the program is about to
+ * dup2 onto this one); 0, or negative errno after stopping tracing. */
+int rs_writer_move_fd(void);
 /* The lowest number the shim's own long-lived descriptors may take: 100, or
  * half of RLIMIT_NOFILE when that is lower. */
 int rs_writer_fd_floor(void);

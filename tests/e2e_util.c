@@ -8,11 +8,13 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void e2e_need_plain_samples(void)
@@ -46,7 +48,35 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-static void spawn(char *const argv[], const char *stdin_path, const char *cwd, struct e2e_proc *p)
+/* Waits for pid; after timeout_s seconds (0: never) kills its process
+ * group and says so. */
+static int wait_for(pid_t pid, int timeout_s, int *status)
+{
+	struct timespec t0, now;
+
+	if (!timeout_s) {
+		cr_assert_eq(waitpid(pid, status, 0), pid);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pid_t w = waitpid(pid, status, WNOHANG);
+
+		cr_assert_geq(w, 0);
+		if (w == pid)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= timeout_s) {
+			kill(-pid, SIGKILL);
+			cr_assert_eq(waitpid(pid, status, 0), pid);
+			return 1;
+		}
+		usleep(2000);
+	}
+}
+
+static void spawn(char *const argv[], const char *stdin_path, const char *cwd,
+		  char *const env[], int timeout_s, struct e2e_proc *p)
 {
 	char *tmp = e2e_tmpdir(), out[256], err[256];
 	pid_t pid;
@@ -62,6 +92,11 @@ static void spawn(char *const argv[], const char *stdin_path, const char *cwd, s
 		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
+		if (timeout_s)
+			setpgid(0, 0);	/* a timeout kills the program's children too */
+		for (size_t k = 0; env && env[k]; k++)
+			if (putenv(env[k]) != 0)
+				_exit(119);
 		if (i < 0 || o < 0 || e < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
 			_exit(120);
 		close(i);
@@ -72,7 +107,7 @@ static void spawn(char *const argv[], const char *stdin_path, const char *cwd, s
 		execvp(argv[0], argv);
 		_exit(122);
 	}
-	cr_assert_eq(waitpid(pid, &p->status, 0), pid);
+	p->timed_out = wait_for(pid, timeout_s, &p->status);
 	p->out = slurp(out, &p->out_len);
 	p->err = slurp(err, &p->err_len);
 	e2e_rmtree(tmp);
@@ -81,11 +116,16 @@ static void spawn(char *const argv[], const char *stdin_path, const char *cwd, s
 
 void e2e_exec(char *const argv[], const char *stdin_path, const char *cwd, struct e2e_proc *p)
 {
-	spawn(argv, stdin_path, cwd, p);
+	spawn(argv, stdin_path, cwd, NULL, 0, p);
+}
+
+void e2e_exec_env(char *const argv[], char *const env[], int timeout_s, struct e2e_proc *p)
+{
+	spawn(argv, NULL, NULL, env, timeout_s, p);
 }
 
 static void traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
-		   int quiet, struct e2e_proc *p)
+		   char *const env[], int timeout_s, int quiet, struct e2e_proc *p)
 {
 	char *full[64];
 	size_t n = 0, k = 0;
@@ -102,19 +142,25 @@ static void traced(const char *dir, char *const argv[], const char *stdin_path, 
 	full[k++] = "--";
 	for (size_t i = 0; i <= n; i++)
 		full[k++] = argv[i];
-	spawn(full, stdin_path, cwd, p);
+	spawn(full, stdin_path, cwd, env, timeout_s, p);
 }
 
 void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
 		struct e2e_proc *p)
 {
-	traced(dir, argv, stdin_path, cwd, 1, p);
+	traced(dir, argv, stdin_path, cwd, NULL, 0, 1, p);
+}
+
+void e2e_traced_env(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
+		    char *const env[], int timeout_s, struct e2e_proc *p)
+{
+	traced(dir, argv, stdin_path, cwd, env, timeout_s, 1, p);
 }
 
 void e2e_traced_summary(const char *dir, char *const argv[], const char *stdin_path,
 			const char *cwd, struct e2e_proc *p)
 {
-	traced(dir, argv, stdin_path, cwd, 0, p);
+	traced(dir, argv, stdin_path, cwd, NULL, 0, 0, p);
 }
 
 void e2e_proc_free(struct e2e_proc *p)

@@ -34,6 +34,7 @@ struct e2e_proc {
 	int status;	/* from waitpid */
 	char *out, *err;	/* everything written, NUL-terminated */
 	size_t out_len, err_len;
+	int timed_out;	/* killed (with its process group) after the timeout */
 };
 
 /* Runs argv (argv[0] a path, or a name looked up in PATH) with stdin from
@@ -49,6 +50,11 @@ void e2e_traced(const char *dir, char *const argv[], const char *stdin_path, con
  * when its children left traces. */
 void e2e_traced_summary(const char *dir, char *const argv[], const char *stdin_path,
 			const char *cwd, struct e2e_proc *p);
+/* The same, with env ("NAME=value" strings, NULL-terminated; NULL: none)
+ * added to the environment, killed after timeout_s seconds (0: never). */
+void e2e_exec_env(char *const argv[], char *const env[], int timeout_s, struct e2e_proc *p);
+void e2e_traced_env(const char *dir, char *const argv[], const char *stdin_path, const char *cwd,
+		    char *const env[], int timeout_s, struct e2e_proc *p);
 void e2e_proc_free(struct e2e_proc *p);
 
 /* A new empty directory under /tmp (free() it); e2e_rmtree removes it. */

@@ -465,17 +465,27 @@ static int module_parse(struct reader_module *m, const uint8_t *p, size_t n, siz
 	return 0;
 }
 
+/* Room for one more element in *arr (n used of *cap): doubles it, from 16. */
+static int grow_array(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	void *na;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	na = realloc(*arr, ncap * elem);
+	if (!na)
+		return -ENOMEM;
+	*arr = na;
+	*cap = ncap;
+	return 0;
+}
+
 static int module_add(struct reader *r, struct reader_module *m)
 {
-	if (r->nmodules == r->cap_modules) {
-		size_t cap = r->cap_modules ? r->cap_modules * 2 : 16;
-		struct reader_module *n = realloc(r->modules, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		r->modules = n;
-		r->cap_modules = cap;
-	}
+	if (grow_array((void **)&r->modules, &r->cap_modules, r->nmodules, sizeof(*r->modules)))
+		return -ENOMEM;
 	r->modules[r->nmodules++] = *m;
 	return 0;
 }
@@ -637,22 +647,6 @@ static void snapshot_clear(struct reader_snapshot *s)
 		free(s->regions[i].name);
 	free(s->regions);
 	free(s->words);
-}
-
-static int grow_array(void **arr, size_t *cap, size_t n, size_t elem)
-{
-	void *na;
-	size_t ncap;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	na = realloc(*arr, ncap * elem);
-	if (!na)
-		return -ENOMEM;
-	*arr = na;
-	*cap = ncap;
-	return 0;
 }
 
 /*
@@ -1002,15 +996,8 @@ int reader_open(const char *path, struct reader **out)
 
 static int chunk_add(struct reader *r, const struct reader_chunk *c)
 {
-	if (r->nchunks == r->cap_chunks) {
-		size_t cap = r->cap_chunks ? r->cap_chunks * 2 : 64;
-		struct reader_chunk *n = realloc(r->chunks, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		r->chunks = n;
-		r->cap_chunks = cap;
-	}
+	if (grow_array((void **)&r->chunks, &r->cap_chunks, r->nchunks, sizeof(*r->chunks)))
+		return -ENOMEM;
 	r->chunks[r->nchunks++] = *c;
 	r->chunk_bytes += c->size;
 	return 0;
@@ -1217,15 +1204,8 @@ int reader_scan(struct reader *r, reader_record_fn fn, void *ctx)
 			/* indexed only: pyobjects.c decodes them */
 			if (!payload_size_ok(r, type, off, size))
 				return -EINVAL;
-			if (r->npyrecs == r->cap_pyrecs) {
-				size_t nc = r->cap_pyrecs ? 2 * r->cap_pyrecs : 16;
-				struct reader_pyrec *np = realloc(r->pyrecs, nc * sizeof(*np));
-
-				if (!np)
-					return -ENOMEM;
-				r->pyrecs = np;
-				r->cap_pyrecs = nc;
-			}
+			if (grow_array((void **)&r->pyrecs, &r->cap_pyrecs, r->npyrecs, sizeof(*r->pyrecs)))
+				return -ENOMEM;
 			r->pyrecs[r->npyrecs++] = (struct reader_pyrec){ off, payload_off, size, type };
 		}
 		/* events outside a chunk and unknown types: skipped */

@@ -817,6 +817,58 @@ static void generations_table(FILE *out, const struct report *rep)
 	fputs("</table>\n", out);
 }
 
+/* Freed blocks by lifetime, power-of-two buckets, on the allocation clock
+ * and in time; only the buckets either histogram uses. */
+static void lifetimes_table(FILE *out, const struct report *rep)
+{
+	const struct gen_stats *st = &rep->gen;
+
+	fprintf(out, "<h2>Lifetimes</h2><p>%" PRIu64 " freed blocks by lifetime (blocks still live at the end are "
+		     "not counted); %" PRIu64 " temporary allocations (freed with no other allocation in between, "
+		     "as heaptrack counts them), %" PRIu64 " bytes.</p>\n",
+		st->freed, st->temporary, st->temporary_bytes);
+	if (!st->freed)
+		return;
+	fputs("<table class=lifetimes><tr><th>lifetime</th><th>in allocations</th><th>in nanoseconds</th></tr>\n",
+	      out);
+	for (unsigned k = 0; k < GEN_BUCKETS; k++) {
+		if (!st->hist_allocs[k] && !st->hist_ns[k])
+			continue;
+		if (k == 0)
+			fputs("<tr><td>0</td>", out);
+		else if (k == 1)
+			fputs("<tr><td>1</td>", out);
+		else
+			fprintf(out, "<tr><td>%" PRIu64 " to %" PRIu64 "</td>", (uint64_t)1 << (k - 1),
+				k < 64 ? ((uint64_t)1 << k) - 1 : UINT64_MAX);
+		td_u(out, st->hist_allocs[k]);
+		td_u(out, st->hist_ns[k]);
+		fputs("</tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
+/* The generation the unreachable blocks of the analysed snapshot were in
+ * at the end of the trace. */
+static void leak_gens_table(FILE *out, const struct report *rep)
+{
+	static const char *const what[] = { NULL, "in leaked cycles", "held by cycles", "plain leaks" };
+
+	if (!rep->have_leak_gens)
+		return;
+	fputs("<h2>Unreachable blocks by generation</h2><p>Where the blocks unreachable at the snapshot were "
+	      "at the end of the trace.</p>\n<table><tr><th>blocks</th><th>gen 0</th><th>gen 1</th><th>gen 2</th>"
+	      "<th>freed after the snapshot</th></tr>\n",
+	      out);
+	for (int c = GRAPH_CYCLE; c <= GRAPH_PLAIN_LEAK; c++) {
+		fprintf(out, "<tr><td>%s</td>", what[c]);
+		for (unsigned g = 0; g <= GEN_COUNT; g++)
+			td_u(out, rep->leak_gens[c][g]);
+		fputs("</tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
 static void sites_tables(FILE *out, const struct report *rep)
 {
 	size_t n = rep->top_sites;
@@ -1188,9 +1240,11 @@ int report_write_html(const struct report *rep, FILE *out)
 	      "<button id=flame-leak-reset>reset zoom</button></p><div id=flame-leak class=flame></div>\n",
 	      out);
 	generations_table(out, rep);
+	lifetimes_table(out, rep);
 	sites_tables(out, rep);
 	live_table(out, rep);
 	shots_table(out, rep);
+	leak_gens_table(out, rep);
 	cycles_section(out, rep);
 	rc = text_report(out, rep);
 	if (rc)

@@ -14,54 +14,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "jit_stubs.h"
+
 static atomic_int stop;
-
-typedef void *(*stub_fn)(void *(*fn)(size_t), size_t n);
-
-/* push rbp; mov rbp,rsp; mov rax,rdi; mov rdi,rsi; call rax; pop rbp; ret */
-static const unsigned char stub_code[] = { 0x55, 0x48, 0x89, 0xe5, 0x48, 0x89, 0xf8, 0x48,
-					   0x89, 0xf7, 0xff, 0xd0, 0x5d, 0xc3 };
-
-#define JIT_SPAN (64u << 20)
-#define STUB_STEP 16
-/* libunwind reads 16 bytes at a return address (signal frame check): keep
- * every stub well inside its page, away from the unreadable next one */
-#define STUBS_PER_PAGE ((4096 - 64) / STUB_STEP)
-
-/* A thread's code area: every stub it calls sits at a new address, so each
- * unwind through one is a lookup libunwind has never cached. */
-struct jit {
-	unsigned char *base;
-	size_t page, slot;	/* current page offset, next slot in it */
-};
-
-static stub_fn jit_next(struct jit *j)
-{
-	if (!j->base || j->slot == STUBS_PER_PAGE) {
-		if (!j->base || j->page + 4096 >= JIT_SPAN) {
-			if (j->base)
-				munmap(j->base, JIT_SPAN);
-			j->base = mmap(NULL, JIT_SPAN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-				       -1, 0);
-			if (j->base == MAP_FAILED)
-				abort();
-			j->page = 0;
-		} else {
-			j->page += 4096;
-		}
-		mprotect(j->base + j->page, 4096, PROT_READ | PROT_WRITE);
-		for (size_t i = 0; i < STUBS_PER_PAGE; i++)
-			memcpy(j->base + j->page + i * STUB_STEP, stub_code, sizeof(stub_code));
-		mprotect(j->base + j->page, 4096, PROT_READ | PROT_EXEC);
-		j->slot = 0;
-	}
-	return (stub_fn)(void *)(j->base + j->page + STUB_STEP * j->slot++);
-}
 
 __attribute__((noinline)) static void *deep(int n, size_t sz)
 {
@@ -78,7 +36,7 @@ __attribute__((noinline)) static void *deep(int n, size_t sz)
 static void *worker(void *arg)
 {
 	unsigned i = (unsigned)(uintptr_t)arg;
-	struct jit j = { 0 };
+	struct jit_stubs j = { 0 };
 
 	while (!atomic_load(&stop)) {
 		/* many distinct depths: stack cache misses keep the unwinder busy */

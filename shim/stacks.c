@@ -112,15 +112,18 @@ uint32_t rs_stacks_count(void)
 	return atomic_load(&next_id) - 1;
 }
 
+/* One multiply per frame (the loop runs for every event); the mix at the
+ * end spreads the high bits the multiplies gathered into the low ones the
+ * cache and the buckets index by. */
 static uint64_t hash_ips(const uintptr_t *ips, unsigned n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
 
-	for (unsigned i = 0; i < n; i++) {
-		h ^= ips[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
+	for (unsigned i = 0; i < n; i++)
+		h = (h ^ ips[i]) * 0xff51afd7ed558ccdull;
+	h ^= h >> 32;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
 	return h ? h : 1;
 }
 

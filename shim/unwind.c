@@ -431,11 +431,13 @@ unsigned rs_unwind_squeeze(uintptr_t *ips, int n, unsigned max)
 
 /*
  * Rules are cached per return address in one open-addressing table in
- * mmap'd memory: a slot is claimed by a compare-and-swap of its key (0 ->
- * the address), then its value stored; a reader seeing the key with no
- * value yet computes the rule itself. Values carry the generation they were
- * computed in: rs_unwind_forget (a module unloaded) bumps it, and an entry
- * of another generation is recomputed in place (same key: a plain store).
+ * mmap'd memory, keys and values in two arrays: a slot is claimed by a
+ * compare-and-swap of its key (0 -> the address) and never given to another
+ * key; its value is stored after. A reader takes the value, then checks the
+ * key: a value it sees in a slot whose key is its own is that key's (or 0,
+ * not yet stored: a miss). Values carry the generation they were computed
+ * in: rs_unwind_forget (a module unloaded) bumps it, and a value of another
+ * generation is recomputed in place (same key: a plain store).
  *
  * A value: bits 0-15 generation (never 0: an empty value is a miss),
  * bit 16 special (bit 17 set: the outermost frame; clear: unsupported),
@@ -453,12 +455,8 @@ unsigned rs_unwind_squeeze(uintptr_t *ips, int n, unsigned max)
 #define V_RBP_OFF(v) ((int64_t)(int16_t)((v) >> 24))
 #define V_CFA_OFF(v) ((int64_t)(v) >> 40)
 
-struct uc_slot {
-	_Atomic uintptr_t key;
-	_Atomic uint64_t val;
-};
-
-static struct uc_slot *uc;
+static _Atomic uintptr_t *uc_key;
+static _Atomic uint64_t *uc_val;
 static _Atomic uint32_t uc_gen = 1;
 int rs_unwind_checking;
 static _Atomic uint64_t n_fast, n_slow, n_mismatch;
@@ -530,16 +528,19 @@ void rs_unwind_forget(void)
 
 static void uc_init(void)
 {
-	void *m;
+	size_t half = UC_SIZE * sizeof(uintptr_t);
+	uint8_t *m;
 
-	if (uc)
+	if (uc_key)
 		return;
-	m = mmap(NULL, UC_SIZE * sizeof(*uc), PROT_READ | PROT_WRITE,
+	m = mmap(NULL, 2 * half, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m == MAP_FAILED)
 		return;	/* no cache: every event goes to libunwind */
-	rs_own_add(m, UC_SIZE * sizeof(*uc));
-	uc = m;
+	rs_own_add(m, 2 * half);
+	/* set before tracing starts (rs_unwind_init), so read plainly */
+	uc_key = (_Atomic uintptr_t *)(void *)m;
+	uc_val = (_Atomic uint64_t *)(void *)(m + half);
 }
 
 static uint64_t encode_rule(const struct rs_cfi_rule *r, uint32_t gen)
@@ -548,8 +549,12 @@ static uint64_t encode_rule(const struct rs_cfi_rule *r, uint32_t gen)
 
 	if (r->kind == RS_CFI_END)
 		return v | V_SPECIAL | V_END;
+	/* an rsp-based CFA is at least 8 above rsp, and rbp saved at or
+	 * above rsp: the walker's bounds tests for those are made here */
 	if (r->kind != RS_CFI_OK || r->cfa_off < -(1 << 23) || r->cfa_off >= (1 << 23) ||
-	    (r->rbp_saved && (r->rbp_off > -8 || r->rbp_off < INT16_MIN)))
+	    (r->cfa_reg == RS_CFI_RSP && r->cfa_off < 8) ||
+	    (r->rbp_saved && (r->rbp_off > -8 || r->rbp_off < INT16_MIN ||
+			      (r->cfa_reg == RS_CFI_RSP && r->cfa_off + r->rbp_off < 0))))
 		return v | V_SPECIAL;
 	v |= (uint64_t)r->cfa_off << 40;
 	if (r->cfa_reg == RS_CFI_RBP)
@@ -559,11 +564,16 @@ static uint64_t encode_rule(const struct rs_cfi_rule *r, uint32_t gen)
 	return v;
 }
 
+/* Computed on a miss; 0 when the loader's list cannot be walked now (a
+ * fork holds the gate): not cached, the event goes to libunwind's gate. */
 static uint64_t rule_for(uintptr_t key, uint32_t gen)
 {
 	struct rs_cfi_rule r;
 
+	if (!rs_loader_enter())
+		return 0;
 	rs_cfi_lookup(key - 1, &r);
+	rs_loader_leave();
 	return encode_rule(&r, gen);
 }
 
@@ -580,67 +590,77 @@ static __attribute__((noinline)) uint64_t lookup_slow(uintptr_t key, uint32_t ge
 	uint64_t v;
 
 	for (unsigned i = 0; i < UC_PROBE; i++) {
-		struct uc_slot *s = &uc[(h + i) & (UC_SIZE - 1)];
-		uintptr_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+		uint32_t j = (h + i) & (UC_SIZE - 1);
+		uintptr_t k = atomic_load_explicit(&uc_key[j], memory_order_acquire);
 
 		if (k == 0) {
 			uintptr_t zero = 0;
 
-			if (!atomic_compare_exchange_strong(&s->key, &zero, key) && zero != key)
+			if (!atomic_compare_exchange_strong(&uc_key[j], &zero, key) && zero != key)
 				continue;	/* another address took it */
 			k = key;
 		}
 		if (k != key)
 			continue;
-		v = atomic_load_explicit(&s->val, memory_order_acquire);
+		v = atomic_load_explicit(&uc_val[j], memory_order_acquire);
 		if ((v & 0xffff) == gen)
 			return v;
 		v = rule_for(key, gen);
-		atomic_store_explicit(&s->val, v, memory_order_release);
-		return v;
+		if (v)
+			atomic_store_explicit(&uc_val[j], v, memory_order_release);
+		return v ? v : V_SPECIAL;
 	}
-	return rule_for(key, gen);	/* table crowded here: not cached */
+	v = rule_for(key, gen);	/* table crowded here: not cached */
+	return v ? v : V_SPECIAL;
 }
 
 int rs_unwind_fast(uintptr_t *ips, unsigned max, uintptr_t pc, uintptr_t sp, uintptr_t fp)
 {
 	const uintptr_t lo = self_lo, span = self_hi - self_lo;
 	const uint32_t gen = atomic_load_explicit(&uc_gen, memory_order_relaxed) & 0xffff;
-	const struct uc_slot *const tab = uc;
+	_Atomic uintptr_t *const keys = uc_key;
+	_Atomic uint64_t *const vals = uc_val;
 	uintptr_t key = pc + 1, top;
-	unsigned k = 0;
+	size_t k = 0;
 
-	if (__builtin_expect(!tab || !stack_known(), 0) || sp - stk_lo >= stk_hi - stk_lo)
+	if (__builtin_expect(!keys || !stack_known(), 0) || sp - stk_lo >= stk_hi - stk_lo)
 		goto slow;	/* e.g. on a signal stack or a coroutine's */
 	top = stk_hi;
 	for (;;) {
-		const struct uc_slot *s = &tab[uc_hash(key)];
-		uint64_t v = atomic_load_explicit(&s->val, memory_order_acquire);
+		uint32_t i = uc_hash(key);
+		uint64_t v = atomic_load_explicit(&vals[i], memory_order_acquire);
 		uintptr_t cfa, ra;
 
-		/* the value first: a key seen with a stale value would just miss */
-		if (__builtin_expect(atomic_load_explicit(&s->key, memory_order_relaxed) != key ||
+		if (__builtin_expect(atomic_load_explicit(&keys[i], memory_order_relaxed) != key ||
 				     (uint16_t)v != gen, 0))
 			v = lookup_slow(key, gen);
+		ips[k] = key;	/* kept unless the shim's own */
+		k += key - lo >= span;
 		if (__builtin_expect(v & V_SPECIAL, 0)) {
 			if (!(v & V_END))
 				goto slow;
-			ips[k] = key;	/* the outermost frame */
-			k += key - lo >= span;
-			break;
+			break;	/* the outermost frame */
 		}
-		ips[k] = key;	/* kept unless the shim's own */
-		k += key - lo >= span;
-		cfa = ((v & V_CFA_RBP) ? fp : sp) + (uintptr_t)V_CFA_OFF(v);
-		/* every read within [sp, top), so a bad rule never faults:
-		 * sp <= cfa - 8 and cfa <= top in one compare */
-		if (cfa - 8 - sp > top - 8 - sp)
+		/*
+		 * Every read lies within [sp, top), so a bad rule never faults:
+		 * for an rsp-based rule, CFA - 8 >= sp and a saved rbp at or
+		 * above sp hold by construction (encode_rule); an rbp-based
+		 * one is tested here. CFA <= top for both.
+		 */
+		if (v & V_CFA_RBP) {
+			cfa = fp + (uintptr_t)V_CFA_OFF(v);
+			if (cfa < sp + 8)	/* also when fp + off wrapped */
+				goto slow;
+		} else {
+			cfa = sp + (uintptr_t)V_CFA_OFF(v);
+		}
+		if (cfa > top)
 			goto slow;
 		ra = *(const uintptr_t *)(cfa - 8);
 		if (v & V_RBP_SAVED) {
 			uintptr_t at = cfa + (uintptr_t)V_RBP_OFF(v);	/* at + 8 <= cfa */
 
-			if ((intptr_t)(at - sp) < 0)
+			if ((v & V_CFA_RBP) && at < sp)
 				goto slow;
 			fp = *(const uintptr_t *)at;
 		}
@@ -665,9 +685,14 @@ void rs_unwind_check(const uintptr_t *ips, unsigned n, unsigned max)
 
 	if (max > RS_DEPTH_MAX)
 		max = RS_DEPTH_MAX;
-	if (!rs_unwind_libunwind_ok())
+	if (!rs_unwind_begin())
 		return;
+	if (!rs_unwind_libunwind_ok()) {	/* counted in, as it asks */
+		rs_unwind_end();
+		return;
+	}
 	m = rs_unwind_squeeze(ref, unw_backtrace((void **)ref, (int)(max + RS_UNWIND_SLACK)), max);
+	rs_unwind_end();
 	atomic_fetch_add_explicit(&n_fast, 1, memory_order_relaxed);
 	if (m != n || memcmp(ref, ips, n * sizeof(*ips)) != 0)
 		atomic_fetch_add_explicit(&n_mismatch, 1, memory_order_relaxed);

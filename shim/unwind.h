@@ -42,8 +42,8 @@ int rs_unwind_libunwind_ok(void);
  * number of frames kept, or -1 when any frame needs what only libunwind
  * does (a rule it cannot apply, a frame outside the thread's known stack,
  * no known stack for this thread): the caller then unwinds with libunwind.
- * Call between rs_unwind_begin and rs_unwind_end (a miss in the rule cache
- * walks the loader's list).
+ * It takes no lock and needs no fork gate: only a miss in its rule cache
+ * walks the loader's list, and counts itself in at the gate for that.
  */
 int rs_unwind_fast(uintptr_t *ips, unsigned max, uintptr_t pc, uintptr_t sp, uintptr_t fp);
 
@@ -72,23 +72,23 @@ static inline __attribute__((always_inline)) unsigned rs_unwind_capture(uintptr_
 	uintptr_t pc, sp, fp;
 	int n;
 
-	if (!rs_unwind_begin())
-		return 0;
 	/* one asm: pc, rsp and rbp as they are at the same instruction */
 	__asm__ volatile("leaq 0(%%rip), %0\n\tmovq %%rsp, %1\n\tmovq %%rbp, %2"
 			 : "=r"(pc), "=r"(sp), "=r"(fp));
 	n = rs_unwind_fast(ips, max, pc, sp, fp);
 	if (__builtin_expect(n < 0, 0)) {
+		if (!rs_unwind_begin())
+			return 0;
 		/* ips holds max + RS_UNWIND_SLACK entries: unwind in place, then
 		 * squeeze out our own frames (one buffer: hooks may run on small
 		 * thread stacks) */
 		n = rs_unwind_libunwind_ok() ?
 			    unw_backtrace((void **)ips, (int)(max + RS_UNWIND_SLACK)) : 0;
 		n = (int)rs_unwind_squeeze(ips, n, max);
+		rs_unwind_end();
 	} else if (__builtin_expect(rs_unwind_checking, 0)) {
 		rs_unwind_check(ips, (unsigned)n, max);
 	}
-	rs_unwind_end();
 	return (unsigned)n;
 }
 

@@ -496,6 +496,12 @@ Test(generations, text_sections)
 	cr_assert_not_null(strstr(buf, "\nlifetimes of the 2 freed blocks (2 still live at the end are not counted)\n"),
 			   "%s", buf);
 	cr_assert_not_null(strstr(buf, "\n#1: 2 allocations (80 bytes), 0 reached generation 2 (0.0%)"), "%s", buf);
+	/* heaptrack's figures per site: its own peak of live bytes and its
+	 * temporary allocations (stack 2's 0x2000 was freed right after it) */
+	cr_assert_not_null(strstr(buf, "\n    peak bytes     allocs          bytes  temporary  where\n"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "\n            64          2             80          0  "), "%s", buf);
+	cr_assert_not_null(strstr(buf, "\n            40          2             40          1  "), "%s", buf);
+	cr_assert_not_null(strstr(buf, "\npeak:      72 bytes in 2 blocks, at seq 9 ("), "%s", buf);
 	free(buf);
 	opt.generations = 0;
 	buf = report_out(path, &opt, 't', REPORT_BY_BYTES);

@@ -5,7 +5,8 @@
  * and stderr too once refscope's own summary is taken off its end (the
  * summary itself is checked line by line against the traces). Every trace
  * the run leaves - children a program forks or execs included (gcc's cc1, as
- * and ld, tar's gzip, git's helpers) - must read to its end and report.
+ * and ld, tar's gzip, git's helpers) - must read to its end and report, and
+ * a process tree's directory must report as a whole.
  *
  * One line of the table is one program: its trace name, the exit status it
  * must give (non-zero ones included: grep without a match, a failing gcc or
@@ -203,6 +204,30 @@ static char *expected_summary(const struct seen *seen, size_t n, size_t first)
 	return text;
 }
 
+/* A process tree: `refscope report --json DIR` reports every trace, with
+ * the figures each one has alone. */
+static void check_tree_report(const struct seen *seen, size_t n)
+{
+	json_t *set, *r;
+	long long blocks = 0, bytes = 0, want_blocks = 0, want_bytes = 0;
+	size_t i;
+
+	cr_assert_eq(e2e_report(traces, &set), 0, "report on %s", traces);
+	cr_assert_str_eq(e2e_str(set, "schema"), "refscope-report-set");
+	cr_assert_eq(json_array_size(e2e_get(set, "reports")), n);
+	json_array_foreach(e2e_get(set, "reports"), i, r) {
+		cr_assert_null(e2e_str(r, "trace.error"));
+		blocks += e2e_int(r, "live_at_exit.blocks");
+		bytes += e2e_int(r, "live_at_exit.bytes");
+		want_blocks += seen[i].blocks;
+		want_bytes += seen[i].bytes;
+	}
+	cr_assert(blocks == want_blocks && bytes == want_bytes,
+		  "the tree's report: %lld bytes in %lld blocks, its traces alone %lld in %lld", bytes,
+		  blocks, want_bytes, want_blocks);
+	json_decref(set);
+}
+
 static void run_entry(const char *name, const struct entry *e)
 {
 	char in[400], *summary;
@@ -243,6 +268,8 @@ static void run_entry(const char *name, const struct entry *e)
 
 	first = check_traces(e, e->status, &seen, &n);
 	summary = expected_summary(seen, n, first);
+	if (n > 1)
+		check_tree_report(seen, n);
 	plen = plain.err_len;
 	cr_assert(traced.err_len >= plen && memcmp(traced.err, plain.err, plen) == 0,
 		  "%s: stderr differs:\n--- plain\n%s--- traced\n%s", name, plain.err, traced.err);

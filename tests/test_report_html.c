@@ -101,6 +101,15 @@ Test(report_html, self_contained_with_the_sample_data)
 	cr_assert_eq(count(html, "</script>"), 3, "%s", html);
 	cr_assert_not_null(strstr(html, "<h1>refscope report: "));
 	cr_assert_not_null(strstr(html, "x&lt;/script&gt;&lt;b&gt;&amp;.trace</h1>"));
+	/* lifetimes: 0x2000 0 allocations and 10 ns, 0x1000 2 allocations and 60 ns */
+	cr_assert_not_null(strstr(html, "<p>2 freed blocks by lifetime (blocks still live at the end are not "
+					"counted); 1 temporary allocations"), "%s", html);
+	cr_assert_not_null(strstr(html, "<tr><td>0</td><td class=n>1</td><td class=n>0</td></tr>"));
+	cr_assert_not_null(strstr(html, "<tr><td>2 to 3</td><td class=n>1</td><td class=n>0</td></tr>"));
+	cr_assert_not_null(strstr(html, "<tr><td>8 to 15</td><td class=n>0</td><td class=n>1</td></tr>"));
+	cr_assert_not_null(strstr(html, "<tr><td>32 to 63</td><td class=n>0</td><td class=n>1</td></tr>"));
+	cr_assert_eq(count(html, "<table class=lifetimes>"), 1);
+	cr_assert_eq(count(html, "</td></tr>\n</table>\n<h2>Long-lived sites</h2>"), 1, "4 rows, then the sites");
 
 	d = data_of(html);
 	cr_assert_str_eq(json_string_value(json_object_get(d, "path")), path);
@@ -169,6 +178,10 @@ Test(report_html, leaked_cycles_carry_generations_as_data)
 	html = html_of_opt(path, 1);
 	cr_assert_not_null(strstr(html, "<h2>Leaked cycles</h2><p>2 leaked cycles in snapshot 0."), "%s", html);
 	cr_assert_eq(count(html, "<svg class=\"cycle\""), 0, "drawn by the script, on demand");
+	cr_assert_not_null(strstr(html, "<tr><td>in leaked cycles</td><td class=n>0</td><td class=n>3</td>"
+					"<td class=n>0</td><td class=n>0</td></tr>"), "%s", html);
+	cr_assert_not_null(strstr(html, "<tr><td>plain leaks</td><td class=n>0</td><td class=n>0</td>"
+					"<td class=n>0</td><td class=n>0</td></tr>"));
 	d = data_of(html);
 	groups = json_object_get(json_object_get(d, "cycles"), "groups");
 	cr_assert_eq(json_integer_value(json_object_get(json_object_get(d, "cycles"), "total")), 2);

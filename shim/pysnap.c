@@ -52,8 +52,12 @@ static int64_t open_id = -1;
 
 static int have_python(void)
 {
-	return rs_real.dlsym(RTLD_DEFAULT, "Py_Initialize") != NULL ||
-	       rs_real.dlsym(RTLD_DEFAULT, "Py_InitializeFromConfig") != NULL;
+	int found = rs_real.dlsym(RTLD_DEFAULT, "Py_Initialize") != NULL ||
+		    rs_real.dlsym(RTLD_DEFAULT, "Py_InitializeFromConfig") != NULL;
+
+	if (!found)
+		dlerror();	/* frees the message a failed lookup leaves (not traced either) */
+	return found;
 }
 
 /* "DIR/python" for the directory holding librefscope.so; 0 or -1. */

@@ -277,3 +277,88 @@ Test(python, leaked_cycle_fails_check)
 	e2e_rmtree(dir);
 	free(dir);
 }
+
+/* run --py-tracemalloc: each member names the line that created it
+ * (tracemalloc, started by sitecustomize.py through _tracemalloc). The
+ * slots version: CPython 3.11's tracemalloc cannot find objects that have
+ * a managed dict (docs/PYTHON.md). */
+Test(python, tracemalloc_names_the_creating_lines)
+{
+	char *dir = e2e_tmpdir(), *trace;
+	char *argv[] = { E2E_REFSCOPE, "run", "-q", "--py-tracemalloc", "-o", dir, "--", PYTHON,
+			 PY_SAMPLE("node_cycle.py"), "slots", NULL };
+	struct e2e_proc p;
+	json_t *rep, *members;
+	const char *s0, *s1;
+
+	e2e_need_plain_samples();
+	e2e_exec(argv, NULL, NULL, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
+	cr_assert_str_eq(p.out, "made a slots cycle\n");
+	e2e_proc_free(&p);
+	trace = e2e_only_trace(dir, "python3.11");
+	rep = cycles_report(trace, NULL);
+	members = e2e_get(at(e2e_get(rep, "python.analyzed.cycles"), 0), "members");
+	cr_assert_eq(json_array_size(members), 2);
+	s0 = e2e_str(at(members, 0), "created_at");
+	s1 = e2e_str(at(members, 1), "created_at");
+	cr_assert(s0 && s1);
+	/* a = cls(1) and b = cls(2), in either address order */
+	cr_assert((!strcmp(s0, PY_SAMPLE("node_cycle.py:36")) && !strcmp(s1, PY_SAMPLE("node_cycle.py:37"))) ||
+		  (!strcmp(s0, PY_SAMPLE("node_cycle.py:37")) && !strcmp(s1, PY_SAMPLE("node_cycle.py:36"))),
+		  "%s %s", s0, s1);
+	json_decref(rep);
+	free(trace);
+	e2e_rmtree(dir);
+	free(dir);
+}
+
+/* The snapshot signal reaches the interpreter as a pending call: a second
+ * Python-aware snapshot, taken while the program runs, with the
+ * collector's generation counts; report --generations shows both. */
+Test(python, snapshot_signal_takes_a_python_snapshot_too)
+{
+	char *dir = e2e_tmpdir(), *trace;
+	char *argv[] = { E2E_REFSCOPE, "run", "-q", "--snapshot-signal", "USR2", "-o", dir, "--", PYTHON,
+			 "-c",
+			 "import os, signal, time\n"
+			 "keep = [dict() for i in range(1000)]\n"
+			 "os.kill(os.getpid(), signal.SIGUSR2)\n"
+			 "for i in range(400):\n"
+			 "    time.sleep(0.005)\n",
+			 NULL };
+	char *gargv[] = { E2E_REFSCOPE, "report", "--generations", NULL, NULL };
+	struct e2e_proc p;
+	json_t *rep, *snaps, *s;
+	size_t i;
+
+	e2e_need_plain_samples();
+	e2e_exec(argv, NULL, NULL, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
+	e2e_proc_free(&p);
+	trace = e2e_only_trace(dir, "python3.11");
+	cr_assert_eq(e2e_report(trace, &rep), 0);
+	snaps = e2e_get(rep, "python.snapshots");
+	cr_assert_eq(json_array_size(snaps), 2);
+	cr_assert_str_eq(e2e_str(at(snaps, 0), "trigger"), "signal");
+	cr_assert_str_eq(e2e_str(at(snaps, 1), "trigger"), "before_finalization");
+	json_array_foreach(snaps, i, s) {
+		json_t *gens = e2e_get(s, "generations");
+
+		cr_assert_eq(json_array_size(gens), 3);
+		cr_assert_eq(json_integer_value(at(gens, 0)) + json_integer_value(at(gens, 1)) +
+				     json_integer_value(at(gens, 2)),
+			     e2e_int(s, "objects"));
+		cr_assert_gt(e2e_int(s, "objects"), 1000);	/* the 1000 dicts at least */
+	}
+	json_decref(rep);
+	gargv[3] = trace;
+	e2e_exec(gargv, NULL, NULL, &p);
+	cr_assert(strstr(p.out, "\npython generations: "), "%s", p.out);
+	cr_assert(strstr(p.out, " signal "), "%s", p.out);
+	cr_assert(strstr(p.out, " before finalization "), "%s", p.out);
+	e2e_proc_free(&p);
+	free(trace);
+	e2e_rmtree(dir);
+	free(dir);
+}

@@ -150,8 +150,9 @@ def _gather(trigger):
             return
         skip = set((id(gen0), id(gen1), id(gen2)))
         tm = None
-        if "tracemalloc" in sys.modules and sys.modules["tracemalloc"].is_tracing():
-            tm = sys.modules["tracemalloc"].get_object_traceback
+        if "_tracemalloc" in sys.modules and sys.modules["_tracemalloc"].is_tracing():
+            # raw frames, most recent first: (filename, lineno)
+            tm = sys.modules["_tracemalloc"]._get_object_traceback
         strings = {}
         pending = []
         slots = {}
@@ -194,10 +195,9 @@ def _gather(trigger):
                 site = 0
                 if tm is not None:
                     tb = tm(o)
-                    if tb is not None and len(tb):
-                        fr = tb[-1]
-                        site = sid_of("%s:%d" % (fr.filename, fr.lineno))
-                    tb = fr = None
+                    if tb:
+                        site = sid_of("%s:%d" % (tb[0][0], tb[0][1]))
+                    tb = None
                 names = None
                 if isinstance(o, dict):
                     names = {}
@@ -279,9 +279,10 @@ def _setup():
                 if lib is not None:
                     lib.refscope__py_register(_on_request)
             if os.environ.get("REFSCOPE_PY_TRACEMALLOC"):
-                import tracemalloc
-                if not tracemalloc.is_tracing():
-                    tracemalloc.start(1)
+                # the C module: tracemalloc.py would leave garbage behind
+                import _tracemalloc
+                if not _tracemalloc.is_tracing():
+                    _tracemalloc.start(1)
 
 
 _setup()

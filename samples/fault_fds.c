@@ -4,10 +4,14 @@
  * usage: fault_fds MODE DIR, MODE one of
  *   close_range  close_range(3, ~0U, 0) first thing
  *   close_loop   close() every number from 3 up to the descriptor limit
+ *   closefrom    closefrom(3)
  *   dup2         closes nothing, but dup2s one of its own files onto every
  *                number that was open (>= 3) when main started: a tracer's
  *                descriptors, say
- * In every mode it then dup2s its own files DIR/own.N onto 3..9. Then ROUNDS
+ *   dup3         the same with dup3(..., O_CLOEXEC)
+ * In every mode it then dup2s its own files DIR/own.N onto 3..9, while a
+ * second thread allocates and frees blocks of 6300 bytes (a tracer writes
+ * from both threads while the numbers change hands). Then ROUNDS
  * rounds of: allocate and free PAIRS blocks of 6000 bytes (enough events for
  * a tracer to write many times) and JIT_CALLS blocks of 6200 bytes through
  * code without unwind information at a new address each time (an unwinder
@@ -19,6 +23,8 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +39,19 @@
 
 static int nums[MAXFDS], nnums;
 static void *volatile sink;
+static atomic_int stop, started;
+
+static void *churn(void *arg)
+{
+	(void)arg;
+	atomic_store(&started, 1);
+	while (!atomic_load(&stop)) {
+		void *volatile p = malloc(6300);
+
+		free(p);
+	}
+	return NULL;
+}
 
 static void add(int n)
 {
@@ -101,6 +120,8 @@ int main(int argc, char **argv)
 	const char *mode = argc > 2 ? argv[1] : "";
 	char path[4096], buf[128], want[8192], got[8192];
 	int bad = 0, late;
+	int use_dup3 = !strcmp(mode, "dup3"), takes = use_dup3 || !strcmp(mode, "dup2");
+	pthread_t t;
 
 	if (argc < 3)
 		return 2;
@@ -116,11 +137,17 @@ int main(int argc, char **argv)
 			max = (long)rl.rlim_cur;
 		for (long n = 3; n < max; n++)
 			close((int)n);
-	} else if (strcmp(mode, "dup2") != 0) {
+	} else if (!strcmp(mode, "closefrom")) {
+		closefrom(3);
+	} else if (!takes) {
 		return 2;
 	}
-	if (strcmp(mode, "dup2") != 0)
+	if (!takes)
 		nnums = 0;	/* closed: those numbers are nobody's now */
+	if (pthread_create(&t, NULL, churn, NULL))
+		return 7;
+	while (!atomic_load(&started))
+		;
 	for (int n = 3; n <= 9; n++)
 		add(n);
 	for (int i = 0; i < nnums; i++) {
@@ -131,11 +158,13 @@ int main(int argc, char **argv)
 		if (fd < 0)
 			return 4;
 		if (fd != nums[i]) {
-			if (dup2(fd, nums[i]) != nums[i])
+			if ((use_dup3 ? dup3(fd, nums[i], O_CLOEXEC) : dup2(fd, nums[i])) != nums[i])
 				return 5;
 			close(fd);
 		}
 	}
+	atomic_store(&stop, 1);
+	pthread_join(t, NULL);
 	for (int r = 0; r < ROUNDS; r++) {
 		work();
 		for (int i = 0; i < nnums; i++) {

@@ -60,6 +60,19 @@ static const struct report_refobj *leaked(const struct report *rep, uint64_t add
 	return NULL;
 }
 
+/* The text report of rep (free() it). */
+static char *text_of(const struct report *rep)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	cr_assert_not_null(out);
+	cr_assert_eq(report_write_text(rep, out), 0);
+	fclose(out);
+	return text;
+}
+
 /*
  * The object is made in main (S_ALLOC), used by use() which retains and
  * releases it, looked up through cache_lookup() which retains it and never
@@ -308,9 +321,7 @@ Test(refcounts, text_report_shows_cycles_and_blame)
 {
 	struct hf f;
 	struct report rep;
-	char path[128], *text = NULL;
-	size_t len = 0;
-	FILE *out;
+	char path[128], *text;
 
 	hf_init(&f);
 	stacks(&f);
@@ -321,9 +332,7 @@ Test(refcounts, text_report_shows_cycles_and_blame)
 	hf_retain(&f, A(1), S_CACHE);
 	hf_write(&f, path);
 	build_report(path, &rep);
-	out = open_memstream(&text, &len);
-	cr_assert_eq(report_write_text(&rep, out), 0);
-	fclose(out);
+	text = text_of(&rep);
 	cr_assert_not_null(strstr(text, "leaked cycles: 1\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "cycle #1: 80 bytes in 2 blocks, found by reachability\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "    block 0x10000000 +8 -> block 0x10000100\n"), "%s", text);
@@ -464,9 +473,7 @@ Test(refcounts, object_inside_its_block)
 	struct hf f;
 	struct report rep;
 	struct refcount_totals t;
-	char path[128], *text = NULL;
-	size_t len = 0;
-	FILE *out;
+	char path[128], *text;
 
 	hf_init(&f);
 	stacks(&f);
@@ -504,9 +511,7 @@ Test(refcounts, object_inside_its_block)
 		cr_assert_eq(b->stack, b->is_alloc ? S_ALLOC : S_CACHE);
 	}
 	cr_assert_neq(rep.refobjs[0].blame[0].is_alloc, rep.refobjs[0].blame[1].is_alloc);
-	out = open_memstream(&text, &len);
-	cr_assert_eq(report_write_text(&rep, out), 0);
-	fclose(out);
+	text = text_of(&rep);
 	cr_assert_not_null(strstr(text, "  0x10000030 (80 bytes): 2 retains, 1 release, balance 2, 48 bytes into "
 					"its block at 0x10000000\n"),
 			   "%s", text);

@@ -76,6 +76,8 @@ SAMPLE_LDFLAGS_refobj_plugin := -Wl,-rpath,'$$ORIGIN'
 SAMPLE_CFLAGS_gobject_cycle := $(shell pkg-config --cflags gobject-2.0 2>/dev/null)
 SAMPLE_LDFLAGS_gobject_cycle := $(shell pkg-config --libs gobject-2.0 2>/dev/null)
 SAMPLE_CFLAGS_gobject_dlopen := $(SAMPLE_CFLAGS_gobject_cycle)
+SAMPLE_CFLAGS_gobject_threads := $(SAMPLE_CFLAGS_gobject_cycle)
+SAMPLE_LDFLAGS_gobject_threads := $(SAMPLE_LDFLAGS_gobject_cycle)
 # a program the shim cannot be preloaded into (libc.a: libc6-dev)
 SAMPLE_LDFLAGS_fault_static := -static
 # C++ samples: samples/NAME.cc -> build/samples/NAME (g++, in DEPS)

@@ -2,7 +2,9 @@
  * refcounts.c - per-object reference counts and the blame of unbalanced
  * retains (see refcounts.h for the matching rules and why).
  *
- * Objects live in a uthash table keyed by address; an object keeps its own
+ * Objects live in a uthash table keyed by address, the allocated ones in a
+ * second one keyed by their block's start (the FREE names the block, not an
+ * object inside it); an object keeps its own
  * retain/release events (seq, stack) until it is freed, so memory is bounded
  * by the events of objects still live, which are the ones blame needs.
  */
@@ -23,7 +25,8 @@ struct obj {
 	struct refcount_object o;
 	struct ref_ev *ev;
 	size_t nev, cap;
-	UT_hash_handle hh;
+	UT_hash_handle hh;	/* objs, by o.addr */
+	UT_hash_handle bh;	/* by_block, by o.block (allocated objects) */
 };
 
 struct api_entry {
@@ -33,6 +36,7 @@ struct api_entry {
 
 struct refcounts {
 	struct obj *objs;
+	struct obj *by_block;
 	struct api_entry *apis;
 	struct refcount_totals t;
 };
@@ -48,6 +52,8 @@ static void obj_drop(struct refcounts *rc, struct obj *o, int freed)
 	if (freed)
 		rc->t.freed++;
 	HASH_DEL(rc->objs, o);
+	if (o->o.allocated)
+		HASH_DELETE(bh, rc->by_block, o);
 	free(o->ev);
 	free(o);
 }
@@ -78,6 +84,23 @@ static int count_api(struct refcounts *rc, const struct reader_event *ev)
 	return 0;
 }
 
+/*
+ * The live block holding addr: the one starting there, else the nearest
+ * one starting below it (blocks never overlap) if it reaches addr. Blocks
+ * start 16-byte aligned; an object sits at most REFCOUNTS_INTERIOR_MAX
+ * bytes into its block (a GObject after its class's private data).
+ */
+static int containing_block(const struct heap *h, uint64_t addr, struct heap_block *b)
+{
+	if (heap_lookup(h, addr, b))
+		return 1;
+	for (uint64_t s = (addr - 1) & ~(uint64_t)15; addr > 16 && addr - s <= REFCOUNTS_INTERIOR_MAX;
+	     s -= 16)
+		if (heap_lookup(h, s, b))
+			return addr < b->addr + b->size;
+	return 0;
+}
+
 int refcounts_event(struct refcounts *rc, const struct heap *h, const struct reader_event *ev)
 {
 	struct obj *o;
@@ -89,7 +112,9 @@ int refcounts_event(struct refcounts *rc, const struct heap *h, const struct rea
 		 * either way the lifetime the events belonged to is over */
 		if (!ev->addr)
 			return 0;
-		HASH_FIND(hh, rc->objs, &ev->addr, sizeof(ev->addr), o);
+		HASH_FIND(bh, rc->by_block, &ev->addr, sizeof(ev->addr), o);
+		if (!o)
+			HASH_FIND(hh, rc->objs, &ev->addr, sizeof(ev->addr), o);
 		if (o)
 			obj_drop(rc, o, ev->type == RS_EV_FREE);
 		return 0;
@@ -113,8 +138,9 @@ int refcounts_event(struct refcounts *rc, const struct heap *h, const struct rea
 		if (!o)
 			return -ENOMEM;
 		o->o.addr = ev->addr;
-		if (heap_lookup(h, ev->addr, &b)) {
+		if (containing_block(h, ev->addr, &b)) {
 			o->o.allocated = 1;
+			o->o.block = b.addr;
 			o->o.size = b.size;
 			o->o.alloc_stack = b.stack;
 			o->o.balance = 1;
@@ -122,6 +148,8 @@ int refcounts_event(struct refcounts *rc, const struct heap *h, const struct rea
 			rc->t.unallocated++;
 		}
 		HASH_ADD(hh, rc->objs, o.addr, sizeof(o->o.addr), o);
+		if (o->o.allocated)
+			HASH_ADD(bh, rc->by_block, o.block, sizeof(o->o.block), o);
 		rc->t.objects++;
 	}
 	if (o->nev == o->cap) {

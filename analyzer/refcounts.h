@@ -5,7 +5,14 @@
  * from its ALLOC (or its first event when the trace never allocated it) to
  * its FREE. An allocated object starts at one reference (the one its
  * allocation hands out); an address the trace never allocated starts at
- * zero. balance = start + retains - releases.
+ * zero. balance = start + retains - releases. The object may sit inside
+ * its block rather than at its start, up to REFCOUNTS_INTERIOR_MAX bytes
+ * in: a GObject whose class has private data (G_ADD_PRIVATE) is allocated
+ * with that data before the instance, and every call names the instance;
+ * the FREE of the block ends its lifetime. The snapshot graph's count
+ * method knows only objects at the start of their block (pointers to
+ * an object inside one are interior pointers there), so a report with a
+ * snapshot shows only those.
  *
  * Blame (which retains lack their release), per object, done once the
  * replay is over (stacks may be defined late in the trace). Every reference
@@ -41,13 +48,15 @@
 
 #define REFCOUNTS_MATCH_MAX 20000
 #define REFCOUNTS_FN_MAX 8 /* functions counted one by one per API */
+#define REFCOUNTS_INTERIOR_MAX 512 /* how far into its block an object may be */
 
 struct refcounts;
 
 struct refcount_object {
 	uint64_t addr;
-	int allocated; /* the trace allocated it: size and alloc_stack are known */
-	uint64_t size, alloc_stack;
+	int allocated; /* the trace allocated it: block, size and alloc_stack are known */
+	uint64_t block; /* the start of its block: addr, or below it */
+	uint64_t size, alloc_stack; /* the block's */
 	uint64_t retains, releases;
 	int64_t balance;
 };

@@ -20,7 +20,8 @@
  * data-flame-alloc-nodes, data-flame-leak-nodes, data-cycles,
  * data-cycle-groups, data-cycle-rows, data-cycle-shown(-nodes, -edges) and,
  * when the page is opened as FILE#cycles-all (every cycle drawn at once),
- * data-cycles-drawn, data-cycle-nodes, data-cycle-edges, data-cycles-cut;
+ * data-cycles-drawn, data-cycle-nodes, data-cycle-edges, data-cycles-cut
+ * (FILE#filter=TEXT opens it with the cycle table filtered by TEXT);
  * data-render-ms is the script's own time.
  */
 #include "report.h"
@@ -603,7 +604,7 @@ static void cycles_section(FILE *out, const struct report *rep)
 		     "members, same allocation sites node by node, same pointers) share one row. Click a row to "
 		     "draw it: nodes coloured by generation at the end (grey: freed after the snapshot), arrows "
 		     "are pointers. A cycle draws at most %d members. Open the page as <code>report.html#cycles-all"
-		     "</code> to draw every cycle at once.</p>\n",
+		     "</code> to draw every cycle at once, as <code>report.html#filter=TEXT</code> to filter.</p>\n",
 		g->ncycles, g->ncycles == 1 ? "" : "s", rep->snapshot ? rep->snapshot->id : 0, HTML_CYCLE_NODES);
 	fputs("<div class=cfilter>site contains <input id=cycle-filter type=search placeholder=\"function or file\"> "
 	      "at least <input id=cycle-min type=number min=1 value=1> members <span id=cycle-count></span></div>\n"
@@ -1181,6 +1182,8 @@ static const char script[] =
 	"  tb.textContent='';shown=0;more();\n"
 	" }\n"
 	" fin.oninput=filter;min.oninput=filter;moreb.onclick=more;\n"
+	" /* FILE#filter=TEXT opens the page with the table filtered */\n"
+	" if(location.hash.indexOf('#filter=')===0)fin.value=decodeURIComponent(location.hash.slice(8));\n"
 	" filter();\n"
 	" if(C.groups.length)show(0,0);\n"
 	" if(location.hash==='#cycles-all'){\n"

@@ -201,6 +201,8 @@ static void write_refcounts(struct jsonw *w, const struct report *rep)
 		jsonw_begin_object(w);
 		jsonw_key(w, "address");
 		jsonw_hex(w, ro->o.addr);
+		jsonw_key(w, "block");
+		jsonw_hex(w, ro->o.allocated ? ro->o.block : ro->o.addr);
 		field(w, "size", ro->o.size);
 		field(w, "retains", ro->o.retains);
 		field(w, "releases", ro->o.releases);

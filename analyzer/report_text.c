@@ -290,6 +290,9 @@ static void print_refcounts(FILE *out, const struct report *rep)
 			     " release%s, balance %" PRId64,
 			ro->o.addr, ro->o.size, ro->o.retains, s_if(ro->o.retains), ro->o.releases,
 			s_if(ro->o.releases), ro->o.balance);
+		if (ro->o.allocated && ro->o.block != ro->o.addr)
+			fprintf(out, ", %" PRIu64 " bytes into its block at 0x%" PRIx64,
+				ro->o.addr - ro->o.block, ro->o.block);
 		if (ro->cls >= 0)
 			fprintf(out, ", %s%s, gc_refs %" PRId64, graph_class_name(ro->cls),
 				ro->count_garbage ? ", cyclic garbage by count" : "", ro->gc_refs);

@@ -7,7 +7,9 @@
  *   dup2         closes nothing, but dup2s one of its own files onto every
  *                number that was open (>= 3) when main started: a tracer's
  *                descriptors, say
- * In every mode it then dup2s its own files DIR/own.N onto 3..9. Then ROUNDS
+ * In every mode it then dup2s its own files DIR/own.N onto 3..9, while a
+ * second thread allocates and frees blocks of 6300 bytes (a tracer writes
+ * from both threads while the numbers change hands). Then ROUNDS
  * rounds of: allocate and free PAIRS blocks of 6000 bytes (enough events for
  * a tracer to write many times) and JIT_CALLS blocks of 6200 bytes through
  * code without unwind information at a new address each time (an unwinder
@@ -19,6 +21,8 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +37,19 @@
 
 static int nums[MAXFDS], nnums;
 static void *volatile sink;
+static atomic_int stop, started;
+
+static void *churn(void *arg)
+{
+	(void)arg;
+	atomic_store(&started, 1);
+	while (!atomic_load(&stop)) {
+		void *volatile p = malloc(6300);
+
+		free(p);
+	}
+	return NULL;
+}
 
 static void add(int n)
 {
@@ -101,6 +118,7 @@ int main(int argc, char **argv)
 	const char *mode = argc > 2 ? argv[1] : "";
 	char path[4096], buf[128], want[8192], got[8192];
 	int bad = 0, late;
+	pthread_t t;
 
 	if (argc < 3)
 		return 2;
@@ -121,6 +139,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "dup2") != 0)
 		nnums = 0;	/* closed: those numbers are nobody's now */
+	if (pthread_create(&t, NULL, churn, NULL))
+		return 7;
+	while (!atomic_load(&started))
+		;
 	for (int n = 3; n <= 9; n++)
 		add(n);
 	for (int i = 0; i < nnums; i++) {
@@ -136,6 +158,8 @@ int main(int argc, char **argv)
 			close(fd);
 		}
 	}
+	atomic_store(&stop, 1);
+	pthread_join(t, NULL);
 	for (int r = 0; r < ROUNDS; r++) {
 		work();
 		for (int i = 0; i < nnums; i++) {

@@ -36,43 +36,46 @@ struct cur {
 	int bad;
 };
 
-static uint64_t uleb(struct cur *c)
+/* A LEB128 number's bits; *shift: how many were read, *sign: the last
+ * byte's sign bit (c->bad when it runs off the end). */
+static uint64_t leb(struct cur *c, unsigned *shift, int *sign)
 {
 	uint64_t v = 0;
-	unsigned shift = 0;
 
+	*shift = 0;
+	*sign = 0;
 	while (c->p < c->end) {
 		uint8_t b = *c->p++;
 
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-		if (!(b & 0x80))
+		if (*shift < 64)
+			v |= (uint64_t)(b & 0x7f) << *shift;
+		*shift += 7;
+		if (!(b & 0x80)) {
+			*sign = (b & 0x40) != 0;
 			return v;
+		}
 	}
 	c->bad = 1;
 	return 0;
 }
 
+static uint64_t uleb(struct cur *c)
+{
+	unsigned shift;
+	int sign;
+
+	return leb(c, &shift, &sign);
+}
+
 static int64_t sleb(struct cur *c)
 {
-	uint64_t v = 0;
-	unsigned shift = 0;
+	unsigned shift;
+	int sign;
+	uint64_t v = leb(c, &shift, &sign);
 
-	while (c->p < c->end) {
-		uint8_t b = *c->p++;
-
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-		if (!(b & 0x80)) {
-			if (shift < 64 && (b & 0x40))
-				v |= ~(uint64_t)0 << shift;
-			return (int64_t)v;
-		}
-	}
-	c->bad = 1;
-	return 0;
+	if (sign && shift < 64)
+		v |= ~(uint64_t)0 << shift;
+	return (int64_t)v;
 }
 
 static uint64_t fixed(struct cur *c, unsigned n)

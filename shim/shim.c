@@ -394,15 +394,11 @@ struct rs_tbuf *rs_shim_tbuf(void)
 	return tb;
 }
 
-int rs_shim_stack_loader(struct rs_tbuf *tb, uint32_t *id)
+uint32_t rs_shim_stack_loader(struct rs_tbuf *tb, uintptr_t caller)
 {
-	uintptr_t caller = (uintptr_t)rs_self.caller;
 	uintptr_t ip;
 	int is_new;
 
-	rs_self.caller = NULL;
-	if (!caller || !rs_unwind_in_loader(caller))
-		return 0;
 	/*
 	 * The loader calls malloc and free with its own locks held
 	 * (dlclose frees under the lock dl_iterate_phdr takes). An
@@ -413,8 +409,7 @@ int rs_shim_stack_loader(struct rs_tbuf *tb, uint32_t *id)
 	 * module rescan while the loader is mid-change.
 	 */
 	ip = caller - 1;
-	*id = rs_stacks_intern(tb, &ip, 1, &is_new);
-	return 1;
+	return rs_stacks_intern(tb, &ip, 1, &is_new);
 }
 
 uint32_t rs_shim_stack_intern(struct rs_tbuf *tb, const uintptr_t *ips, unsigned n)

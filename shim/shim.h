@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "guard.h"
 #include "options.h"
 #include "unwind.h"
 #include "writer.h"
@@ -27,22 +28,22 @@ static inline int rs_shim_ready(void)
 }
 
 struct rs_tbuf *rs_shim_tbuf(void);
-/* rs_shim_stack's out-of-line parts: the hook called from the loader (1,
- * *id set: one frame, no unwind); interning n captured frames (0 if none). */
-int rs_shim_stack_loader(struct rs_tbuf *tb, uint32_t *id);
+/* rs_shim_stack's out-of-line parts: the hook called from the loader (one
+ * frame, no unwind: see shim.c); interning n captured frames (0 if none). */
+uint32_t rs_shim_stack_loader(struct rs_tbuf *tb, uintptr_t caller);
 uint32_t rs_shim_stack_intern(struct rs_tbuf *tb, const uintptr_t *ips, unsigned n);
 
 /* The running hook's caller's stack, interned: its id, 0 if none. Inlined
- * into the hook, so unw_backtrace is called from the hook's own frame: every
- * shim frame in between would cost libunwind a step per event, then be
- * dropped. */
+ * into the hook, so the walk starts in the hook's own frame: every shim
+ * frame in between would cost a step per event, then be dropped. */
 static inline __attribute__((always_inline)) uint32_t rs_shim_stack(struct rs_tbuf *tb)
 {
 	uintptr_t ips[RS_DEPTH_MAX + RS_UNWIND_SLACK];
-	uint32_t id;
+	uintptr_t caller = (uintptr_t)rs_self.caller;
 
-	if (rs_shim_stack_loader(tb, &id))
-		return id;
+	rs_self.caller = NULL;
+	if (rs_unlikely(caller - rs_ldso_lo < rs_ldso_span))
+		return rs_shim_stack_loader(tb, caller);
 	return rs_shim_stack_intern(tb, ips, rs_unwind_capture(ips, rs_opt.depth));
 }
 

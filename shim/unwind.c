@@ -34,7 +34,7 @@
 #include "writer.h"
 
 static uintptr_t self_lo, self_hi;
-static uintptr_t ldso_lo, ldso_hi;
+uintptr_t rs_ldso_lo, rs_ldso_span;	/* span 0: nothing is in the loader */
 
 /* The loader's object: the one loaded at AT_BASE. */
 static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
@@ -54,14 +54,14 @@ static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
 		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
 			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
 	}
-	ldso_lo = lo;
-	ldso_hi = hi;
+	rs_ldso_lo = lo;
+	rs_ldso_span = hi - lo;
 	return 1;
 }
 
 int rs_unwind_in_loader(uintptr_t ip)
 {
-	return ip >= ldso_lo && ip < ldso_hi;
+	return ip - rs_ldso_lo < rs_ldso_span;
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
@@ -442,8 +442,9 @@ unsigned rs_unwind_squeeze(uintptr_t *ips, int n, unsigned max)
  * A value: bits 0-15 generation (never 0: an empty value is a miss),
  * bit 16 special (bit 17 set: the outermost frame; clear: unsupported),
  * bit 18 CFA from rbp, bit 19 rbp saved, bits 24-39 where (CFA + a signed
- * 16-bit offset, at most -8: below the CFA), bits 40-63 the CFA's signed
- * 24-bit offset. A rule that does not fit is unsupported.
+ * 16-bit offset, at most -8: below the CFA; -8 when not saved: the lowest
+ * address the step reads), bits 40-63 the CFA's signed 24-bit offset. A
+ * rule that does not fit is unsupported.
  */
 #define UC_BITS 16
 #define UC_SIZE (1u << UC_BITS)
@@ -549,18 +550,16 @@ static uint64_t encode_rule(const struct rs_cfi_rule *r, uint32_t gen)
 
 	if (r->kind == RS_CFI_END)
 		return v | V_SPECIAL | V_END;
-	/* an rsp-based CFA is at least 8 above rsp, and rbp saved at or
-	 * above rsp: the walker's bounds tests for those are made here */
 	if (r->kind != RS_CFI_OK || r->cfa_off < -(1 << 23) || r->cfa_off >= (1 << 23) ||
-	    (r->cfa_reg == RS_CFI_RSP && r->cfa_off < 8) ||
-	    (r->rbp_saved && (r->rbp_off > -8 || r->rbp_off < INT16_MIN ||
-			      (r->cfa_reg == RS_CFI_RSP && r->cfa_off + r->rbp_off < 0))))
+	    (r->rbp_saved && (r->rbp_off > -8 || r->rbp_off < INT16_MIN)))
 		return v | V_SPECIAL;
 	v |= (uint64_t)r->cfa_off << 40;
 	if (r->cfa_reg == RS_CFI_RBP)
 		v |= V_CFA_RBP;
 	if (r->rbp_saved)
 		v |= V_RBP_SAVED | (uint64_t)(uint16_t)r->rbp_off << 24;
+	else
+		v |= (uint64_t)(uint16_t)-8 << 24;
 	return v;
 }
 
@@ -629,7 +628,7 @@ int rs_unwind_fast(uintptr_t *ips, unsigned max, uintptr_t pc, uintptr_t sp, uin
 	for (;;) {
 		uint32_t i = uc_hash(key);
 		uint64_t v = atomic_load_explicit(&vals[i], memory_order_acquire);
-		uintptr_t cfa, ra;
+		uintptr_t cfa, ra, at;
 
 		if (__builtin_expect(atomic_load_explicit(&keys[i], memory_order_relaxed) != key ||
 				     (uint16_t)v != gen, 0))
@@ -642,28 +641,18 @@ int rs_unwind_fast(uintptr_t *ips, unsigned max, uintptr_t pc, uintptr_t sp, uin
 			break;	/* the outermost frame */
 		}
 		/*
-		 * Every read lies within [sp, top), so a bad rule never faults:
-		 * for an rsp-based rule, CFA - 8 >= sp and a saved rbp at or
-		 * above sp hold by construction (encode_rule); an rbp-based
-		 * one is tested here. CFA <= top for both.
+		 * Every read lies within [sp, top), so a bad rule (or a garbage
+		 * rbp) never faults: the lowest, at, at or above sp (a signed
+		 * difference: also when rbp + offset wrapped), the CFA at most
+		 * top; the return address is at CFA - 8 >= at.
 		 */
-		if (v & V_CFA_RBP) {
-			cfa = fp + (uintptr_t)V_CFA_OFF(v);
-			if (cfa < sp + 8)	/* also when fp + off wrapped */
-				goto slow;
-		} else {
-			cfa = sp + (uintptr_t)V_CFA_OFF(v);
-		}
-		if (cfa > top)
+		cfa = ((v & V_CFA_RBP) ? fp : sp) + (uintptr_t)V_CFA_OFF(v);
+		at = cfa + (uintptr_t)V_RBP_OFF(v);
+		if ((intptr_t)(at - sp) < 0 || cfa > top)
 			goto slow;
 		ra = *(const uintptr_t *)(cfa - 8);
-		if (v & V_RBP_SAVED) {
-			uintptr_t at = cfa + (uintptr_t)V_RBP_OFF(v);	/* at + 8 <= cfa */
-
-			if ((v & V_CFA_RBP) && at < sp)
-				goto slow;
+		if (v & V_RBP_SAVED)
 			fp = *(const uintptr_t *)at;
-		}
 		sp = cfa;
 		if (!ra || k >= max)
 			break;

@@ -101,6 +101,8 @@ static inline __attribute__((always_inline)) unsigned rs_unwind_capture(uintptr_
  */
 /* Is ip inside the dynamic loader (ld.so)? Learned by rs_unwind_init. */
 int rs_unwind_in_loader(uintptr_t ip);
+/* Its range, for inlined tests: ip - rs_ldso_lo < rs_ldso_span. */
+extern uintptr_t rs_ldso_lo, rs_ldso_span;
 
 /*
  * The shim's own dl_iterate_phdr walks (module scans, GOT patching, heap

@@ -44,6 +44,7 @@ static struct {
 	uint64_t start_mono;
 	atomic_int stopped;
 	atomic_int fd_lock;		/* reopening the descriptor */
+	atomic_int writing;		/* threads inside writer_outv */
 	atomic_int list_lock;		/* free list and the all-buffers list */
 	struct rs_tbuf *all;
 	struct rs_tbuf *free;
@@ -261,8 +262,15 @@ int rs_writer_move_fd(void)
 		return -EBUSY;
 	nfd = fcntl(g.fd, F_DUPFD_CLOEXEC, rs_writer_fd_floor());
 	if (nfd >= 0)
-		g.fd = nfd;
+		__atomic_store_n(&g.fd, nfd, __ATOMIC_SEQ_CST);
 	spin_unlock(&g.fd_lock);
+	/* a write that read the old number may still be on its way to it:
+	 * wait for those (bounded: one on a stuck device must not hang us) */
+	for (unsigned i = 0; nfd >= 0 && atomic_load(&g.writing) && i < 100000; i++) {
+		struct timespec ts = { 0, 10000 };
+
+		nanosleep(&ts, NULL);
+	}
 	if (nfd < 0) {
 		int e = errno;
 
@@ -357,10 +365,15 @@ static void write_failed(int fd, ssize_t w, size_t len)
 	stop(RS_STOP_WRITE_ERROR, err, 1);
 }
 
-int rs_writer_out(const void *buf, size_t len)
+/*
+ * One writev(2) of a complete top-level record in pieces. Counted in
+ * g.writing from before the descriptor is read until the write is done, so
+ * rs_writer_move_fd can wait until no write can still land on the number
+ * the program is about to take.
+ */
+static int outv(const struct iovec *iov, int n, size_t len)
 {
-	const uint8_t *p = buf;
-	int fd = g.fd;
+	int fd = __atomic_load_n(&g.fd, __ATOMIC_SEQ_CST);
 	ssize_t w;
 
 	if (atomic_load_explicit(&g.stopped, memory_order_relaxed) || fd < 0)
@@ -380,7 +393,8 @@ int rs_writer_out(const void *buf, size_t len)
 		fd = g.fd;
 	}
 	for (;;) {
-		w = write(fd, p, len);
+		/* one call: O_APPEND places the whole record at once */
+		w = writev(fd, iov, n);
 		if (w == (ssize_t)len)
 			return 0;
 		if (w < 0 && errno == EINTR)
@@ -391,33 +405,21 @@ int rs_writer_out(const void *buf, size_t len)
 	}
 }
 
-/* One writev(2) of a complete top-level record in pieces; as rs_writer_out. */
 static int writer_outv(const struct iovec *iov, int n, size_t len)
 {
-	int fd = g.fd;
-	ssize_t w;
+	int r;
 
-	if (atomic_load_explicit(&g.stopped, memory_order_relaxed) || fd < 0)
-		return -EPIPE;
-	if (getpid() != g.pid)
-		return -ESRCH;	/* see rs_writer_out */
-	if (!fd_is_ours(fd)) {
-		if (reopen(fd) < 0) {
-			stop(RS_STOP_FD_LOST, EBADF, 0);
-			return -EBADF;
-		}
-		fd = g.fd;
-	}
-	for (;;) {
-		/* one call: O_APPEND places the whole record at once */
-		w = writev(fd, iov, n);
-		if (w == (ssize_t)len)
-			return 0;
-		if (w < 0 && errno == EINTR)
-			continue;
-		write_failed(fd, w, len);
-		return -EIO;
-	}
+	atomic_fetch_add(&g.writing, 1);
+	r = outv(iov, n, len);
+	atomic_fetch_sub(&g.writing, 1);
+	return r;
+}
+
+int rs_writer_out(const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	return writer_outv(&iov, 1, len);
 }
 
 int rs_writer_end(unsigned how, int64_t status)

@@ -23,6 +23,17 @@ static struct rs_cfi_rule at(const uint8_t *fde, size_t n, uintptr_t pc)
 	return r;
 }
 
+/* An applicable rule: CFA = reg + off; rbp saved at CFA + rbp_off, or not. */
+static void assert_ok(struct rs_cfi_rule r, int reg, int64_t off, int saved, int64_t rbp_off)
+{
+	cr_assert_eq(r.kind, RS_CFI_OK);
+	cr_assert_eq(r.cfa_reg, reg);
+	cr_assert_eq(r.cfa_off, off);
+	cr_assert_eq(r.rbp_saved, saved);
+	if (saved)
+		cr_assert_eq(r.rbp_off, rbp_off);
+}
+
 /*
  * push %rbp; mov %rsp,%rbp; ...; pop %rbp (remembered); ret; more body:
  *   LOC+0  CFA rsp+8
@@ -47,50 +58,24 @@ static const uint8_t framed[] = {
 
 Test(cfi, entry_is_rsp_plus_8)
 {
-	struct rs_cfi_rule r = at(framed, sizeof(framed), LOC);
-
-	cr_assert_eq(r.kind, RS_CFI_OK);
-	cr_assert_eq(r.cfa_reg, RS_CFI_RSP);
-	cr_assert_eq(r.cfa_off, 8);
-	cr_assert_eq(r.rbp_saved, 0);
+	assert_ok(at(framed, sizeof(framed), LOC), RS_CFI_RSP, 8, 0, 0);
 }
 
 Test(cfi, after_push_rbp)
 {
-	struct rs_cfi_rule r = at(framed, sizeof(framed), LOC + 3);
-
-	cr_assert_eq(r.kind, RS_CFI_OK);
-	cr_assert_eq(r.cfa_reg, RS_CFI_RSP);
-	cr_assert_eq(r.cfa_off, 16);
-	cr_assert_eq(r.rbp_saved, 1);
-	cr_assert_eq(r.rbp_off, -16);
+	assert_ok(at(framed, sizeof(framed), LOC + 3), RS_CFI_RSP, 16, 1, -16);
 }
 
 Test(cfi, frame_pointer_body)
 {
-	struct rs_cfi_rule r = at(framed, sizeof(framed), LOC + 19);
-
-	cr_assert_eq(r.kind, RS_CFI_OK);
-	cr_assert_eq(r.cfa_reg, RS_CFI_RBP);
-	cr_assert_eq(r.cfa_off, 16);
-	cr_assert_eq(r.rbp_saved, 1);
-	cr_assert_eq(r.rbp_off, -16);
+	assert_ok(at(framed, sizeof(framed), LOC + 19), RS_CFI_RBP, 16, 1, -16);
 }
 
 Test(cfi, epilogue_then_restored_state)
 {
-	struct rs_cfi_rule r = at(framed, sizeof(framed), LOC + 20);
-
-	cr_assert_eq(r.kind, RS_CFI_OK);
-	cr_assert_eq(r.cfa_reg, RS_CFI_RSP);
-	cr_assert_eq(r.cfa_off, 8);
-	cr_assert_eq(r.rbp_saved, 0);
-	r = at(framed, sizeof(framed), LOC + 40);
-	cr_assert_eq(r.kind, RS_CFI_OK);
-	cr_assert_eq(r.cfa_reg, RS_CFI_RBP, "restore_state brings the CFA rule back too");
-	cr_assert_eq(r.cfa_off, 16);
-	cr_assert_eq(r.rbp_saved, 1);
-	cr_assert_eq(r.rbp_off, -16);
+	assert_ok(at(framed, sizeof(framed), LOC + 20), RS_CFI_RSP, 8, 0, 0);
+	/* restore_state brings the CFA rule back too */
+	assert_ok(at(framed, sizeof(framed), LOC + 40), RS_CFI_RBP, 16, 1, -16);
 }
 
 Test(cfi, long_advances_and_sf_forms)
@@ -195,10 +180,7 @@ Test(cfi, lookup_in_this_program)
 	/* at a function's first instruction the call has just pushed the
 	 * return address: CFA = rsp + 8, whatever the function does later */
 	rs_cfi_lookup((uintptr_t)&some_function, &r);
-	cr_assert_eq(r.kind, RS_CFI_OK);
-	cr_assert_eq(r.cfa_reg, RS_CFI_RSP);
-	cr_assert_eq(r.cfa_off, 8);
-	cr_assert_eq(r.rbp_saved, 0);
+	assert_ok(r, RS_CFI_RSP, 8, 0, 0);
 	cr_assert_eq(some_function(2), 7);
 }
 

@@ -437,6 +437,9 @@ static void fds_mode(const char *mode)
 	cr_assert_geq(t.chunks, 2, "the trace was written again after the close");
 	ASSERT_TALLY(&t, 6000, 6000, 80000, 80000, 0);
 	ASSERT_TALLY(&t, 6200, 6200, 64, 64, 0);
+	x = tally(&t, 6300, 6300);	/* the other thread's, while the numbers changed */
+	cr_assert_eq(x.frees, x.allocs);
+	cr_assert_eq(x.live, 0);
 	x = tally(&t, 6100, 6100);
 	cr_assert_eq(x.live, 4);
 	cr_assert_eq(x.unstacked, 0, "stacks after %s", mode);

@@ -60,6 +60,19 @@ static const struct report_refobj *leaked(const struct report *rep, uint64_t add
 	return NULL;
 }
 
+/* The text report of rep (free() it). */
+static char *text_of(const struct report *rep)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	cr_assert_not_null(out);
+	cr_assert_eq(report_write_text(rep, out), 0);
+	fclose(out);
+	return text;
+}
+
 /*
  * The object is made in main (S_ALLOC), used by use() which retains and
  * releases it, looked up through cache_lookup() which retains it and never
@@ -308,9 +321,7 @@ Test(refcounts, text_report_shows_cycles_and_blame)
 {
 	struct hf f;
 	struct report rep;
-	char path[128], *text = NULL;
-	size_t len = 0;
-	FILE *out;
+	char path[128], *text;
 
 	hf_init(&f);
 	stacks(&f);
@@ -321,9 +332,7 @@ Test(refcounts, text_report_shows_cycles_and_blame)
 	hf_retain(&f, A(1), S_CACHE);
 	hf_write(&f, path);
 	build_report(path, &rep);
-	out = open_memstream(&text, &len);
-	cr_assert_eq(report_write_text(&rep, out), 0);
-	fclose(out);
+	text = text_of(&rep);
 	cr_assert_not_null(strstr(text, "leaked cycles: 1\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "cycle #1: 80 bytes in 2 blocks, found by reachability\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "    block 0x10000000 +8 -> block 0x10000100\n"), "%s", text);
@@ -450,6 +459,63 @@ Test(refcounts, negative_balance_does_not_derail_the_count_method)
 	cr_assert_eq(rep.graph.cycles[0].nmembers, 2);
 	cr_assert_eq(rep.graph.cycles[0].methods, GRAPH_BY_REACHABILITY | GRAPH_BY_REFCOUNT);
 	cr_assert_eq(rep.graph.balance[graph_find(&rep.graph, A(2))], -1);
+	report_release(&rep);
+	hf_release(&f);
+}
+
+/* A GObject whose class has private data sits 48 bytes into its block:
+ * its calls name the instance, the FREE names the block. One such object
+ * leaks (joined to its block: size, allocation stack, blame), one is freed
+ * (its lifetime ends with the block's FREE), and an address 48 bytes past
+ * the end of a block is no object of it. No snapshot: every live one counts. */
+Test(refcounts, object_inside_its_block)
+{
+	struct hf f;
+	struct report rep;
+	struct refcount_totals t;
+	char path[128], *text;
+
+	hf_init(&f);
+	stacks(&f);
+	f.snapshots = 0;
+	hf_alloc(&f, A(0), 80, S_ALLOC);
+	hf_retain(&f, A(0) + 48, S_CACHE);
+	hf_retain(&f, A(0) + 48, S_USE_RETAIN);
+	hf_unref(&f, A(0) + 48, S_USE_RELEASE);
+	hf_alloc(&f, A(1), 80, S_ALLOC);
+	hf_retain(&f, A(1) + 48, S_USE_RETAIN);
+	hf_unref(&f, A(1) + 48, S_USE_RELEASE);
+	hf_unref(&f, A(1) + 48, S_MAIN_RELEASE);
+	hf_free(&f, A(1));
+	hf_alloc(&f, A(2), 16, S_ALLOC);
+	hf_retain(&f, A(2) + 64, S_OTHER);
+	hf_write(&f, path);
+	build_report(path, &rep);
+	t = rep.rc_totals;
+	cr_assert_eq(t.objects, 3);
+	cr_assert_eq(t.freed, 1, "A(1)'s object ended with its block");
+	cr_assert_eq(t.unallocated, 1, "A(2) + 64 is past A(2)'s 16 bytes");
+	cr_assert_eq(rep.nrefobjs, 1);
+	cr_assert_eq(rep.refobjs[0].o.addr, A(0) + 48);
+	cr_assert_eq(rep.refobjs[0].o.block, A(0));
+	cr_assert_eq(rep.refobjs[0].o.size, 80);
+	cr_assert_eq(rep.refobjs[0].o.alloc_stack, S_ALLOC);
+	cr_assert_eq(rep.refobjs[0].o.balance, 2);
+	/* the allocation's reference and the cache's retain wait; the use's
+	 * retain went with the use's release (same caller) */
+	cr_assert_eq(rep.refobjs[0].nblame, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct refcount_blame *b = &rep.refobjs[0].blame[i];
+
+		cr_assert_eq(b->count, 1);
+		cr_assert_eq(b->stack, b->is_alloc ? S_ALLOC : S_CACHE);
+	}
+	cr_assert_neq(rep.refobjs[0].blame[0].is_alloc, rep.refobjs[0].blame[1].is_alloc);
+	text = text_of(&rep);
+	cr_assert_not_null(strstr(text, "  0x10000030 (80 bytes): 2 retains, 1 release, balance 2, 48 bytes into "
+					"its block at 0x10000000\n"),
+			   "%s", text);
+	free(text);
 	report_release(&rep);
 	hf_release(&f);
 }

@@ -322,15 +322,16 @@ static int body_attr(const char *dom, const char *name, char *out, size_t size)
 
 /* Loads file://page + hash in headless Chromium: the DOM it dumps into
  * *dom (the caller frees it), asserting the page's script finished without
- * error; then a screenshot kept as build/artifacts/shot. */
-static void chromium_load(const char *dir, const char *page, const char *hash, const char *shot_name,
-			  struct e2e_proc *dom)
+ * error; then a screenshot of the top height pixels kept as
+ * build/artifacts/shot. */
+static void chromium_load(const char *dir, const char *page, const char *hash, int height,
+			  const char *shot_name, struct e2e_proc *dom)
 {
-	char url[600], shot[512], shotarg[600], profarg[600], v[64];
+	char url[600], shot[512], shotarg[600], profarg[600], sizearg[64], v[64];
 	char *dump[] = { "timeout", "120", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
 			 "--disable-background-networking", profarg, "--dump-dom", url, NULL };
 	char *snap[] = { "timeout", "120", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-			 "--disable-background-networking", profarg, "--window-size=1200,1600", shotarg,
+			 "--disable-background-networking", profarg, sizearg, shotarg,
 			 url, NULL };
 	struct e2e_proc p;
 	struct stat sb;
@@ -340,6 +341,7 @@ static void chromium_load(const char *dir, const char *page, const char *hash, c
 	cr_assert_eq(system("command -v chromium >/dev/null 2>&1"), 0,
 		     "chromium is not installed (make deps installs it)");
 	snprintf(url, sizeof(url), "file://%s%s", page, hash);
+	snprintf(sizearg, sizeof(sizearg), "--window-size=1200,%d", height);
 	snprintf(profarg, sizeof(profarg), "--user-data-dir=%s/chromium-profile", dir);
 	e2e_exec(dump, NULL, NULL, dom);
 	cr_assert(WIFEXITED(dom->status) && WEXITSTATUS(dom->status) == 0, "chromium: %s", dom->err);
@@ -394,7 +396,7 @@ Test(report_html, chromium_draws_every_chart_without_errors, .timeout = 240)
 	cr_assert_eq(p.out_len, 0, "--html alone writes nothing on stdout: %s", p.out);
 	e2e_proc_free(&p);
 
-	chromium_load(dir, page, "", "report-lifetimes.png", &p);
+	chromium_load(dir, page, "", 1600, "report-lifetimes.png", &p);
 	cr_assert_eq(body_int(p.out, "data-timeline-areas"), 3);
 	cr_assert_gt(body_int(p.out, "data-timeline-points"), 1000, "points for ~100000 events");
 	cr_assert_leq(body_int(p.out, "data-timeline-points"), GEN_SAMPLES);
@@ -427,7 +429,8 @@ Test(report_html, chromium_draws_every_leaked_cycle, .timeout = 240)
 	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
 	e2e_proc_free(&p);
 
-	chromium_load(dir, page, "#cycles-all", "report-cycles.png", &p);
+	/* tall enough to show the table and the first cycle drawn */
+	chromium_load(dir, page, "#cycles-all", 2800, "report-cycles.png", &p);
 	cr_assert_eq(body_int(p.out, "data-cycles"), 8);
 	cr_assert_eq(body_int(p.out, "data-cycle-groups"), 4);
 	cr_assert_eq(body_int(p.out, "data-cycle-rows"), 4);
@@ -442,6 +445,14 @@ Test(report_html, chromium_draws_every_leaked_cycle, .timeout = 240)
 	cr_assert_eq(count(p.out, "<svg class=\"cycle\""), 9);
 	cr_assert_eq(count(p.out, "class=\"node\""), 64 + 50);
 	cr_assert_eq(count(p.out, "70 more members not drawn"), 2);
+	e2e_proc_free(&p);
+
+	/* filtered by a site: the three-ring (0x402000 -> 0x403000 x2) and the
+	 * self-loop of 0x402000 */
+	chromium_load(dir, page, "#filter=0x402000", 1600, "report-cycles-filtered.png", &p);
+	cr_assert_eq(body_int(p.out, "data-cycle-rows"), 2);
+	cr_assert_eq(count(p.out, "<tr class=\"crow\""), 2);
+	cr_assert_not_null(strstr(p.out, "2 of 4 groups (8 cycles)"));
 	e2e_proc_free(&p);
 
 	unlink(trace);

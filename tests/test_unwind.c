@@ -177,13 +177,15 @@ Test(unwind, check_threads8, .init = setup, .fini = teardown)
 
 Test(unwind, check_dlclose_storm, .init = setup, .fini = teardown, .timeout = 120)
 {
-	/* the rule cache is forgotten on every dlclose; JIT stubs (no unwind
-	 * info) send their events to libunwind */
+	/* the rule cache is forgotten on every dlclose; the threads' mallocs
+	 * through JIT stubs (no unwind info) go to libunwind, their frees are
+	 * walked fast (how many of each the 40 rounds leave time for varies:
+	 * 54 to 1500 seen) */
 	char *argv[] = { E2E_SAMPLE("dlstorm"), RS_BUILD_DIR "/samples/librefobj.so", "40", NULL };
 	struct sums s = checked(argv, NULL);
 
-	cr_assert_gt(s.fast, 100);
-	cr_assert_gt(s.slow, 0);
+	cr_assert_gt(s.fast, 10);
+	cr_assert_gt(s.slow, 10);
 }
 
 Test(unwind, check_fork_storm, .init = setup, .fini = teardown, .timeout = 120)

@@ -5,6 +5,10 @@
 #   make test       build and run the whole test suite (Criterion)
 #   make demo       deps + build + trace a sample + print its report
 #   make bench      slowdown and trace size against heaptrack (see bench/)
+#   make fuzz       libFuzzer on the trace reader and every report for
+#                   FUZZ_SECONDS (default 300) from tests/fuzz/corpus; crashes
+#                   land in build/fuzz/ (see README, "Fuzzing")
+#   make fuzz-merge minimize build/fuzz/corpus into tests/fuzz/corpus
 #   make install PREFIX=/usr/local
 #
 #   WERROR=0                   do not turn warnings into errors
@@ -92,10 +96,11 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
 DEPS := build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev \
 	libdw-dev libelf-dev libzstd-dev libjansson-dev valgrind python3 git sqlite3 coreutils file \
-	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl python3-gi gir1.2-glib-2.0 g++
+	xz-utils libglib2.0-dev chromium libxml2-utils gawk bc perl python3-gi gir1.2-glib-2.0 g++ \
+	clang libclang-rt-14-dev
 BENCH_DEPS := heaptrack hyperfine
 
-.PHONY: all deps test demo bench install clean samples check-deps
+.PHONY: all deps test demo bench install clean samples check-deps fuzz fuzz-merge fuzz-smoke
 all: $(B)/librefscope.so $(B)/refscope $(B)/python/sitecustomize.py
 
 # CPython targets: the startup module librefscope.so puts on PYTHONPATH,
@@ -142,7 +147,7 @@ endif
 $(SHIM_OBJS) $(ANALYZER_OBJS) $(TEST_OBJS) $(TEST_SHIM_OBJS) $(SAMPLE_BINS) $(SAMPLE_CXX_BINS) $(SAMPLE_LIBS): $(B)/flags.txt
 $(B)/obj/analyzer/run.o: $(B)/libdir.txt
 
--include $(wildcard $(B)/obj/*/*.d $(B)/testobj/*/*.d $(B)/samples/*.d)
+-include $(wildcard $(B)/obj/*/*.d $(B)/testobj/*/*.d $(B)/samples/*.d $(B)/fuzzobj/*/*.d)
 
 $(B)/librefscope.so: $(SHIM_OBJS)
 	$(CC) -shared -Wl,-z,now -Wl,--no-undefined $(CFLAGS) -o $@ $^ $(SHIM_LIBS)
@@ -193,7 +198,55 @@ ifneq ($(SANITIZE),)
 TEST_ENV := LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 endif
 
-test: all samples $(B)/bench/workload $(TEST_BIN)
+# Hostile input, always part of `make test`: the analyzer built with clang,
+# ASan and UBSan (build/san/refscope, objects in build/fuzzobj/ instrumented
+# for libFuzzer too), the libFuzzer target build/fuzz/fuzz_trace, and a short
+# fuzz run. The tests in tests/test_hostile.c replay the fixtures, the corpus
+# and every crash kept through both. clang and libclang-rt-14-dev (libFuzzer's
+# runtime) come from `make deps`.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=gnu11 $(WARNINGS) -O1 -g $(BASE_CPPFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJS := $(ANALYZER_SRCS:%.c=$(B)/fuzzobj/%.o)
+FUZZ_BIN := $(B)/fuzz/fuzz_trace
+# -timeout: an input taking 10 s is a hang; -rss_limit_mb: memory must stay
+# bounded whatever the lengths in the file say
+FUZZ_FLAGS := -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix=$(B)/fuzz/
+
+$(B)/fuzzobj/analyzer/%.o: analyzer/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -DRS_LIBDIR='"$(LIBDIR)"' -c $< -o $@
+
+$(B)/san/refscope: $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(ANALYZER_LIBS)
+
+$(FUZZ_BIN): tests/fuzz/fuzz_trace.c $(filter-out $(B)/fuzzobj/analyzer/main.o,$(FUZZ_OBJS))
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Ianalyzer -fsanitize=fuzzer -o $@ $^ $(ANALYZER_LIBS)
+
+# New inputs go to build/fuzz/corpus, never into the repository's corpus.
+fuzz: $(FUZZ_BIN)
+	@mkdir -p $(B)/fuzz/corpus
+	nice $(FUZZ_BIN) $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) $(B)/fuzz/corpus tests/fuzz/corpus
+
+fuzz-merge: $(FUZZ_BIN)
+	@rm -rf $(B)/fuzz/merged && mkdir -p $(B)/fuzz/merged $(B)/fuzz/corpus
+	$(FUZZ_BIN) -merge=1 -use_counters=0 -timeout=10 $(B)/fuzz/merged tests/fuzz/corpus $(B)/fuzz/corpus
+	rm -f tests/fuzz/corpus/* && cp $(B)/fuzz/merged/* tests/fuzz/corpus/
+
+# The short run of `make test`: its summary shown, the whole log on failure.
+fuzz-smoke: $(FUZZ_BIN)
+	@rm -rf $(B)/fuzz/smoke && mkdir -p $(B)/fuzz/smoke
+	@echo "fuzz: $(FUZZ_BIN) for $(FUZZ_TEST_SECONDS) s on tests/fuzz/corpus"
+	@nice $(FUZZ_BIN) $(FUZZ_FLAGS) -max_total_time=$(FUZZ_TEST_SECONDS) $(B)/fuzz/smoke \
+		tests/fuzz/corpus >$(B)/fuzz/smoke.log 2>&1; rc=$$?; \
+	if [ $$rc -ne 0 ]; then tail -n 80 $(B)/fuzz/smoke.log; echo "fuzz: FAILED (exit $$rc), log in $(B)/fuzz/smoke.log"; exit 1; fi; \
+	grep -E '^INFO: Seed|INITED|^Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb' $(B)/fuzz/smoke.log
+
+test: all samples $(B)/bench/workload $(TEST_BIN) $(B)/san/refscope fuzz-smoke
 	$(TEST_ENV) $(TEST_BIN) --jobs 2
 
 # deps first, then the build: never in parallel with the package install

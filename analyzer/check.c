@@ -181,7 +181,9 @@ static int stack_key(const struct report *rep, uint64_t id, char **key, struct c
 
 	if (st && copy_frames(frames, nframes, st->frames, st->nframes))
 		return -ENOMEM;
-	*key = check_stack_key(*frames + first, *nframes - first);
+	/* a stack with no frames (stack 0, or one the trace never defined) may
+	 * leave *frames NULL, and NULL + 0 is undefined */
+	*key = check_stack_key(*frames ? *frames + first : NULL, *nframes - first);
 	return *key ? 0 : -ENOMEM;
 }
 
@@ -328,6 +330,7 @@ int check_set_add(struct check_set *set, const char *path, char *err, size_t err
 	int rc;
 
 	opt.cycles = set->analyze;
+	opt.symbolize = !set->no_symbols;
 	rc = report_build(path, &opt, &rep);
 	if (rc == -ENOMEM) {
 		report_release(&rep);

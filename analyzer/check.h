@@ -174,6 +174,7 @@ struct check_set {
 	struct check_finding *findings;
 	size_t nfindings;
 	int analyze; /* run the cycle/refcount analysis */
+	int no_symbols; /* 1: frames carry ips only, no module is opened (the fuzz target) */
 	int failed;  /* some enabled rule failed for some process */
 	uint64_t counts[CHECK_NRULES][3]; /* findings by rule and state */
 };

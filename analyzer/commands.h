@@ -7,6 +7,8 @@
 #ifndef REFSCOPE_COMMANDS_H
 #define REFSCOPE_COMMANDS_H
 
+#include <stdio.h>
+
 /* Outcome of a command other than run: main.c maps it to an exit code. */
 enum cmd_status {
 	CMD_OK = 0,	    /* exit 0 */
@@ -30,6 +32,8 @@ struct run_result {
 void cmd_run(int argc, char **argv, struct run_result *out); /* run.c */
 enum cmd_status cmd_report(int argc, char **argv);          /* report.c */
 enum cmd_status cmd_dump(int argc, char **argv);            /* dump.c */
+/* `refscope dump` of one trace: the records to out, the messages to msgs. */
+enum cmd_status dump_trace(const char *path, FILE *out, FILE *msgs); /* dump.c */
 enum cmd_status cmd_graph(int argc, char **argv);           /* report_dot.c */
 enum cmd_status cmd_check(int argc, char **argv);           /* check.c */
 /* 1: `run` was given --check among its options (before the program) */

@@ -17,6 +17,7 @@
 
 struct dump_ctx {
 	FILE *out;
+	FILE *msgs; /* the "refscope dump: ..." messages */
 	struct reader *r;
 	int damaged;
 };
@@ -70,47 +71,47 @@ static void dump_event(FILE *out, const struct reader_event *ev)
 }
 
 /* The Python-aware snapshots, one line per object. -1 on damage. */
-static int dump_python(struct reader *r)
+static int dump_python(struct reader *r, FILE *out, FILE *msgs)
 {
 	struct py_snapshot *ps;
 	size_t n;
 	char why[160];
 
 	if (py_snapshots_load(r, &ps, &n, why, sizeof(why)) < 0) {
-		fprintf(stderr, "refscope dump: python snapshots: out of memory\n");
+		fprintf(msgs, "refscope dump: python snapshots: out of memory\n");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct py_snapshot *s = &ps[i];
 
-		printf("py_snapshot %" PRIu64 " @%" PRIu64 " seq %" PRIu64 " time %" PRIu64 " trigger %s tid %" PRIu64
+		fprintf(out, "py_snapshot %" PRIu64 " @%" PRIu64 " seq %" PRIu64 " time %" PRIu64 " trigger %s tid %" PRIu64
 		       " runtime \"%s\" complete %d objects %zu strings %zu generations [",
 		       s->id, s->offset, s->seq, s->time, reader_trigger_name(s->trigger), s->tid, s->runtime,
 		       s->complete, s->nobjs, s->nstrings);
 		for (uint64_t g = 0; g < s->ngen; g++)
-			printf("%s%" PRIu64, g ? " " : "", s->gen_objects[g]);
-		printf("]\n");
+			fprintf(out, "%s%" PRIu64, g ? " " : "", s->gen_objects[g]);
+		fprintf(out, "]\n");
 		for (size_t k = 0; k < s->nobjs; k++) {
 			const struct py_object *o = &s->objs[k];
 
-			printf("  0x%" PRIx64 " %s refcount %" PRIu64 " gen %" PRIu32, o->addr,
+			fprintf(out, "  0x%" PRIx64 " %s refcount %" PRIu64 " gen %" PRIu32, o->addr,
 			       py_string(s, o->type), o->refcnt, o->gen);
 			if (o->site)
-				printf(" site %s", py_string(s, o->site));
-			printf(" refs [");
+				fprintf(out, " site %s", py_string(s, o->site));
+			fprintf(out, " refs [");
 			for (size_t j = 0; j < o->nref; j++) {
 				const struct py_ref *rf = &s->refs[o->ref0 + j];
 
-				printf("%s0x%" PRIx64, j ? " " : "", rf->addr);
+				fprintf(out, "%s0x%" PRIx64, j ? " " : "", rf->addr);
 				if (rf->name)
-					printf("(%s)", py_string(s, rf->name));
+					fprintf(out, "(%s)", py_string(s, rf->name));
 			}
-			printf("]\n");
+			fprintf(out, "]\n");
 		}
 	}
 	py_snapshots_free(ps, n);
 	if (why[0]) {
-		printf("error: python snapshot: %s\n", why);
+		fprintf(out, "error: python snapshot: %s\n", why);
 		return -1;
 	}
 	return 0;
@@ -294,10 +295,10 @@ static void on_record(void *arg, const struct reader_record *rec)
 		if (rc == -EINVAL) {
 			fprintf(d->out, "  error: %s\n", err.message);
 			fflush(d->out);
-			fprintf(stderr, "refscope dump: %s\n", err.message);
+			fprintf(d->msgs, "refscope dump: %s\n", err.message);
 			d->damaged = 1;
 		} else if (rc < 0) {
-			fprintf(stderr, "refscope dump: chunk at byte %" PRIu64 ": %s\n", rec->offset,
+			fprintf(d->msgs, "refscope dump: chunk at byte %" PRIu64 ": %s\n", rec->offset,
 				strerror(-rc));
 			d->damaged = 1;
 		}
@@ -314,10 +315,10 @@ static void on_record(void *arg, const struct reader_record *rec)
 		if (rc == -EINVAL) {
 			fprintf(d->out, "  error: %s\n", err.message);
 			fflush(d->out);
-			fprintf(stderr, "refscope dump: %s\n", err.message);
+			fprintf(d->msgs, "refscope dump: %s\n", err.message);
 			d->damaged = 1;
 		} else if (rc < 0) {
-			fprintf(stderr, "refscope dump: snap_words at byte %" PRIu64 ": %s\n", rec->offset,
+			fprintf(d->msgs, "refscope dump: snap_words at byte %" PRIu64 ": %s\n", rec->offset,
 				strerror(-rc));
 			d->damaged = 1;
 		}
@@ -334,16 +335,56 @@ static void dump_usage(FILE *f)
 		   "  -h, --help   show this help\n");
 }
 
+enum cmd_status dump_trace(const char *path, FILE *out, FILE *msgs)
+{
+	struct dump_ctx d = { out, msgs, NULL, 0 };
+	const struct rs_file_header *h;
+	const struct reader_error *e;
+	int rc, cut = 0;
+
+	rc = reader_open(path, &d.r);
+	if (rc) {
+		fprintf(msgs, "refscope dump: cannot read %s: %s\n", path,
+			rc == -EINVAL ? "not a regular file" : strerror(-rc));
+		return CMD_BAD_INPUT;
+	}
+	h = reader_header(d.r);
+	if (!reader_error(d.r))
+		fprintf(out, "@0 header version %u header_size %u flags 0x%x pid %u ppid %u start_realtime %" PRIu64
+		       " start_monotonic %" PRIu64 " pointer_size %u\n",
+		       h->version, h->header_size, h->flags, h->pid, h->ppid, h->start_realtime,
+		       h->start_monotonic, h->pointer_size);
+	rc = reader_scan(d.r, on_record, &d);
+	if (rc == 0 && dump_python(d.r, out, msgs) < 0)
+		d.damaged = 1;
+	e = reader_error(d.r);
+	if (e && e->cut) {
+		fflush(out);
+		fprintf(out, "incomplete: %s\n", e->message);
+		fflush(out);
+		fprintf(msgs, "refscope dump: %s: incomplete trace: %s\n", path, e->message);
+		cut = 1;
+	} else if (e) {
+		fflush(out);
+		fprintf(out, "error: %s\n", e->message);
+		fflush(out);
+		fprintf(msgs, "refscope dump: %s: %s\n", path, e->message);
+		d.damaged = 1;
+	} else if (rc < 0) {
+		fprintf(msgs, "refscope dump: %s: %s\n", path, strerror(-rc));
+		d.damaged = 1;
+	}
+	reader_close(d.r);
+	return d.damaged ? CMD_BAD_INPUT : cut ? CMD_INCOMPLETE : CMD_OK;
+}
+
 enum cmd_status cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dump_ctx d = { stdout, NULL, 0 };
-	const struct rs_file_header *h;
-	const struct reader_error *e;
-	int c, rc, cut = 0;
+	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -358,38 +399,5 @@ enum cmd_status cmd_dump(int argc, char **argv)
 		dump_usage(stderr);
 		return CMD_USAGE;
 	}
-	rc = reader_open(argv[optind], &d.r);
-	if (rc) {
-		fprintf(stderr, "refscope dump: cannot read %s: %s\n", argv[optind],
-			rc == -EINVAL ? "not a regular file" : strerror(-rc));
-		return CMD_BAD_INPUT;
-	}
-	h = reader_header(d.r);
-	if (!reader_error(d.r))
-		printf("@0 header version %u header_size %u flags 0x%x pid %u ppid %u start_realtime %" PRIu64
-		       " start_monotonic %" PRIu64 " pointer_size %u\n",
-		       h->version, h->header_size, h->flags, h->pid, h->ppid, h->start_realtime,
-		       h->start_monotonic, h->pointer_size);
-	rc = reader_scan(d.r, on_record, &d);
-	if (rc == 0 && dump_python(d.r) < 0)
-		d.damaged = 1;
-	e = reader_error(d.r);
-	if (e && e->cut) {
-		fflush(stdout);
-		printf("incomplete: %s\n", e->message);
-		fflush(stdout);
-		fprintf(stderr, "refscope dump: %s: incomplete trace: %s\n", argv[optind], e->message);
-		cut = 1;
-	} else if (e) {
-		fflush(stdout);
-		printf("error: %s\n", e->message);
-		fflush(stdout);
-		fprintf(stderr, "refscope dump: %s: %s\n", argv[optind], e->message);
-		d.damaged = 1;
-	} else if (rc < 0) {
-		fprintf(stderr, "refscope dump: %s: %s\n", argv[optind], strerror(-rc));
-		d.damaged = 1;
-	}
-	reader_close(d.r);
-	return d.damaged ? CMD_BAD_INPUT : cut ? CMD_INCOMPLETE : CMD_OK;
+	return dump_trace(argv[optind], stdout, stderr);
 }

@@ -156,7 +156,8 @@ int pygraph_analyze(struct pygraph *g, const struct py_snapshot *snap, struct he
 	g->snap = snap;
 	g->blocks = blocks;
 	g->nblocks = nblocks;
-	qsort(g->blocks, nblocks, sizeof(*blocks), block_cmp);
+	if (nblocks) /* blocks may be NULL then, and qsort's must not be */
+		qsort(g->blocks, nblocks, sizeof(*blocks), block_cmp);
 	g->block = malloc((n ? n : 1) * sizeof(*g->block));
 	g->gc_refs = malloc((n ? n : 1) * sizeof(*g->gc_refs));
 	g->alive = calloc(n ? n : 1, 1);
@@ -310,7 +311,8 @@ int pygraph_analyze(struct pygraph *g, const struct py_snapshot *snap, struct he
 		if (types_of(g, cy) < 0)
 			goto out;
 	}
-	qsort(g->cycles, g->ncycles, sizeof(*g->cycles), cycle_cmp);
+	if (g->ncycles)
+		qsort(g->cycles, g->ncycles, sizeof(*g->cycles), cycle_cmp);
 	rc = 0;
 out:
 	free(off);

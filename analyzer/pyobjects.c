@@ -93,7 +93,8 @@ static int obj_cmp(const void *a, const void *b)
 /* Sorts the objects by address, keeping their references in place. */
 static void finish(struct py_snapshot *s)
 {
-	qsort(s->objs, s->nobjs, sizeof(*s->objs), obj_cmp);
+	if (s->nobjs) /* objs is NULL for a snapshot without objects: qsort's must not be */
+		qsort(s->objs, s->nobjs, sizeof(*s->objs), obj_cmp);
 }
 
 /* One record into the open snapshot; -EINVAL on damage. */

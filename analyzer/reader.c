@@ -80,6 +80,7 @@ struct reader {
 	size_t next_pending;
 	struct cursor **heap;
 	size_t nheap, peak_active;
+	uint64_t held, held_limit; /* decoded body bytes the merge holds, and their bound */
 	uint64_t chunk_bytes, chunk_bytes_done; /* for the progress display */
 	ZSTD_DCtx *zstd;
 };
@@ -943,6 +944,7 @@ int reader_open(const char *path, struct reader **out)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->held_limit = READER_HELD_MAX;
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
 		err = -errno;
@@ -1792,9 +1794,10 @@ static struct cursor *heap_pop(struct reader *r)
 	return top;
 }
 
-static void cursor_free(struct cursor *cur)
+static void cursor_free(struct reader *r, struct cursor *cur)
 {
 	if (cur) {
+		r->held -= cur->len;
 		free(cur->body);
 		free(cur);
 	}
@@ -1875,6 +1878,15 @@ int reader_next(struct reader *r, struct reader_event *ev)
 			 * that flushes late has early events at the end of the
 			 * file), so progress counts chunk bytes taken */
 			r->chunk_bytes_done += c->size;
+			if (c->raw_size > r->held_limit - r->held) {
+				FAIL(r, c->offset,
+				     "chunk at byte %" PRIu64 ": merging it would hold %" PRIu64
+				     " bytes of decoded chunks at once (limit %" PRIu64
+				     "): too many chunks overlap in sequence numbers",
+				     c->offset, r->held + c->raw_size, r->held_limit);
+				r->merge_done = 1;
+				return 0;
+			}
 			rc = chunk_load(r, c, &body, &err);
 			if (rc == -EINVAL) {
 				FAIL(r, err.offset, "%s", err.message);
@@ -1889,12 +1901,13 @@ int reader_next(struct reader *r, struct reader_event *ev)
 				return -ENOMEM;
 			}
 			cursor_init(cur, c, body);
+			r->held += cur->len;
 			rc = cursor_advance(r, cur);
 			if (rc == 1) {
 				heap_push(r, cur);
 				continue;
 			}
-			cursor_free(cur);
+			cursor_free(r, cur);
 			if (rc == 0)
 				continue;
 			if (rc == -EINVAL) {
@@ -1913,7 +1926,7 @@ int reader_next(struct reader *r, struct reader_event *ev)
 		if (rc == 1) {
 			heap_push(r, cur);
 		} else {
-			cursor_free(cur);
+			cursor_free(r, cur);
 			if (rc == -EINVAL) {
 				/* the event in hand came before the damage */
 				r->merge_done = 1;
@@ -1979,6 +1992,11 @@ size_t reader_peak_active(const struct reader *r)
 	return r->peak_active;
 }
 
+void reader_set_held_limit(struct reader *r, uint64_t bytes)
+{
+	r->held_limit = bytes;
+}
+
 uint64_t reader_progress(const struct reader *r)
 {
 	if (r->merge_done || r->chunk_bytes == 0)
@@ -2012,7 +2030,7 @@ void reader_close(struct reader *r)
 		free(e);
 	}
 	for (size_t i = 0; i < r->nheap; i++)
-		cursor_free(r->heap[i]);
+		cursor_free(r, r->heap[i]);
 	free(r->heap);
 	free(r->order);
 	ZSTD_freeDCtx(r->zstd);

@@ -224,6 +224,18 @@ uint64_t reader_progress(const struct reader *r);
 /* The most chunks the merge held decoded at once (memory bound check). */
 size_t reader_peak_active(const struct reader *r);
 
+/*
+ * The decoded chunk bodies the merge may hold at once. A sound trace has
+ * about one chunk per live thread overlapping in sequence numbers (64 KiB
+ * each by default); a hostile one can have thousands of chunks with the same
+ * first_seq whose few hundred bytes of zstd each decode to the 4 MiB limit.
+ * Past the bound the merge stops with an error at the chunk that would
+ * exceed it. reader_set_held_limit (before the first reader_next) changes
+ * it; the tests use a small one.
+ */
+#define READER_HELD_MAX (512ull << 20)
+void reader_set_held_limit(struct reader *r, uint64_t bytes);
+
 /* REFAPI records by id; NULL when unknown. */
 const struct reader_refapi *reader_refapi(const struct reader *r, uint64_t id);
 const struct reader_refapi *reader_refapis(const struct reader *r, size_t *n);

@@ -200,6 +200,13 @@ void report_json_frame(struct jsonw *w, const struct report_frame *f);
  * the 1-based cycle number. */
 int report_write_dot(const struct report *rep, size_t which, FILE *out);
 
+/* report_all.c: the trace at path through every consumer of the reader and
+ * every writer of dump, report, graph and check (all rules), everything
+ * written to out, dump's messages to msgs; symbolize 0 opens no module.
+ * For the fuzz target and the hostile-input tests. Returns 0 (damage is not
+ * a failure here), or the first -ENOMEM / -EIO. */
+int report_all(const char *path, int symbolize, FILE *out, FILE *msgs);
+
 /* "exit", "exit_call", "signal", "abort", "exec"; NULL for unknown values. */
 const char *report_end_how_name(uint64_t how);
 const char *report_module_status_name(int status);

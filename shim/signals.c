@@ -5,9 +5,18 @@
  * At init we take every fatal signal still at SIG_DFL. The handler writes
  * what each buffer has committed as raw chunks (no compression, no lock an
  * interrupted thread may hold), writes END(SIGNAL), restores SIG_DFL and
- * raises the signal again so the process dies exactly as it would have. A
- * program installing its own handler gets exactly its handler (we give the
- * signal up); one querying a signal we own sees SIG_DFL.
+ * raises the signal again so the process dies exactly as it would have.
+ *
+ * What the program sees is what it asked for: a program installing its own
+ * handler gets exactly its handler (we give the signal up); one setting a
+ * fatal signal back to SIG_DFL gets our handler in its place (we take the
+ * signal back), so the cleanup-and-reraise idiom of coreutils and many
+ * others (handler: clean up, signal(sig, SIG_DFL), raise(sig)) dies through
+ * on_fatal with a complete trace. A handler installed with SA_RESETHAND,
+ * which the kernel would reset to SIG_DFL on delivery without a call we
+ * see, runs through a wrapper that does that reset itself, to our handler.
+ * Querying a signal we hold returns the action the program last set (or
+ * SIG_DFL), masks and flags included.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,7 +33,34 @@ static const int fatal_signals[] = {
 	SIGPIPE,	/* not in the brief's list, but `prog | head` dies of it */
 };
 
+/* owned[sig]: who handles sig. */
+enum { PROGRAM = 0, FATAL = 1, WRAPPED = 2, SNAPSHOT = 3 };
+
 static atomic_uchar owned[NSIG];
+static atomic_uchar takeable[NSIG];	/* fatal, and tracing was set up */
+/* FATAL or WRAPPED: the action the program set last, as a query shows it */
+static struct sigaction shown[NSIG];
+
+#if defined(__x86_64__) && !defined(SA_RESTORER)
+#define SA_RESTORER 0x04000000	/* asm/signal.h; glibc sets it on every action */
+#endif
+
+/* shown[sig] = act; what glibc adds to every action it installs (its
+ * restorer) is taken from the action now installed, as a real query shows it. */
+static void show(int sig, const struct sigaction *act)
+{
+	struct sigaction cur;
+
+	shown[sig] = *act;
+#ifdef SA_RESTORER
+	if (rs_real.sigaction(sig, NULL, &cur) == 0) {
+		shown[sig].sa_flags |= cur.sa_flags & SA_RESTORER;
+		shown[sig].sa_restorer = cur.sa_restorer;
+	}
+#else
+	(void)cur;
+#endif
+}
 
 static void on_fatal(int sig, siginfo_t *si, void *uc)
 {
@@ -33,7 +69,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
 
 	(void)si;
 	(void)uc;
-	if (sig > 0 && sig < NSIG && atomic_exchange(&owned[sig], 0)) {
+	if (sig > 0 && sig < NSIG && atomic_exchange(&owned[sig], PROGRAM) == FATAL) {
 		rs_shim_fatal(sig);
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
@@ -44,27 +80,57 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
 	errno = e;
 }
 
+static void fatal_action(struct sigaction *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sa_sigaction = on_fatal;
+	sa->sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa->sa_mask);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		sigaddset(&sa->sa_mask, fatal_signals[i]);
+}
+
+/*
+ * Makes on_fatal sig's handler, shown as act (NULL: plain SIG_DFL); old
+ * gets the real previous action. owned is set first: a signal arriving
+ * just after the install must find on_fatal willing. 0 or -1 (errno).
+ */
+static int take(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	struct sigaction sa;
+	unsigned char was = atomic_exchange(&owned[sig], FATAL);
+
+	fatal_action(&sa);
+	if (rs_real.sigaction(sig, &sa, old) != 0) {
+		atomic_store(&owned[sig], was);
+		return -1;
+	}
+	if (act) {
+		show(sig, act);
+	} else {
+		memset(&shown[sig], 0, sizeof(shown[sig]));
+		sigemptyset(&shown[sig].sa_mask);
+	}
+	shown[sig].sa_handler = SIG_DFL;
+	return 0;
+}
+
 void rs_signals_install(void)
 {
-	struct sigaction sa, old;
+	struct sigaction old;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_fatal;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
-		sigaddset(&sa.sa_mask, fatal_signals[i]);
 	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
 		int sig = fatal_signals[i];
 
+		if (atomic_load(&owned[sig]) == SNAPSHOT)
+			continue;
+		atomic_store(&takeable[sig], 1);
 		if (atomic_load(&owned[sig]))
 			continue;
 		if (rs_real.sigaction(sig, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
 		    old.sa_handler != SIG_DFL)
 			continue;
-		atomic_store(&owned[sig], 1);
-		if (rs_real.sigaction(sig, &sa, NULL) != 0)
-			atomic_store(&owned[sig], 0);
+		take(sig, NULL, NULL);
 	}
 }
 
@@ -76,6 +142,7 @@ void rs_signals_install(void)
 int rs_signals_take(int sig, void (*fn)(int, siginfo_t *, void *))
 {
 	struct sigaction sa;
+	unsigned char was;
 
 	if (sig <= 0 || sig >= NSIG)
 		return -1;
@@ -83,71 +150,157 @@ int rs_signals_take(int sig, void (*fn)(int, siginfo_t *, void *))
 	sa.sa_sigaction = fn;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	atomic_store(&owned[sig], 1);
+	atomic_store(&takeable[sig], 0);	/* SIG_DFL set by the program means SIG_DFL */
+	was = atomic_exchange(&owned[sig], SNAPSHOT);
+	memset(&shown[sig], 0, sizeof(shown[sig]));
+	shown[sig].sa_handler = SIG_DFL;
 	if (rs_real.sigaction(sig, &sa, NULL) != 0) {
-		atomic_store(&owned[sig], 0);
+		atomic_store(&owned[sig], was);
 		return -1;
 	}
 	return 0;
 }
 
-static void as_default(struct sigaction *old)
+/*
+ * A program handler installed with SA_RESETHAND: the kernel would set
+ * SIG_DFL as it delivers the signal; we set our on_fatal (shown as SIG_DFL,
+ * the program's mask and flags kept, as the kernel keeps them) and run the
+ * handler, so a re-raise from it, or the next such signal, ends the trace.
+ */
+static void on_resethand(int sig, siginfo_t *si, void *uc)
 {
-	if (old) {
-		memset(old, 0, sizeof(*old));
-		old->sa_handler = SIG_DFL;
+	struct sigaction act;
+
+	if (sig <= 0 || sig >= NSIG)
+		return;
+	act = shown[sig];
+	if (atomic_load(&owned[sig]) == WRAPPED) {
+		int e = errno;
+
+		take(sig, &act, NULL);
+		errno = e;
 	}
+	if (act.sa_flags & SA_SIGINFO) {
+		if (act.sa_sigaction)
+			act.sa_sigaction(sig, si, uc);
+	} else if (act.sa_handler != SIG_DFL && act.sa_handler != SIG_IGN) {
+		act.sa_handler(sig);
+	}
+}
+
+static int is_default(const struct sigaction *act)
+{
+	return act->sa_handler == SIG_DFL;	/* sa_sigaction shares its bytes */
+}
+
+static int wants_reset(const struct sigaction *act)
+{
+	return (act->sa_flags & SA_RESETHAND) && act->sa_handler != SIG_IGN && !is_default(act);
+}
+
+/* sig is ours (FATAL or WRAPPED), or takeable; act is the program's. */
+static int set_held(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	struct sigaction prev, real_old, sa;
+	unsigned char was = atomic_load(&owned[sig]);
+	int r;
+
+	prev = shown[sig];
+	if (is_default(act) || !wants_reset(act)) {
+		if (is_default(act))
+			r = take(sig, act, &real_old);
+		else if ((r = rs_real.sigaction(sig, act, &real_old)) == 0)
+			atomic_store(&owned[sig], PROGRAM);	/* the program's handler from now on */
+	} else {
+		sa = *act;
+		sa.sa_sigaction = on_resethand;
+		sa.sa_flags = (act->sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+		atomic_store(&owned[sig], WRAPPED);
+		shown[sig] = *act;	/* before the install: on_resethand reads it */
+		r = rs_real.sigaction(sig, &sa, &real_old);
+		if (r != 0) {
+			shown[sig] = prev;
+			atomic_store(&owned[sig], was);
+		} else {
+			show(sig, act);
+		}
+	}
+	if (r == 0 && old)
+		*old = was == PROGRAM ? real_old : prev;
+	return r;
 }
 
 RS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	int r;
+	unsigned char o;
 
 	rs_bootstrap();
-	if (sig <= 0 || sig >= NSIG || !atomic_load(&owned[sig]))
+	if (sig <= 0 || sig >= NSIG)
+		return rs_real.sigaction(sig, act, old);
+	o = atomic_load(&owned[sig]);
+	if (o == PROGRAM && !atomic_load(&takeable[sig]))
 		return rs_real.sigaction(sig, act, old);
 	if (!act) {
-		as_default(old);
+		if (o == PROGRAM)
+			return rs_real.sigaction(sig, act, old);
+		if (old)
+			*old = shown[sig];
 		return 0;
 	}
-	r = rs_real.sigaction(sig, act, NULL);
-	if (r == 0) {
-		atomic_store(&owned[sig], 0);	/* the program's handler from now on */
-		as_default(old);
+	if (o == SNAPSHOT) {
+		int r = rs_real.sigaction(sig, act, NULL);
+
+		if (r == 0) {
+			atomic_store(&owned[sig], PROGRAM);
+			if (old)
+				*old = shown[sig];
+		}
+		return r;
 	}
-	return r;
+	if (o == PROGRAM && !is_default(act) && !wants_reset(act))
+		return rs_real.sigaction(sig, act, old);
+	return set_held(sig, act, old);
 }
 
-static __sighandler_t give_up(int sig, __sighandler_t h,
-			      __sighandler_t (*real)(int, __sighandler_t))
+/* signal() and its variants on a signal that is ours or may become ours:
+ * through sigaction with the flags each variant sets. */
+static __sighandler_t set_handler(int sig, __sighandler_t h, int flags,
+				  __sighandler_t (*real)(int, __sighandler_t))
 {
-	__sighandler_t prev;
+	struct sigaction act, old;
 
-	if (sig <= 0 || sig >= NSIG || !atomic_load(&owned[sig]))
+	if (sig <= 0 || sig >= NSIG)
 		return real(sig, h);
-	prev = real(sig, h);
-	if (prev == SIG_ERR)
-		return prev;
-	atomic_store(&owned[sig], 0);
-	return SIG_DFL;
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = h;
+	act.sa_flags = flags;
+	sigemptyset(&act.sa_mask);
+	if (!(flags & SA_NODEFER))
+		sigaddset(&act.sa_mask, sig);	/* as glibc's signal() does */
+	if (!atomic_load(&owned[sig]) &&
+	    (!atomic_load(&takeable[sig]) || (!is_default(&act) && !wants_reset(&act))))
+		return real(sig, h);
+	if (sigaction(sig, &act, &old) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
 }
 
 RS_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 {
 	rs_bootstrap();
-	return give_up(sig, h, rs_real.signal);
+	return set_handler(sig, h, SA_RESTART, rs_real.signal);	/* glibc's BSD semantics */
 }
 
 RS_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h);
 RS_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
 	rs_bootstrap();
-	return give_up(sig, h, rs_real.sysv_signal);
+	return set_handler(sig, h, SA_RESETHAND | SA_NODEFER, rs_real.sysv_signal);
 }
 
 RS_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h);
 RS_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 {
 	rs_bootstrap();
-	return give_up(sig, h, rs_real.bsd_signal);
+	return set_handler(sig, h, SA_RESTART, rs_real.bsd_signal);
 }

@@ -21,8 +21,11 @@
  * data-cycle-groups, data-cycle-rows, data-cycle-shown(-nodes, -edges) and,
  * when the page is opened as FILE#cycles-all (every cycle drawn at once),
  * data-cycles-drawn, data-cycle-nodes, data-cycle-edges, data-cycles-cut
- * (FILE#filter=TEXT opens it with the cycle table filtered by TEXT);
- * data-render-ms is the script's own time.
+ * (FILE#filter=TEXT opens it with the cycle table filtered by TEXT).
+ * For a CPython target the page adds "Python leaked cycles" (pygraph.h),
+ * drawn by the same code: the same attributes with "pycycle" for "cycle"
+ * (data-pycycles, data-pycycle-shown-nodes, ...); FILE#python-first puts
+ * that section at the top. data-render-ms is the script's own time.
  */
 #include "report.h"
 
@@ -200,23 +203,189 @@ static char *frame_name(const struct report_frame *f)
  * Every leaked cycle goes into the data object, none as a pre-drawn SVG: the
  * script lists them in a table and draws one when asked. Cycles with the
  * same drawing (found by the same methods, same member count, same sites
- * node by node, same edges) form one group, listed once with a count; each
- * of its cycles keeps only what differs (number, bytes, addresses, sizes,
- * generations). A cycle draws at most HTML_CYCLE_NODES members, picked
- * breadth-first along its pointers from its first member so the drawn part
- * is connected; the page says how many more there are. Keys of cycles with
+ * and types node by node, same edges and edge names) form one group, listed
+ * once with a count; each of its cycles keeps only what differs (number,
+ * bytes, addresses, sizes, generations, reference counts, creation lines).
+ * A cycle draws at most HTML_CYCLE_NODES members, picked breadth-first
+ * along its references from its first member so the drawn part is
+ * connected; the page says how many more there are. Keys of cycles with
  * more members than that include the cycle's number: they are never grouped.
+ *
+ * The C-level cycles of the heap snapshot (graph.h) and the Python cycles
+ * of the Python-aware snapshot (pygraph.h) go through the same code and
+ * the same drawing: each cycle is first described as a struct cyc_in
+ * (members, their stacks and types, the references among them); nothing
+ * after that depends on which analysis found it. A Python cycle adds a
+ * type per node, a name per edge (attribute, slot or dict key, where the
+ * snapshot has one) and per member its reference count and the Python
+ * file:line that created it; its generations are the collector's own.
  */
 #define HTML_CYCLE_NODES REPORT_CYCLE_SHOW
-#define HTML_CYCLE_SITES 8	    /* member sites listed per group; the rest summed */
+#define HTML_CYCLE_SITES 8	    /* member sites (types) listed per group; the rest summed */
 #define HTML_CYCLE_INSTANCES 10000 /* cycles listed per group; the rest counted */
 
+/* One member, whichever analysis found it. */
+struct cyc_member {
+	uint64_t addr, size, stack, refcnt;
+	unsigned gen;	     /* 0..2; GEN_COUNT: freed after the snapshot (C) */
+	uint32_t type, site; /* Python strings; 0 for C blocks */
+};
+
+/* id: a block of rep->graph (C) or an object of rep->pygraph's snapshot. */
+static void member_of(const struct report *rep, int py, uint32_t id, struct cyc_member *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (py) {
+		const struct pygraph *g = &rep->pygraph;
+		const struct py_object *o = &g->snap->objs[id];
+
+		m->addr = o->addr;
+		m->size = pygraph_obj_bytes(g, id);
+		m->stack = pygraph_obj_stack(g, id);
+		m->refcnt = o->refcnt;
+		m->gen = o->gen < GEN_COUNT ? o->gen : GEN_COUNT - 1;
+		m->type = o->type;
+		m->site = o->site;
+	} else {
+		const struct heap_block *b = &rep->graph.blocks[id];
+
+		m->addr = b->addr;
+		m->size = b->size;
+		m->stack = b->stack;
+		m->gen = rep->block_gens ? rep->block_gens[id] : GEN_COUNT;
+	}
+}
+
+struct cyc_in {
+	const uint32_t *members; /* blocks (C) or objects (Python), ascending */
+	size_t n;
+	uint64_t bytes, nhanging, hanging_bytes, methods;
+	uint64_t *stack; /* per member: its allocation stack */
+	uint32_t *type;	 /* per member: its Python type (a string); 0 for C */
+	size_t *off;	 /* member i references adj[off[i] .. off[i + 1]) */
+	uint32_t *adj;	 /* member positions */
+	uint32_t *name;	 /* per reference: attribute or key (a string); 0: none */
+};
+
+static long member_pos(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid] < x)
+			lo = mid + 1;
+		else if (v[mid] > x)
+			hi = mid;
+		else
+			return (long)mid;
+	}
+	return -1;
+}
+
+static void cin_release(struct cyc_in *in)
+{
+	free(in->stack);
+	free(in->type);
+	free(in->off);
+	free(in->adj);
+	free(in->name);
+}
+
+/* The references among a Python cycle's members: its closing edges, by
+ * source member (a counting sort). */
+static int cin_py_refs(const struct pygraph_cycle *cy, struct cyc_in *in)
+{
+	size_t *at = calloc(in->n + 1, sizeof(*at));
+
+	if (!at)
+		return -ENOMEM;
+	for (size_t e = 0; e < cy->nclosing; e++)
+		in->off[member_pos(cy->members, cy->nmembers, cy->closing[e].src) + 1]++;
+	for (size_t i = 0; i < in->n; i++)
+		in->off[i + 1] += in->off[i];
+	memcpy(at, in->off, (in->n + 1) * sizeof(*at));
+	for (size_t e = 0; e < cy->nclosing; e++) {
+		const struct pygraph_edge *pe = &cy->closing[e];
+		size_t slot = at[member_pos(cy->members, cy->nmembers, pe->src)]++;
+
+		in->adj[slot] = (uint32_t)member_pos(cy->members, cy->nmembers, pe->dst);
+		in->name[slot] = pe->name;
+	}
+	free(at);
+	return 0;
+}
+
+/* Cycle k of the C graph (py 0) or of the Python analysis (py 1). */
+static int cin_build(const struct report *rep, int py, size_t k, struct cyc_in *in)
+{
+	const struct graph *g = &rep->graph;
+	size_t ne = 0;
+	struct cyc_member m;
+
+	memset(in, 0, sizeof(*in));
+	if (py) {
+		const struct pygraph_cycle *cy = &rep->pygraph.cycles[k];
+
+		*in = (struct cyc_in){ .members = cy->members, .n = cy->nmembers, .bytes = cy->bytes,
+				       .nhanging = cy->nhanging, .hanging_bytes = cy->hanging_bytes };
+		ne = cy->nclosing;
+	} else {
+		const struct graph_cycle *cy = &g->cycles[k];
+
+		*in = (struct cyc_in){ .members = cy->members, .n = cy->nmembers, .bytes = cy->bytes,
+				       .nhanging = cy->nhanging, .hanging_bytes = cy->hanging_bytes,
+				       .methods = cy->methods };
+		for (size_t i = 0; i < cy->nmembers; i++)
+			ne += g->off[cy->members[i] + 1] - g->off[cy->members[i]];
+	}
+	in->stack = malloc((in->n ? in->n : 1) * sizeof(*in->stack));
+	in->type = malloc((in->n ? in->n : 1) * sizeof(*in->type));
+	in->off = calloc(in->n + 1, sizeof(*in->off));
+	in->adj = malloc((ne ? ne : 1) * sizeof(*in->adj));
+	in->name = calloc(ne ? ne : 1, sizeof(*in->name));
+	if (!in->stack || !in->type || !in->off || !in->adj || !in->name)
+		goto nomem;
+	for (size_t i = 0; i < in->n; i++) {
+		member_of(rep, py, in->members[i], &m);
+		in->stack[i] = m.stack;
+		in->type[i] = m.type;
+	}
+	if (py) {
+		if (cin_py_refs(&rep->pygraph.cycles[k], in))
+			goto nomem;
+		return 0;
+	}
+	ne = 0;
+	for (size_t i = 0; i < in->n; i++) {
+		uint32_t v = in->members[i];
+
+		for (size_t e = g->off[v]; e < g->off[v + 1]; e++) {
+			long p = member_pos(in->members, in->n, g->adj[e]);
+
+			if (p >= 0)
+				in->adj[ne++] = (uint32_t)p;
+		}
+		in->off[i + 1] = ne;
+	}
+	return 0;
+nomem:
+	cin_release(in);
+	return -ENOMEM;
+}
+
+struct cyc_edge {
+	uint32_t i, j, name; /* drawing indexes; the reference's name (0: none) */
+};
+
 struct cyc_shape {
-	uint32_t *nodes; /* the members drawn, in drawing order */
+	uint32_t *nodes;	 /* member positions drawn, in drawing order */
 	size_t nshown;
-	uint64_t *key;	 /* methods, members, stack per node, edge pairs (i << 32 | j) */
+	struct cyc_edge *edges;	 /* among the drawn, sorted, distinct */
+	size_t nedges;
+	uint64_t *key;		 /* methods, members, cut, stack and type per node, edges */
 	size_t nkey;
-	size_t nedges;	 /* edge pairs at the end of key */
 };
 
 struct cyc_group {
@@ -225,119 +394,95 @@ struct cyc_group {
 	uint64_t gens[GEN_COUNT + 1];
 };
 
-static long member_pos(const struct graph_cycle *cy, uint32_t b)
+static int edge_cmp(const void *a, const void *b)
 {
-	size_t lo = 0, hi = cy->nmembers;
+	const struct cyc_edge *p = a, *q = b;
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (cy->members[mid] < b)
-			lo = mid + 1;
-		else if (cy->members[mid] > b)
-			hi = mid;
-		else
-			return (long)mid;
-	}
-	return -1;
-}
-
-static int u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
+	if (p->i != q->i)
+		return p->i < q->i ? -1 : 1;
+	if (p->j != q->j)
+		return p->j < q->j ? -1 : 1;
+	return p->name < q->name ? -1 : p->name > q->name;
 }
 
 /* The drawn members (breadth-first from the member with the lowest stack
- * id, then address) and the key of cycle k. */
-static int shape_build(const struct report *rep, size_t k, struct cyc_shape *sh)
+ * id, then address), the edges among them and the key of cycle k. */
+static int shape_build(const struct cyc_in *in, size_t k, struct cyc_shape *sh)
 {
-	const struct graph *g = &rep->graph;
-	const struct graph_cycle *cy = &g->cycles[k];
-	size_t cap = cy->nmembers < HTML_CYCLE_NODES ? cy->nmembers : HTML_CYCLE_NODES;
-	uint8_t *seen = calloc(cy->nmembers ? cy->nmembers : 1, 1);
-	uint32_t start = 0;
-	size_t head = 0, ne = 0, nedge_cap = 0;
-	uint64_t *edges = NULL;
+	size_t cap = in->n < HTML_CYCLE_NODES ? in->n : HTML_CYCLE_NODES;
+	uint32_t *at = malloc((in->n ? in->n : 1) * sizeof(*at)); /* drawing index, or UINT32_MAX */
+	size_t start = 0, head = 0, ne = 0;
+	uint64_t *key;
 
 	memset(sh, 0, sizeof(*sh));
 	sh->nodes = malloc((cap ? cap : 1) * sizeof(*sh->nodes));
-	if (!seen || !sh->nodes)
+	if (!at || !sh->nodes)
 		goto nomem;
-	for (size_t i = 1; i < cy->nmembers; i++)
-		if (g->blocks[cy->members[i]].stack < g->blocks[cy->members[start]].stack)
-			start = (uint32_t)i;
+	memset(at, 0xff, (in->n ? in->n : 1) * sizeof(*at));
+	for (size_t i = 1; i < in->n; i++)
+		if (in->stack[i] < in->stack[start])
+			start = i;
 	if (cap) {
-		sh->nodes[sh->nshown++] = cy->members[start];
-		seen[start] = 1;
+		at[start] = 0;
+		sh->nodes[sh->nshown++] = (uint32_t)start;
 	}
 	while (sh->nshown < cap) {
-		if (head == sh->nshown) { /* not reached by pointers: the next in address order */
+		if (head == sh->nshown) { /* not reached by references: the next in address order */
 			size_t i = 0;
 
-			while (seen[i])
+			while (at[i] != UINT32_MAX)
 				i++;
-			seen[i] = 1;
-			sh->nodes[sh->nshown++] = cy->members[i];
+			at[i] = (uint32_t)sh->nshown;
+			sh->nodes[sh->nshown++] = (uint32_t)i;
 		}
-		for (size_t v = sh->nodes[head++], e = g->off[v]; e < g->off[v + 1] && sh->nshown < cap; e++) {
-			long p = member_pos(cy, g->adj[e]);
-
-			if (p >= 0 && !seen[p]) {
-				seen[p] = 1;
-				sh->nodes[sh->nshown++] = g->adj[e];
+		for (size_t v = sh->nodes[head++], e = in->off[v]; e < in->off[v + 1] && sh->nshown < cap; e++) {
+			if (at[in->adj[e]] == UINT32_MAX) {
+				at[in->adj[e]] = (uint32_t)sh->nshown;
+				sh->nodes[sh->nshown++] = in->adj[e];
 			}
 		}
 	}
-	/* the edges among the drawn members, as local index pairs */
-	for (size_t i = 0; i < sh->nshown; i++) {
-		uint32_t v = sh->nodes[i];
-
-		for (size_t e = g->off[v]; e < g->off[v + 1]; e++) {
-			size_t j;
-
-			for (j = 0; j < sh->nshown && sh->nodes[j] != g->adj[e]; j++)
-				;
-			if (j == sh->nshown)
-				continue;
-			if (ne == nedge_cap) {
-				size_t nc = nedge_cap ? nedge_cap * 2 : 16;
-				uint64_t *n = realloc(edges, nc * sizeof(*n));
-
-				if (!n)
-					goto nomem;
-				edges = n;
-				nedge_cap = nc;
-			}
-			edges[ne++] = (uint64_t)i << 32 | j;
-		}
-	}
-	if (ne)
-		qsort(edges, ne, sizeof(*edges), u64_cmp);
-	sh->nedges = 0;
-	for (size_t i = 0; i < ne; i++) /* two pointers from a to b draw as one arrow */
-		if (!i || edges[i] != edges[i - 1])
-			edges[sh->nedges++] = edges[i];
-	sh->nkey = 3 + sh->nshown + sh->nedges;
-	sh->key = malloc(sh->nkey * sizeof(*sh->key));
-	if (!sh->key)
+	for (size_t d = 0; d < sh->nshown; d++)
+		for (size_t e = in->off[sh->nodes[d]]; e < in->off[sh->nodes[d] + 1]; e++)
+			ne += at[in->adj[e]] != UINT32_MAX;
+	sh->edges = malloc((ne ? ne : 1) * sizeof(*sh->edges));
+	if (!sh->edges)
 		goto nomem;
-	sh->key[0] = cy->methods;
-	sh->key[1] = cy->nmembers;
+	ne = 0;
+	for (size_t d = 0; d < sh->nshown; d++)
+		for (size_t e = in->off[sh->nodes[d]]; e < in->off[sh->nodes[d] + 1]; e++)
+			if (at[in->adj[e]] != UINT32_MAX)
+				sh->edges[ne++] = (struct cyc_edge){ (uint32_t)d, at[in->adj[e]], in->name[e] };
+	if (ne)
+		qsort(sh->edges, ne, sizeof(*sh->edges), edge_cmp);
+	for (size_t i = 0; i < ne; i++) /* two pointers from a to b draw as one arrow */
+		if (!i || edge_cmp(&sh->edges[i], &sh->edges[i - 1]))
+			sh->edges[sh->nedges++] = sh->edges[i];
+	sh->nkey = 3 + 2 * sh->nshown + 2 * sh->nedges;
+	sh->key = key = malloc(sh->nkey * sizeof(*key));
+	if (!key)
+		goto nomem;
+	key[0] = in->methods;
+	key[1] = in->n;
 	/* a cycle too big to draw whole is never grouped with another */
-	sh->key[2] = cy->nmembers > sh->nshown ? k + 1 : 0;
-	for (size_t i = 0; i < sh->nshown; i++)
-		sh->key[3 + i] = g->blocks[sh->nodes[i]].stack;
-	memcpy(sh->key + 3 + sh->nshown, edges, sh->nedges * sizeof(*edges));
-	free(edges);
-	free(seen);
+	key[2] = in->n > sh->nshown ? k + 1 : 0;
+	key += 3;
+	for (size_t d = 0; d < sh->nshown; d++) {
+		key[d] = in->stack[sh->nodes[d]];
+		key[sh->nshown + d] = in->type[sh->nodes[d]];
+	}
+	key += 2 * sh->nshown;
+	for (size_t i = 0; i < sh->nedges; i++) {
+		key[2 * i] = (uint64_t)sh->edges[i].i << 32 | sh->edges[i].j;
+		key[2 * i + 1] = sh->edges[i].name;
+	}
+	free(at);
 	return 0;
 nomem:
-	free(edges);
-	free(seen);
+	free(at);
 	free(sh->nodes);
-	sh->nodes = NULL;
+	free(sh->edges);
+	memset(sh, 0, sizeof(*sh));
 	return -ENOMEM;
 }
 
@@ -399,8 +544,14 @@ static char *site_label(const struct report *rep, uint64_t stack)
 	return out;
 }
 
+/* A Python string of the analyzed snapshot, interned; -1 for none. */
+static long py_name(const struct report *rep, uint32_t s, struct name_table *names)
+{
+	return s ? name_intern(names, strdup(py_string(rep->pygraph.snap, s))) : -1;
+}
+
 struct site_count {
-	uint64_t stack, count, bytes;
+	uint64_t what, count, bytes; /* what: a stack (C) or a type (Python) */
 };
 
 static int site_count_cmp(const void *a, const void *b)
@@ -411,36 +562,38 @@ static int site_count_cmp(const void *a, const void *b)
 		return p->count > q->count ? -1 : 1;
 	if (p->bytes != q->bytes)
 		return p->bytes > q->bytes ? -1 : 1;
-	return p->stack < q->stack ? -1 : p->stack > q->stack;
+	return p->what < q->what ? -1 : p->what > q->what;
 }
 
-static int site_stack_cmp(const void *a, const void *b)
+static int site_what_cmp(const void *a, const void *b)
 {
 	const struct site_count *p = a, *q = b;
 
-	return p->stack < q->stack ? -1 : p->stack > q->stack;
+	return p->what < q->what ? -1 : p->what > q->what;
 }
 
-/* Members of cycle k by allocation site, biggest count first: the first
- * HTML_CYCLE_SITES as [label, count, bytes], then [-1, count, bytes] for
- * the rest when there are more. */
-static int write_cycle_sites(FILE *out, const struct report *rep, size_t k, struct name_table *names)
+/* Members by allocation site (C) or by type (Python), biggest count first:
+ * the first HTML_CYCLE_SITES as [label, count, bytes], then [-1, count,
+ * bytes] for the rest when there are more. */
+static int write_cycle_sites(FILE *out, const struct report *rep, int py, const struct cyc_in *in,
+			     struct name_table *names)
 {
-	const struct graph *g = &rep->graph;
-	const struct graph_cycle *cy = &g->cycles[k];
-	struct site_count *v = malloc((cy->nmembers ? cy->nmembers : 1) * sizeof(*v));
+	struct site_count *v = malloc((in->n ? in->n : 1) * sizeof(*v));
 	size_t nv = 0;
 	uint64_t rest[2] = { 0, 0 };
+	struct cyc_member m;
 	int rc = 0;
 
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < cy->nmembers; i++)
-		v[i] = (struct site_count){ g->blocks[cy->members[i]].stack, 1, g->blocks[cy->members[i]].size };
-	if (cy->nmembers)
-		qsort(v, cy->nmembers, sizeof(*v), site_stack_cmp);
-	for (size_t i = 0; i < cy->nmembers; i++) {
-		if (nv && v[nv - 1].stack == v[i].stack) {
+	for (size_t i = 0; i < in->n; i++) {
+		member_of(rep, py, in->members[i], &m);
+		v[i] = (struct site_count){ py ? m.type : m.stack, 1, m.size };
+	}
+	if (in->n)
+		qsort(v, in->n, sizeof(*v), site_what_cmp);
+	for (size_t i = 0; i < in->n; i++) {
+		if (nv && v[nv - 1].what == v[i].what) {
 			v[nv - 1].count++;
 			v[nv - 1].bytes += v[i].bytes;
 		} else {
@@ -458,7 +611,8 @@ static int write_cycle_sites(FILE *out, const struct report *rep, size_t k, stru
 			rest[1] += v[i].bytes;
 			continue;
 		}
-		idx = name_intern(names, site_label(rep, v[i].stack));
+		idx = py ? name_intern(names, strdup(pygraph_type_name(rep->pygraph.snap, (uint32_t)v[i].what)))
+			 : name_intern(names, site_label(rep, v[i].what));
 		if (idx < 0) {
 			rc = -ENOMEM;
 			break;
@@ -473,82 +627,171 @@ static int write_cycle_sites(FILE *out, const struct report *rep, size_t k, stru
 }
 
 /* One cycle of a group: [number, bytes, [addresses], [sizes], "generations",
- * hanging blocks, their bytes]; generations one digit per drawn member, 3
- * for freed after the snapshot. */
-static void write_cycle_instance(FILE *out, const struct report *rep, size_t k, const struct cyc_shape *sh)
+ * hanging members, their bytes] and, for Python, [reference counts],
+ * [creation lines (name index, -1: unknown)]; generations one digit per
+ * drawn member, 3 for freed after the snapshot. */
+static int write_cycle_instance(FILE *out, const struct report *rep, int py, size_t k,
+				const struct cyc_in *in, const struct cyc_shape *sh, struct name_table *names)
 {
-	const struct graph *g = &rep->graph;
-	const struct graph_cycle *cy = &g->cycles[k];
+	struct cyc_member m[HTML_CYCLE_NODES];
 
-	fprintf(out, "[%zu,%" PRIu64 ",[", k + 1, cy->bytes);
 	for (size_t i = 0; i < sh->nshown; i++)
-		fprintf(out, "%s\"%" PRIx64 "\"", i ? "," : "", g->blocks[sh->nodes[i]].addr);
+		member_of(rep, py, in->members[sh->nodes[i]], &m[i]);
+	fprintf(out, "[%zu,%" PRIu64 ",[", k + 1, in->bytes);
+	for (size_t i = 0; i < sh->nshown; i++)
+		fprintf(out, "%s\"%" PRIx64 "\"", i ? "," : "", m[i].addr);
 	fputs("],[", out);
 	for (size_t i = 0; i < sh->nshown; i++)
-		fprintf(out, "%s%" PRIu64, i ? "," : "", g->blocks[sh->nodes[i]].size);
+		fprintf(out, "%s%" PRIu64, i ? "," : "", m[i].size);
 	fputs("],\"", out);
 	for (size_t i = 0; i < sh->nshown; i++)
-		fputc('0' + (rep->block_gens ? rep->block_gens[sh->nodes[i]] : GEN_COUNT), out);
-	fprintf(out, "\",%zu,%" PRIu64 "]", cy->nhanging, cy->hanging_bytes);
+		fputc('0' + (int)m[i].gen, out);
+	fprintf(out, "\",%" PRIu64 ",%" PRIu64, in->nhanging, in->hanging_bytes);
+	if (py) {
+		fputs(",[", out);
+		for (size_t i = 0; i < sh->nshown; i++)
+			fprintf(out, "%s%" PRIu64, i ? "," : "", m[i].refcnt);
+		fputs("],[", out);
+		for (size_t i = 0; i < sh->nshown; i++) {
+			long idx = py_name(rep, m[i].site, names);
+
+			if (idx < -1)
+				return -ENOMEM;
+			fprintf(out, "%s%ld", i ? "," : "", idx);
+		}
+		fputc(']', out);
+	}
+	fputc(']', out);
+	return 0;
 }
 
-static int write_cycle_group(FILE *out, const struct report *rep, const struct cyc_group *gr,
-			     const size_t *order, const struct cyc_shape *shapes, struct name_table *names)
+/* The drawn edges as index pairs ("e"); for Python, each edge's names
+ * ("l": a name index, -1 for none), the names of references from a to b
+ * joined into one label. */
+static int write_cycle_edges(FILE *out, const struct report *rep, int py, const struct cyc_shape *sh,
+			     struct name_table *names)
+{
+	fputs(",\"e\":[", out);
+	for (size_t i = 0, n = 0; i < sh->nedges; i++) {
+		const struct cyc_edge *e = &sh->edges[i];
+
+		if (i && e->i == e[-1].i && e->j == e[-1].j)
+			continue;
+		fprintf(out, "%s%" PRIu32 ",%" PRIu32, n++ ? "," : "", e->i, e->j);
+	}
+	fputc(']', out);
+	if (!py)
+		return 0;
+	fputs(",\"l\":[", out);
+	for (size_t i = 0, n = 0; i < sh->nedges;) {
+		char *label = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&label, &len);
+		size_t j = i;
+		long idx = -1;
+
+		if (!m)
+			return -ENOMEM;
+		for (; j < sh->nedges && sh->edges[j].i == sh->edges[i].i && sh->edges[j].j == sh->edges[i].j; j++)
+			if (sh->edges[j].name)
+				fprintf(m, "%s%s", len ? ", " : "", py_string(rep->pygraph.snap, sh->edges[j].name));
+		if (fclose(m) != 0) {
+			free(label);
+			return -ENOMEM;
+		}
+		if (len)
+			idx = name_intern(names, label);
+		else
+			free(label);
+		if (len && idx < 0)
+			return -ENOMEM;
+		fprintf(out, "%s%ld", n++ ? "," : "", idx);
+		i = j;
+	}
+	fputc(']', out);
+	return 0;
+}
+
+static int write_cycle_group(FILE *out, const struct report *rep, int py, const struct cyc_group *gr,
+			     const size_t *order, const struct cyc_in *ins, const struct cyc_shape *shapes,
+			     struct name_table *names)
 {
 	size_t k0 = order[gr->first];
 	const struct cyc_shape *sh = &shapes[k0];
-	const struct graph_cycle *cy = &rep->graph.cycles[k0];
+	const struct cyc_in *in = &ins[k0];
 	size_t listed = gr->count < HTML_CYCLE_INSTANCES ? gr->count : HTML_CYCLE_INSTANCES;
 	int rc;
 
 	fprintf(out, "{\"n\":%zu,\"c\":%zu,\"b\":%" PRIu64 ",\"m\":\"%s\",\"g\":[%" PRIu64 ",%" PRIu64
 		     ",%" PRIu64 ",%" PRIu64 "],\"k\":[",
-		cy->nmembers, gr->count, gr->bytes, graph_methods_name(cy->methods), gr->gens[0], gr->gens[1],
-		gr->gens[2], gr->gens[3]);
+		in->n, gr->count, gr->bytes, py ? "cpython gc" : graph_methods_name(in->methods), gr->gens[0],
+		gr->gens[1], gr->gens[2], gr->gens[3]);
 	for (size_t i = 0; i < sh->nshown; i++) {
-		long idx = name_intern(names, site_label(rep, rep->graph.blocks[sh->nodes[i]].stack));
+		long idx = name_intern(names, site_label(rep, in->stack[sh->nodes[i]]));
 
 		if (idx < 0)
 			return -ENOMEM;
 		fprintf(out, "%s%ld", i ? "," : "", idx);
 	}
-	fputs("],\"e\":[", out);
-	for (size_t i = 0; i < sh->nedges; i++) {
-		uint64_t e = sh->key[3 + sh->nshown + i];
-
-		fprintf(out, "%s%" PRIu64 ",%" PRIu64, i ? "," : "", e >> 32, e & 0xffffffffu);
-	}
 	fputc(']', out);
-	rc = write_cycle_sites(out, rep, k0, names);
+	if (py) {
+		char summary[512];
+
+		fputs(",\"t\":[", out);
+		for (size_t i = 0; i < sh->nshown; i++) {
+			long idx = name_intern(names, strdup(pygraph_type_name(rep->pygraph.snap,
+									      in->type[sh->nodes[i]])));
+
+			if (idx < 0)
+				return -ENOMEM;
+			fprintf(out, "%s%ld", i ? "," : "", idx);
+		}
+		pygraph_cycle_summary(&rep->pygraph, &rep->pygraph.cycles[k0], summary, sizeof(summary));
+		fputs("],\"u\":", out);
+		js_string(out, summary);
+	}
+	rc = write_cycle_edges(out, rep, py, sh, names);
+	if (!rc)
+		rc = write_cycle_sites(out, rep, py, in, names);
 	if (rc)
 		return rc;
 	fputs(",\"i\":[", out);
 	for (size_t i = 0; i < listed; i++) {
+		size_t k = order[gr->first + i];
+
 		if (i)
 			fputc(',', out);
-		write_cycle_instance(out, rep, order[gr->first + i], &shapes[order[gr->first + i]]);
+		rc = write_cycle_instance(out, rep, py, k, &ins[k], &shapes[k], names);
+		if (rc)
+			return rc;
 	}
 	fprintf(out, "],\"io\":%zu}", gr->count - listed);
 	return 0;
 }
 
-/* "cycles": {"snapshot", "total", "groups": [...]}, groups by bytes
- * descending. */
-static int write_cycles(FILE *out, const struct report *rep, struct name_table *names)
+/* "cycles" (py 0: the heap snapshot's) or "pycycles" (py 1: the
+ * Python-aware snapshot's): {"analyzed", "snapshot", "total", "py",
+ * "groups": [...]}, groups by bytes descending. */
+static int write_cycles(FILE *out, const struct report *rep, int py, struct name_table *names)
 {
-	const struct graph *g = &rep->graph;
-	size_t n = rep->have_graph ? g->ncycles : 0, ngroups = 0;
+	int analyzed = py ? rep->have_pygraph : rep->have_graph;
+	size_t n = !analyzed ? 0 : py ? rep->pygraph.ncycles : rep->graph.ncycles, ngroups = 0;
+	struct cyc_in *ins = calloc(n ? n : 1, sizeof(*ins));
 	struct cyc_shape *shapes = calloc(n ? n : 1, sizeof(*shapes));
 	size_t *order = malloc((n ? n : 1) * sizeof(*order));
 	struct cyc_group *groups = calloc(n ? n : 1, sizeof(*groups));
+	uint64_t snapshot = py ? (rep->pysnap ? rep->pysnap->id : 0) : (rep->snapshot ? rep->snapshot->id : 0);
+	struct cyc_member m;
 	int rc = 0;
 
-	if (!shapes || !order || !groups) {
+	if (!ins || !shapes || !order || !groups) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (size_t k = 0; k < n; k++) {
-		rc = shape_build(rep, k, &shapes[k]);
+		rc = cin_build(rep, py, k, &ins[k]);
+		if (!rc)
+			rc = shape_build(&ins[k], k, &shapes[k]);
 		if (rc)
 			goto out;
 		order[k] = k;
@@ -562,31 +805,50 @@ static int write_cycles(FILE *out, const struct report *rep, struct name_table *
 		if (!i || !shape_same(&shapes[order[i - 1]], &shapes[k]))
 			groups[ngroups++].first = i;
 		groups[ngroups - 1].count++;
-		groups[ngroups - 1].bytes += g->cycles[k].bytes;
-		for (unsigned x = 0; rep->cycle_gens && x <= GEN_COUNT; x++)
-			groups[ngroups - 1].gens[x] += rep->cycle_gens[k][x];
+		groups[ngroups - 1].bytes += ins[k].bytes;
+		for (size_t j = 0; j < ins[k].n; j++) {
+			member_of(rep, py, ins[k].members[j], &m);
+			groups[ngroups - 1].gens[m.gen]++;
+		}
 	}
 	if (ngroups)
 		qsort_r(groups, ngroups, sizeof(*groups), group_cmp, order);
-	fprintf(out, ",\"cycles\":{\"analyzed\":%d,\"snapshot\":%" PRIu64 ",\"total\":%zu,\"groups\":[",
-		rep->have_graph, rep->snapshot ? rep->snapshot->id : 0, n);
+	fprintf(out, ",\"%s\":{\"analyzed\":%d,\"snapshot\":%" PRIu64 ",\"total\":%zu,\"py\":%d,\"groups\":[",
+		py ? "pycycles" : "cycles", analyzed, snapshot, n, py);
 	for (size_t i = 0; i < ngroups; i++) {
 		if (i)
 			fputs(",\n", out);
-		rc = write_cycle_group(out, rep, &groups[i], order, shapes, names);
+		rc = write_cycle_group(out, rep, py, &groups[i], order, ins, shapes, names);
 		if (rc)
 			goto out;
 	}
 	fputs("]}", out);
 out:
-	for (size_t k = 0; shapes && k < n; k++) {
+	for (size_t k = 0; k < n && ins && shapes; k++) {
+		cin_release(&ins[k]);
 		free(shapes[k].nodes);
+		free(shapes[k].edges);
 		free(shapes[k].key);
 	}
+	free(ins);
 	free(shapes);
 	free(order);
 	free(groups);
 	return rc;
+}
+
+/* The filter, the table the script fills and where it draws, for cycles
+ * of kind p ("cycle" or "pycycle"). */
+static void cycle_table(FILE *out, const char *p, int py)
+{
+	fprintf(out, "<div class=cfilter>%s contains <input id=%s-filter type=search placeholder=\"%s\"> "
+		     "at least <input id=%s-min type=number min=1 value=1> members <span id=%s-count></span></div>\n"
+		     "<table id=%s-table><thead><tr><th>#</th><th>cycles</th><th>members</th><th>bytes</th>"
+		     "<th>members by %s</th>%s<th>members in gen 0/1/2%s</th></tr></thead>"
+		     "<tbody></tbody></table><button id=%s-more>show more</button>\n"
+		     "<div id=%s-view></div><div id=%s-all></div>\n",
+		py ? "type or site" : "site", p, py ? "type, function or file" : "function or file", p, p, p,
+		py ? "type" : "site", py ? "" : "<th>found by</th>", py ? "" : "/freed", p, p, p);
 }
 
 static void cycles_section(FILE *out, const struct report *rep)
@@ -606,13 +868,43 @@ static void cycles_section(FILE *out, const struct report *rep)
 		     "are pointers. A cycle draws at most %d members. Open the page as <code>report.html#cycles-all"
 		     "</code> to draw every cycle at once, as <code>report.html#filter=TEXT</code> to filter.</p>\n",
 		g->ncycles, g->ncycles == 1 ? "" : "s", rep->snapshot ? rep->snapshot->id : 0, HTML_CYCLE_NODES);
-	fputs("<div class=cfilter>site contains <input id=cycle-filter type=search placeholder=\"function or file\"> "
-	      "at least <input id=cycle-min type=number min=1 value=1> members <span id=cycle-count></span></div>\n"
-	      "<table id=cycle-table><thead><tr><th>#</th><th>cycles</th><th>members</th><th>bytes</th>"
-	      "<th>members by site</th><th>found by</th><th>members in gen 0/1/2/freed</th></tr></thead>"
-	      "<tbody></tbody></table><button id=cycle-more>show more</button>\n"
-	      "<div id=cycle-view></div><div id=cycle-all></div>\n",
-	      out);
+	cycle_table(out, "cycle", 0);
+}
+
+static const char *py_trigger(const struct py_snapshot *s)
+{
+	return s->trigger == RS_SNAP_EXIT ? "before finalization" : reader_trigger_name(s->trigger);
+}
+
+/* CPython targets: the collector's algorithm on the last complete
+ * Python-aware snapshot (pygraph.h). */
+static void pycycles_section(FILE *out, const struct report *rep)
+{
+	const struct pygraph *g = &rep->pygraph;
+	const struct py_snapshot *s = rep->pysnap;
+
+	if (!rep->npysnaps)
+		return;
+	fputs("<div id=python><h2>Python leaked cycles</h2>", out);
+	if (!rep->have_pygraph) {
+		fprintf(out, "<p>%zu Python-aware snapshot%s in the trace, none complete: no analysis.</p></div>\n",
+			rep->npysnaps, rep->npysnaps == 1 ? "" : "s");
+		return;
+	}
+	fprintf(out, "<p>Python-aware snapshot %" PRIu64 " (%s) of ", s->id, py_trigger(s));
+	html_text(out, s->runtime);
+	fprintf(out, " at seq %" PRIu64 ": %" PRIu64 " tracked objects, %" PRIu64 " bytes; a full "
+		     "<code>gc.collect()</code> would free %" PRIu64 " objects, %" PRIu64 " bytes. %zu leaked "
+		     "cycle%s, found by the collector's own algorithm (reference count minus the references from "
+		     "other tracked objects). Click a row to draw it: nodes are objects labelled by type and "
+		     "coloured by their generation in CPython's collector, arrows are references named by "
+		     "attribute, slot or key where the snapshot has the name. The table under the drawing gives "
+		     "each member's address, bytes, reference count, generation, the Python line that created it "
+		     "(with <code>refscope run --py-tracemalloc</code>) and its C allocation site.</p>\n",
+		s->seq, g->objects, g->bytes, g->garbage_objects, g->garbage_bytes, g->ncycles,
+		g->ncycles == 1 ? "" : "s");
+	cycle_table(out, "pycycle", 1);
+	fputs("</div>\n", out);
 }
 
 /* ---- the data object ----------------------------------------------------- */
@@ -684,7 +976,9 @@ static int write_data(FILE *out, const struct report *rep)
 	fputc(']', out);
 	rc = write_stacks(out, rep, &names);
 	if (!rc)
-		rc = write_cycles(out, rep, &names);
+		rc = write_cycles(out, rep, 0, &names);
+	if (!rc && rep->npysnaps)
+		rc = write_cycles(out, rep, 1, &names);
 	if (!rc) {
 		fputs(",\"names\":[", out);
 		for (size_t i = 0; i < names.list.n; i++) {
@@ -785,6 +1079,30 @@ static void summary(FILE *out, const struct report *rep)
 	fputs("</table>\n", out);
 }
 
+/* CPython targets: the collector's own generations at each Python-aware
+ * snapshot, beside the model's. */
+static void py_generations_table(FILE *out, const struct report *rep)
+{
+	fputs("<p>CPython's own collector: the objects it tracked in each generation at each Python-aware "
+	      "snapshot.</p>\n<table class=pygens><tr><th>snapshot</th><th>when</th><th>seq</th><th>gen 0</th>"
+	      "<th>gen 1</th><th>gen 2</th><th>objects</th></tr>\n",
+	      out);
+	for (size_t i = 0; i < rep->npysnaps; i++) {
+		const struct py_snapshot *s = &rep->pysnaps[i];
+
+		fprintf(out, "<tr><td>%" PRIu64 "</td><td>%s</td>", s->id, py_trigger(s));
+		td_u(out, s->seq);
+		for (uint64_t g = 0; g < GEN_COUNT; g++) {
+			if (g < s->ngen)
+				td_u(out, s->gen_objects[g]);
+			else
+				fputs("<td class=n>-</td>", out);
+		}
+		fprintf(out, "<td class=n>%zu%s</td></tr>\n", s->nobjs, s->complete ? "" : " (incomplete)");
+	}
+	fputs("</table>\n", out);
+}
+
 static void generations_table(FILE *out, const struct report *rep)
 {
 	const struct gen_stats *st = &rep->gen;
@@ -816,6 +1134,8 @@ static void generations_table(FILE *out, const struct report *rep)
 		fputs("</tr>\n", out);
 	}
 	fputs("</table>\n", out);
+	if (rep->npysnaps)
+		py_generations_table(out, rep);
 }
 
 /* Freed blocks by lifetime, power-of-two buckets, on the allocation clock
@@ -1100,48 +1420,70 @@ static const char script[] =
 	" return count;\n"
 	"}\n"
 	"var GC=['#f2a541','#4f9bd9','#c0392b','#bbbbbb'];\n"
-	"function cycles(){\n"
-	" var C=D.cycles,body=document.body,tb=document.querySelector('#cycle-table tbody');\n"
-	" body.dataset.cycleGroups=C.groups.length;body.dataset.cycles=C.total;\n"
+	"/* the leaked cycles of one analysis: C (D.cycles, P 'cycle') or Python\n"
+	"   (D.pycycles, P 'pycycle'); what it drew goes on <body> as data-P-... */\n"
+	"function cycles(C,P){\n"
+	" var body=document.body,tb=document.querySelector('#'+P+'-table tbody');\n"
+	" function $(s){return document.getElementById(P+'-'+s);}\n"
+	" function mark(k,v){body.dataset[P+k]=v;}\n"
+	" mark('Groups',C.groups.length);mark('s',C.total);\n"
 	" if(!tb)return;\n"
-	" var view=document.getElementById('cycle-view'),moreb=document.getElementById('cycle-more');\n"
-	" var fin=document.getElementById('cycle-filter'),min=document.getElementById('cycle-min');\n"
-	" var list=[],shown=0,PAGE=100;\n"
-	" function nm(i){return i<0?'[other sites]':D.names[i];}\n"
+	" var view=$('view'),moreb=$('more'),fin=$('filter'),min=$('min');\n"
+	" var list=[],shown=0,PAGE=100,unit=C.py?'object':'block';\n"
+	" function nm(i){return i<0?(C.py?'[other types]':'[other sites]'):D.names[i];}\n"
 	" function short(s){var i=s.indexOf(' (');return i>0?s.slice(0,i):s;}\n"
 	" function sites(g){return g.s.map(function(x){return x[1]+'\\u00d7 '+nm(x[0]);}).join(', ');}\n"
+	" function plural(n,w){return n+' '+w+(n==1?'':'s');}\n"
+	" function row(p,tag,cells){var tr=document.createElement('tr');cells.forEach(function(v){if(v===null)return;var c=document.createElement(tag);c.textContent=v;tr.appendChild(c);});p.appendChild(tr);return tr;}\n"
+	" /* the member table under the drawing */\n"
+	" function members(wrap,g,inst,ns){\n"
+	"  var t=document.createElement('table');t.className='members';\n"
+	"  row(t,'th',['node',C.py?'type':null,'address','bytes',C.py?'refcount':null,C.py?'generation (collector)':'generation at the end',C.py?'created at':null,'allocated at']);\n"
+	"  for(var i=0;i<ns;i++){var gn=+inst[4].charAt(i);\n"
+	"   row(t,'td',[i+1,C.py?nm(g.t[i]):null,'0x'+inst[2][i],inst[3][i],C.py?inst[7][i]:null,gn<3?gn:'freed',C.py?(inst[8][i]<0?'-':nm(inst[8][i])):null,nm(g.k[i])]);}\n"
+	"  wrap.appendChild(t);\n"
+	" }\n"
 	" /* one cycle as an SVG: drawn members on a circle in the order they were\n"
-	"    reached along pointers, coloured by generation; the edges among them */\n"
-	" function draw(box,g,ii){\n"
+	"    reached along references, coloured by generation; the edges among them,\n"
+	"    named when the analysis has the name */\n"
+	" function draw(box,g,ii,table){\n"
 	"  var inst=g.i[ii],ns=g.k.length,R=ns>1?Math.max(70,Math.min(300,ns*16)):0,r=ns>20?8:13;\n"
 	"  var W=2*R+280,H=2*R+100,cx=W/2,cy=R+50,ne=0;\n"
 	"  var wrap=document.createElement('div'),h=document.createElement('div');\n"
 	"  wrap.className='cyc';h.className='ctitle';\n"
-	"  h.textContent='cycle #'+inst[0]+': '+inst[1]+' bytes in '+g.n+' block'+(g.n==1?'':'s')+', found by '+g.m+\n"
-	"   (inst[5]?'; '+inst[5]+' more block'+(inst[5]==1?'':'s')+' ('+inst[6]+' bytes) held only through it':'');\n"
+	"  h.textContent=(C.py?'python cycle #'+inst[0]+': '+g.u+', ':'cycle #'+inst[0]+': ')+inst[1]+' bytes in '+plural(g.n,unit)+\n"
+	"   (C.py?'':', found by '+g.m)+(inst[5]?'; '+plural(inst[5],'more '+unit)+' ('+inst[6]+' bytes) held only through it':'');\n"
 	"  wrap.appendChild(h);\n"
 	"  var svg=el('svg',{'class':'cycle','data-nodes':ns,width:W,height:H,viewBox:'0 0 '+W+' '+H,'font-size':10},null);\n"
-	"  var P=[];for(var i=0;i<ns;i++){var a=2*Math.PI*i/ns-Math.PI/2;P.push([cx+R*Math.cos(a),cy+R*Math.sin(a)]);}\n"
+	"  var XY=[];for(var i=0;i<ns;i++){var a=2*Math.PI*i/ns-Math.PI/2;XY.push([cx+R*Math.cos(a),cy+R*Math.sin(a)]);}\n"
 	"  for(var j=0;j+1<g.e.length;j+=2){\n"
-	"   var A=P[g.e[j]],B=P[g.e[j+1]];ne++;\n"
-	"   if(g.e[j]===g.e[j+1]){el('path',{d:'M'+(A[0]-5)+','+(A[1]-r)+' c-25,-45 35,-45 10,0',fill:'none',stroke:'#555','class':'edge'},svg);continue;}\n"
-	"   var dx=B[0]-A[0],dy=B[1]-A[1],L=Math.sqrt(dx*dx+dy*dy)||1;\n"
+	"   var A=XY[g.e[j]],B=XY[g.e[j+1]],lb=g.l?g.l[j/2]:-1,lx,ly;ne++;\n"
+	"   var nx=0;\n"
+	"   if(g.e[j]===g.e[j+1]){el('path',{d:'M'+(A[0]-5)+','+(A[1]-r)+' c-25,-45 35,-45 10,0',fill:'none',stroke:'#555','class':'edge'},svg);lx=A[0];ly=A[1]-r-36;}\n"
+	"   else{\n"
+	"   var dx=B[0]-A[0],dy=B[1]-A[1];\n"
 	"   /* bent to one side, so a->b and b->a stay two arrows */\n"
 	"   var mx=(A[0]+B[0])/2-dy*0.15,my=(A[1]+B[1])/2+dx*0.15;\n"
 	"   var vx=B[0]-mx,vy=B[1]-my,vl=Math.sqrt(vx*vx+vy*vy)||1;vx/=vl;vy/=vl;\n"
 	"   var ex=B[0]-vx*r,ey=B[1]-vy*r;\n"
 	"   el('path',{d:'M'+A[0]+','+A[1]+' Q'+mx+','+my+' '+ex+','+ey,fill:'none',stroke:'#555','class':'edge'},svg);\n"
 	"   el('polygon',{points:ex+','+ey+' '+(ex-vx*9-vy*4)+','+(ey-vy*9+vx*4)+' '+(ex-vx*9+vy*4)+','+(ey-vy*9-vx*4),fill:'#555'},svg);\n"
+	"   /* the name beside the curve's middle, on its outer side */\n"
+	"   var L=Math.sqrt(dx*dx+dy*dy)||1,ny=dx/L;nx=-dy/L;lx=(A[0]+B[0])/2-dy*0.075+nx*5;ly=(A[1]+B[1])/2+dx*0.075+ny*5+3;}\n"
+	"   if(lb>=0)el('text',{x:lx,y:ly,'text-anchor':nx<-0.3?'end':nx>0.3?'start':'middle','class':'elabel',fill:'#036'},svg).textContent=nm(lb);\n"
 	"  }\n"
 	"  for(i=0;i<ns;i++){\n"
 	"   var gg=el('g',{},svg),gn=+inst[4].charAt(i),site=nm(g.k[i]);\n"
-	"   el('title',{},gg).textContent='0x'+inst[2][i]+', '+inst[3][i]+' bytes, '+(gn<3?'generation '+gn+' at the end':'freed after the snapshot')+'\\n'+site;\n"
-	"   el('circle',{cx:P[i][0],cy:P[i][1],r:r,fill:GC[gn],stroke:'#333','class':'node'},gg);\n"
-	"   if(ns<=24)el('text',{x:P[i][0],y:P[i][1]+r+11,'text-anchor':'middle'},gg).textContent=short(site)+' ('+inst[3][i]+')';\n"
+	"   el('title',{},gg).textContent=(C.py?nm(g.t[i])+' ':'')+'0x'+inst[2][i]+', '+inst[3][i]+' bytes, '+\n"
+	"    (C.py?'refcount '+inst[7][i]+', generation '+gn+' of the collector'+(inst[8][i]<0?'':'\\ncreated at '+nm(inst[8][i]))\n"
+	"     :gn<3?'generation '+gn+' at the end':'freed after the snapshot')+'\\n'+site;\n"
+	"   el('circle',{cx:XY[i][0],cy:XY[i][1],r:r,fill:GC[gn],stroke:'#333','class':'node'},gg);\n"
+	"   if(ns<=24)el('text',{x:XY[i][0],y:XY[i][1]+r+11,'text-anchor':'middle','class':'label'},gg).textContent=C.py?nm(g.t[i]):short(site)+' ('+inst[3][i]+')';\n"
 	"  }\n"
 	"  wrap.appendChild(svg);\n"
 	"  if(g.n>ns){var m=document.createElement('div');m.className='more';\n"
-	"   m.textContent=(g.n-ns)+' more members not drawn (the '+ns+' drawn are the first reached along pointers)';wrap.appendChild(m);}\n"
+	"   m.textContent=(g.n-ns)+' more members not drawn (the '+ns+' drawn are the first reached along '+(C.py?'references':'pointers')+')';wrap.appendChild(m);}\n"
+	"  if(table)members(wrap,g,inst,ns);\n"
 	"  box.appendChild(wrap);\n"
 	"  return [ns,ne,g.n>ns?1:0];\n"
 	" }\n"
@@ -1156,25 +1498,24 @@ static const char script[] =
 	"   nav.appendChild(pb);nav.appendChild(t);nav.appendChild(nb);\n"
 	"  }else nav.textContent='group '+(gi+1);\n"
 	"  view.appendChild(nav);\n"
-	"  var x=draw(view,g,ii);\n"
-	"  body.dataset.cycleShown=g.i[ii][0];body.dataset.cycleShownNodes=x[0];body.dataset.cycleShownEdges=x[1];\n"
+	"  var x=draw(view,g,ii,1);\n"
+	"  mark('Shown',g.i[ii][0]);mark('ShownNodes',x[0]);mark('ShownEdges',x[1]);\n"
 	" }\n"
 	" function match(g,f,mn){\n"
 	"  if(g.n<mn)return false;if(!f)return true;\n"
-	"  return g.s.concat(g.k.map(function(k){return [k];})).some(function(x){return nm(x[0]).toLowerCase().indexOf(f)>=0;});\n"
+	"  return g.s.concat(g.k.concat(g.t||[]).map(function(k){return [k];})).some(function(x){return nm(x[0]).toLowerCase().indexOf(f)>=0;});\n"
 	" }\n"
 	" function more(){\n"
 	"  var end=Math.min(list.length,shown+PAGE);\n"
 	"  for(;shown<end;shown++){\n"
-	"   var gi=list[shown],g=C.groups[gi],tr=document.createElement('tr');\n"
-	"   [gi+1,g.c,g.n,g.b,sites(g),g.m,g.g.join('/')].forEach(function(v,c){\n"
-	"    var td=document.createElement('td');td.textContent=v;td.className=c<4?'n':c==4?'where':'';tr.appendChild(td);});\n"
+	"   var gi=list[shown],g=C.groups[gi];\n"
+	"   var tr=row(tb,'td',[gi+1,g.c,g.n,g.b,sites(g),C.py?null:g.m,g.g.slice(0,C.py?3:4).join('/')]);\n"
+	"   for(var c=0;c<tr.cells.length;c++)tr.cells[c].className=c<4?'n':c==4?'where':'';\n"
 	"   tr.className='crow';tr.title='click to draw';tr.onclick=(function(x){return function(){show(x,0);view.scrollIntoView();};})(gi);\n"
-	"   tb.appendChild(tr);\n"
 	"  }\n"
 	"  moreb.style.display=shown<list.length?'':'none';\n"
-	"  document.getElementById('cycle-count').textContent=list.length+' of '+C.groups.length+' groups ('+C.total+' cycles)';\n"
-	"  body.dataset.cycleRows=shown;\n"
+	"  $('count').textContent=list.length+' of '+C.groups.length+' groups ('+C.total+' cycles)';\n"
+	"  mark('Rows',shown);\n"
 	" }\n"
 	" function filter(){\n"
 	"  var f=fin.value.trim().toLowerCase(),mn=+min.value||1;\n"
@@ -1182,21 +1523,24 @@ static const char script[] =
 	"  tb.textContent='';shown=0;more();\n"
 	" }\n"
 	" fin.oninput=filter;min.oninput=filter;moreb.onclick=more;\n"
-	" /* FILE#filter=TEXT opens the page with the table filtered */\n"
+	" /* FILE#filter=TEXT opens the page with the tables filtered */\n"
 	" if(location.hash.indexOf('#filter=')===0)fin.value=decodeURIComponent(location.hash.slice(8));\n"
 	" filter();\n"
 	" if(C.groups.length)show(0,0);\n"
 	" if(location.hash==='#cycles-all'){\n"
 	"  /* every cycle at once (for checking; slow with thousands) */\n"
-	"  var all=document.getElementById('cycle-all'),n=0,nodes=0,edges=0,cut=0;\n"
-	"  C.groups.forEach(function(g){g.i.forEach(function(_,ii){var x=draw(all,g,ii);n++;nodes+=x[0];edges+=x[1];cut+=x[2];});});\n"
-	"  body.dataset.cyclesDrawn=n;body.dataset.cycleNodes=nodes;body.dataset.cycleEdges=edges;body.dataset.cyclesCut=cut;\n"
+	"  var all=$('all'),n=0,nodes=0,edges=0,cut=0;\n"
+	"  C.groups.forEach(function(g){g.i.forEach(function(_,ii){var x=draw(all,g,ii,0);n++;nodes+=x[0];edges+=x[1];cut+=x[2];});});\n"
+	"  mark('sDrawn',n);mark('Nodes',nodes);mark('Edges',edges);mark('sCut',cut);\n"
 	" }\n"
 	"}\n"
 	"timeline();\n"
 	"document.body.dataset.flameAllocNodes=flame('flame-alloc','b','bytes');\n"
 	"document.body.dataset.flameLeakNodes=flame('flame-leak','l','bytes');\n"
-	"cycles();\n"
+	"cycles(D.cycles,'cycle');\n"
+	"if(D.pycycles)cycles(D.pycycles,'pycycle');\n"
+	"/* FILE#python-first shows the Python cycles first */\n"
+	"if(location.hash==='#python-first'&&document.getElementById('python'))document.body.insertBefore(document.getElementById('python'),document.body.firstChild);\n"
 	"document.body.dataset.renderMs=Math.round(performance.now()-T0);\n"
 	"if(document.body.dataset.status!=='error')document.body.dataset.status='ok';\n"
 	"})();\n"
@@ -1249,6 +1593,7 @@ int report_write_html(const struct report *rep, FILE *out)
 	shots_table(out, rep);
 	leak_gens_table(out, rep);
 	cycles_section(out, rep);
+	pycycles_section(out, rep);
 	rc = text_report(out, rep);
 	if (rc)
 		return rc;

@@ -4,9 +4,11 @@
  * usage: fault_fds MODE DIR, MODE one of
  *   close_range  close_range(3, ~0U, 0) first thing
  *   close_loop   close() every number from 3 up to the descriptor limit
+ *   closefrom    closefrom(3)
  *   dup2         closes nothing, but dup2s one of its own files onto every
  *                number that was open (>= 3) when main started: a tracer's
  *                descriptors, say
+ *   dup3         the same with dup3(..., O_CLOEXEC)
  * In every mode it then dup2s its own files DIR/own.N onto 3..9, while a
  * second thread allocates and frees blocks of 6300 bytes (a tracer writes
  * from both threads while the numbers change hands). Then ROUNDS
@@ -118,6 +120,7 @@ int main(int argc, char **argv)
 	const char *mode = argc > 2 ? argv[1] : "";
 	char path[4096], buf[128], want[8192], got[8192];
 	int bad = 0, late;
+	int use_dup3 = !strcmp(mode, "dup3"), takes = use_dup3 || !strcmp(mode, "dup2");
 	pthread_t t;
 
 	if (argc < 3)
@@ -134,10 +137,12 @@ int main(int argc, char **argv)
 			max = (long)rl.rlim_cur;
 		for (long n = 3; n < max; n++)
 			close((int)n);
-	} else if (strcmp(mode, "dup2") != 0) {
+	} else if (!strcmp(mode, "closefrom")) {
+		closefrom(3);
+	} else if (!takes) {
 		return 2;
 	}
-	if (strcmp(mode, "dup2") != 0)
+	if (!takes)
 		nnums = 0;	/* closed: those numbers are nobody's now */
 	if (pthread_create(&t, NULL, churn, NULL))
 		return 7;
@@ -153,7 +158,7 @@ int main(int argc, char **argv)
 		if (fd < 0)
 			return 4;
 		if (fd != nums[i]) {
-			if (dup2(fd, nums[i]) != nums[i])
+			if ((use_dup3 ? dup3(fd, nums[i], O_CLOEXEC) : dup2(fd, nums[i])) != nums[i])
 				return 5;
 			close(fd);
 		}

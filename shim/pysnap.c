@@ -44,6 +44,8 @@
 #define ENTRY_MAX ((size_t)(8 + 2 * REFS_PER_ENTRY) * RS_UVARINT_MAX)
 
 static uint8_t *buf;		/* BUF_SIZE bytes, HEADROOM before it */
+/* refscope__py_pause: this thread's allocations are the gathering's own */
+static __thread int paused __attribute__((tls_model("initial-exec")));
 static atomic_int busy;
 static uint64_t next_id;
 static int64_t open_id = -1;
@@ -139,7 +141,7 @@ static int enter(struct entry *e)
 {
 	e->err = errno;
 	e->guard = rs_self.guard;
-	if (e->guard || !atomic_load(&rs_tracing))
+	if ((e->guard && !paused) || !atomic_load(&rs_tracing))
 		return -1;
 	rs_self.guard = 1;
 	return 0;
@@ -157,6 +159,30 @@ static size_t put_str(uint8_t *p, const char *s, size_t n)
 
 	memcpy(p + k, s, n);
 	return k + n;
+}
+
+/*
+ * on = 1: the calling thread's allocations and frees go untraced (the hooks
+ * only forward) until refscope__py_pause(0). The gathering's own objects
+ * are made and dropped in between, so they never appear in the trace; the
+ * program's objects are not freed meanwhile (the gathering holds them).
+ */
+RS_EXPORT int refscope__py_pause(int on);
+RS_EXPORT int refscope__py_pause(int on)
+{
+	int e = errno;
+
+	if (on) {
+		if (paused || rs_self.guard || !atomic_load(&rs_tracing))
+			return -1;
+		paused = 1;
+		rs_self.guard = 1;
+	} else if (paused) {
+		paused = 0;
+		rs_self.guard = 0;
+	}
+	errno = e;
+	return 0;
 }
 
 RS_EXPORT long refscope__py_begin(unsigned trigger, const char *runtime);

@@ -399,10 +399,11 @@ Test(faults, exec_of_a_static_binary_runs_as_untraced, .init = setup, .fini = te
 /* ---- descriptors ---------------------------------------------------------- */
 
 /*
- * fault_fds closes every descriptor (or dup2s its own files over the ones
- * open at start, the shim's among them) and then writes to its files while
- * allocating, some of it through code without unwind information (libunwind
- * then validates addresses through its pipe). Before fds.c, libunwind read
+ * fault_fds closes every descriptor (close_range, a close loop, closefrom)
+ * or dup2s (dup3s) its own files over the ones open at start, the shim's
+ * among them, then writes to its files while allocating, some of it through
+ * code without unwind information (libunwind then validates addresses
+ * through its pipe). Before fds.c, libunwind read
  * from and closed the program's files on its old pipe numbers and reopened
  * its pipe on the program's next numbers ("late open -> 12", not 10; the
  * program's files lost lines). Now: same output, every event recorded, and
@@ -419,7 +420,7 @@ static void fds_mode(const char *mode)
 	struct e2e_proc p;
 	struct ftrace t;
 	struct tally x;
-	int took_pipe = !strcmp(mode, "dup2");
+	int took_pipe = !strncmp(mode, "dup", 3);
 
 	snprintf(own, sizeof(own), "%s/own", dir);
 	cr_assert_eq(mkdir(own, 0700), 0);
@@ -461,10 +462,22 @@ Test(faults, close_loop_leaves_tracing_and_the_program_alone, .init = setup, .fi
 	fds_mode("close_loop");
 }
 
+Test(faults, closefrom_leaves_tracing_and_the_program_alone, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	fds_mode("closefrom");
+}
+
 Test(faults, dup2_over_the_shims_descriptors_never_writes_the_programs_files, .init = setup,
      .fini = teardown, .timeout = 120)
 {
 	fds_mode("dup2");
+}
+
+Test(faults, dup3_over_the_shims_descriptors_never_writes_the_programs_files, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+	fds_mode("dup3");
 }
 
 /* ---- a full file system ----------------------------------------------------- */

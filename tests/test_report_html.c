@@ -493,3 +493,143 @@ Test(report_html, thousands_of_alike_cycles_one_group_text_cut)
 	json_decref(d);
 	free(html);
 }
+
+/* samples/py/html_cycles.py, traced without a heap snapshot (--no-snapshot):
+ * the page still analyzes the Python-aware one. Thirty alike Pair cycles are one group of 30
+ * (one row, each cycle kept: number, addresses, refcounts), the ring of
+ * three dicts another, its edges named by the keys; all in the collector's
+ * generation 0 (it never ran). */
+Test(report_html, python_cycles_alike_grouped_dict_keys_named, .timeout = 120)
+{
+	char *dir = e2e_tmpdir(), *trace, *html;
+	char *argv[] = { "/usr/bin/python3.11", RS_SOURCE_DIR "/samples/py/html_cycles.py", NULL };
+	char *env[] = { "REFSCOPE_SNAPSHOT=0", NULL }; /* no heap snapshot: --html analyzes the Python one */
+	struct e2e_proc p;
+	json_t *d, *py, *g, *l;
+	int named[3] = { 0, 0, 0 };
+
+	e2e_traced_env(dir, argv, NULL, NULL, env, 120, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
+	cr_assert_str_eq(p.out, "made 31 cycles\n");
+	e2e_proc_free(&p);
+	trace = e2e_only_trace(dir, "python3.11");
+	html = html_of(trace);
+	cr_assert_not_null(strstr(html, "<h2>Leaked cycles</h2><p>No heap snapshot in the trace"));
+	cr_assert_not_null(strstr(html, "31 leaked cycles, found by the collector's own algorithm"));
+	d = data_of(html);
+	py = json_object_get(d, "pycycles");
+	cr_assert_eq(json_integer_value(json_object_get(py, "total")), 31);
+	cr_assert_eq(json_array_size(json_object_get(py, "groups")), 2);
+	/* by bytes: 30 cycles of two 40-byte Pairs, then three 64-byte dicts */
+	g = json_array_get(json_object_get(py, "groups"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(g, "u")), "2 Pair");
+	cr_assert_eq(json_integer_value(json_object_get(g, "c")), 30);
+	cr_assert_eq(json_integer_value(json_object_get(g, "b")), 30 * 2 * 40);
+	cr_assert_eq(json_array_size(json_object_get(g, "i")), 30);
+	cr_assert_eq(json_integer_value(json_array_get(json_object_get(g, "g"), 0)), 60);
+	cr_assert_eq(json_array_size(json_object_get(g, "e")), 4);
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "l"), 0)), "other");
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "l"), 1)), "other");
+	g = json_array_get(json_object_get(py, "groups"), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(g, "u")), "3 dict");
+	cr_assert_eq(json_integer_value(json_object_get(g, "c")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(g, "b")), 3 * 64);
+	cr_assert_eq(json_array_size(json_object_get(g, "e")), 6, "a ring of three");
+	l = json_object_get(g, "l");
+	cr_assert_eq(json_array_size(l), 3);
+	for (size_t i = 0; i < 3; i++) {
+		const char *n = name_at(d, json_array_get(l, i));
+
+		cr_assert_not_null(n);
+		for (int k = 0; k < 3; k++)
+			named[k] += !strcmp(n, (const char *[]){ "to_x", "to_y", "to_z" }[k]);
+	}
+	cr_assert(named[0] == 1 && named[1] == 1 && named[2] == 1, "each key names one edge");
+	json_decref(d);
+	free(html);
+	free(trace);
+	e2e_rmtree(dir);
+	free(dir);
+}
+
+/* A Python program's leaked two-node cycle (samples/py/node_cycle.py slots:
+ * class Node with __slots__ value and next, a.next = b; b.next = a, the
+ * collector disabled), traced with --py-tracemalloc: the page lists it
+ * under "Python leaked cycles" and draws it with the C cycles' code, two
+ * nodes labelled Node, two arrows named next, and a member table with
+ * each object's reference count, generation and creating line.
+ * #python-first puts that section at the top for the screenshot. */
+Test(report_html, chromium_draws_a_python_cycle, .timeout = 240)
+{
+	char *dir = e2e_tmpdir(), *trace, page[512], *html;
+	char *argv[] = { "/usr/bin/python3.11", RS_SOURCE_DIR "/samples/py/node_cycle.py", "slots", NULL };
+	char *env[] = { "REFSCOPE_PY_TRACEMALLOC=1", NULL };
+	char *rargv[] = { E2E_REFSCOPE, "report", "--html", page, NULL, NULL };
+	struct e2e_proc p;
+	json_t *d, *py, *g, *inst;
+	size_t len;
+	FILE *f;
+
+	e2e_traced_env(dir, argv, NULL, NULL, env, 120, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
+	cr_assert_str_eq(p.out, "made a slots cycle\n");
+	e2e_proc_free(&p);
+	trace = e2e_only_trace(dir, "python3.11");
+	snprintf(page, sizeof(page), "%s/python.html", dir);
+	rargv[4] = trace;
+	e2e_exec(rargv, NULL, NULL, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
+	e2e_proc_free(&p);
+
+	/* the data: one cycle, types and edge names by index into names */
+	f = fopen(page, "r");
+	cr_assert_not_null(f);
+	html = NULL;
+	len = 0;
+	cr_assert_gt(getdelim(&html, &len, '\0', f), 0);
+	fclose(f);
+	cr_assert_not_null(strstr(html, "<div id=python><h2>Python leaked cycles</h2>"));
+	cr_assert_not_null(strstr(html, "<table class=pygens>"), "the collector's own generations");
+	cr_assert_not_null(strstr(html, "<tr><td>0</td><td>before finalization</td>"));
+	d = data_of(html);
+	py = json_object_get(d, "pycycles");
+	cr_assert_eq(json_integer_value(json_object_get(py, "total")), 1);
+	cr_assert_eq(json_array_size(json_object_get(py, "groups")), 1);
+	g = json_array_get(json_object_get(py, "groups"), 0);
+	cr_assert_eq(json_integer_value(json_object_get(g, "n")), 2);
+	cr_assert_str_eq(json_string_value(json_object_get(g, "u")), "2 Node");
+	cr_assert_eq(json_array_size(json_object_get(g, "t")), 2);
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "t"), 0)), "Node");
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "t"), 1)), "Node");
+	cr_assert_eq(json_array_size(json_object_get(g, "e")), 4, "a -> b and b -> a");
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "l"), 0)), "next");
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "l"), 1)), "next");
+	inst = json_array_get(json_object_get(g, "i"), 0);
+	cr_assert_str_eq(json_string_value(json_array_get(inst, 4)), "00", "both in generation 0");
+	cr_assert_eq(json_integer_value(json_array_get(json_array_get(inst, 7), 0)), 1, "refcount: b.next only");
+	cr_assert_eq(json_integer_value(json_array_get(json_array_get(inst, 7), 1)), 1);
+	json_decref(d);
+	free(html);
+
+	chromium_load(dir, page, "#python-first", 900, "report-python-cycle.png", &p);
+	cr_assert_eq(body_int(p.out, "data-pycycles"), 1);
+	cr_assert_eq(body_int(p.out, "data-pycycle-groups"), 1);
+	cr_assert_eq(body_int(p.out, "data-pycycle-rows"), 1);
+	cr_assert_eq(body_int(p.out, "data-pycycle-shown"), 1);
+	cr_assert_eq(body_int(p.out, "data-pycycle-shown-nodes"), 2);
+	cr_assert_eq(body_int(p.out, "data-pycycle-shown-edges"), 2);
+	cr_assert_not_null(strstr(p.out, "<div class=\"ctitle\">python cycle #1: 2 Node, 96 bytes in 2 objects</div>"),
+			   "%s", strstr(p.out, "pycycle-view"));
+	cr_assert_eq(count(p.out, "class=\"label\">Node</text>"), 2);
+	cr_assert_eq(count(p.out, "class=\"elabel\" fill=\"#036\">next</text>"), 2);
+	/* the member table: created on lines 36 and 37 (a = cls(1); b = cls(2)) */
+	cr_assert_eq(count(p.out, "<td>Node</td><td>0x"), 2);
+	cr_assert_not_null(strstr(p.out, "/samples/py/node_cycle.py:36</td>"));
+	cr_assert_not_null(strstr(p.out, "/samples/py/node_cycle.py:37</td>"));
+	cr_assert_eq(count(p.out, "<td>48</td><td>1</td><td>0</td>"), 2, "48 bytes, refcount 1, generation 0");
+	e2e_proc_free(&p);
+
+	free(trace);
+	e2e_rmtree(dir);
+	free(dir);
+}

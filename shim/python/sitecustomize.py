@@ -86,6 +86,7 @@ def _shim():
                                              ctypes.c_size_t]
             lib.refscope__py_register.argtypes = [ctypes.py_object]
             lib.refscope__py_pending_trigger.restype = ctypes.c_uint
+            lib.refscope__py_pause.argtypes = [ctypes.c_int]
             _lib = lib
         except Exception:
             _lib = False
@@ -125,64 +126,45 @@ def _slot_members(t, cache):
     return got
 
 
-def _gather(trigger):
-    """One Python-aware snapshot, written through librefscope.so."""
+def _write(lib, sid, gens, skip, off, tm):
+    """Every object of gens (lists of the three generations) into the
+    snapshot sid. Runs with the shim paused (unless tracemalloc is on): every
+    object made here is dropped before it returns, and nothing here may
+    touch a long-lived structure that would grow (struct.pack's format cache
+    would: Struct objects are made instead)."""
     import gc
+    from struct import Struct
     getrc = sys.getrefcount
     referents = gc.get_referents
     tracked = gc.is_tracked
-    was_enabled = gc.isenabled()
-    gc.disable()  # a collection in the middle would move and free objects
+    strings = {}
+    pending = []
+    slots = {}
+    tnames = {}
+    out = []  # packed by struct (loaded with ctypes): the array module would
+    put = out.append  # import collections, leaving garbage behind
+    nobj = 0
+    counts = [0, 0, 0]
+
+    def sid_of(s):
+        i = strings.get(s)
+        if i is None:
+            i = len(strings) + 1
+            strings[s] = i
+            pending.append(s)
+        return i
+
+    def flush():
+        if pending:
+            blob = b"\0".join(s.encode("utf-8", "replace") for s in pending) + b"\0"
+            lib.refscope__py_strings(sid, len(strings) - len(pending) + 1, blob, len(blob),
+                                     len(pending))
+            del pending[:]
+        if out:
+            lib.refscope__py_objects(sid, Struct("=%dQ" % len(out)).pack(*out), len(out))
+            del out[:]
+
     try:
-        gen0 = gc.get_objects(generation=0)
-        gen1 = gc.get_objects(generation=1)
-        gen2 = gc.get_objects(generation=2)
-        gens = (gen0, gen1, gen2)
-        # after the lists: importing ctypes (the first time) leaves garbage
-        # of its own, which must not look like the program's
-        lib = _shim()
-        if lib is None:
-            return
-        off = _refcount_offset(getrc)
-        runtime = "%s %s" % (sys.implementation.name, sys.version.split()[0])
-        sid = lib.refscope__py_begin(trigger, runtime.encode())
-        if sid < 0:
-            return
-        skip = set((id(gen0), id(gen1), id(gen2)))
-        tm = None
-        if "_tracemalloc" in sys.modules and sys.modules["_tracemalloc"].is_tracing():
-            # raw frames, most recent first: (filename, lineno)
-            tm = sys.modules["_tracemalloc"]._get_object_traceback
-        strings = {}
-        pending = []
-        slots = {}
-        tnames = {}
-        # values as a list, packed by struct (loaded with ctypes): the array
-        # module would import collections, leaving garbage behind
-        from struct import pack
-        out = []
-        put = out.append
-        nobj = 0
-        counts = [0, 0, 0]
-
-        def sid_of(s):
-            i = strings.get(s)
-            if i is None:
-                i = len(strings) + 1
-                strings[s] = i
-                pending.append(s)
-            return i
-
-        def flush():
-            if pending:
-                blob = b"\0".join(s.encode("utf-8", "replace") for s in pending) + b"\0"
-                lib.refscope__py_strings(sid, len(strings) - len(pending) + 1, blob, len(blob),
-                                         len(pending))
-                del pending[:]
-            if out:
-                lib.refscope__py_objects(sid, pack("=%dQ" % len(out), *out), len(out))
-                del out[:]
-
         for g in (0, 1, 2):
             for o in gens[g]:
                 rc = getrc(o)  # first, before any other reference of ours exists
@@ -235,7 +217,43 @@ def _gather(trigger):
                     flush()
             o = None
         flush()
-        lib.refscope__py_end(sid, nobj, pack("=3Q", *counts), 3)
+        lib.refscope__py_end(sid, nobj, Struct("=3Q").pack(*counts), 3)
+    except Exception:
+        pass  # no PY_SNAPSHOT_END: the snapshot reads as incomplete
+
+
+def _gather(trigger):
+    """One Python-aware snapshot, written through librefscope.so."""
+    import gc
+    was_enabled = gc.isenabled()
+    gc.disable()  # a collection in the middle would move and free objects
+    try:
+        gen0 = gc.get_objects(generation=0)
+        gen1 = gc.get_objects(generation=1)
+        gen2 = gc.get_objects(generation=2)
+        gens = (gen0, gen1, gen2)
+        # after the lists: importing ctypes (the first time) leaves garbage
+        # of its own, which must not look like the program's
+        lib = _shim()
+        if lib is None:
+            return
+        off = _refcount_offset(sys.getrefcount)
+        skip = set((id(gen0), id(gen1), id(gen2)))
+        tm = None
+        if "_tracemalloc" in sys.modules and sys.modules["_tracemalloc"].is_tracing():
+            # raw frames, most recent first: (filename, lineno)
+            tm = sys.modules["_tracemalloc"]._get_object_traceback
+        runtime = "%s %s" % (sys.implementation.name, sys.version.split()[0])
+        sid = lib.refscope__py_begin(trigger, runtime.encode())
+        if sid < 0:
+            return
+        # tracemalloc's own table grows with what we allocate: no pause then
+        paused = tm is None and lib.refscope__py_pause(1) == 0
+        try:
+            _write(lib, sid, gens, skip, off, tm)
+        finally:
+            if paused:
+                lib.refscope__py_pause(0)
     finally:
         if was_enabled:
             gc.enable()
@@ -278,6 +296,11 @@ def _setup():
                 lib = _shim()
                 if lib is not None:
                     lib.refscope__py_register(_on_request)
+                # importing ctypes leaves a few cyclic objects: free them
+                # now, before the program runs, so a program that disables
+                # the collector does not show them as its own
+                import gc
+                gc.collect()
             if os.environ.get("REFSCOPE_PY_TRACEMALLOC"):
                 # the C module: tracemalloc.py would leave garbage behind
                 import _tracemalloc

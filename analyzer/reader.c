@@ -36,6 +36,51 @@ struct stack_entry {
 	UT_hash_handle hh;
 };
 
+/*
+ * An index from one or two ids to a position in an array (snapshots by id,
+ * regions by snapshot and id, REFAPIs by id): the lookups the scan makes for
+ * every record stay O(1), so a hostile trace of a million snapshots,
+ * regions or REFAPIs cannot make the scan quadratic (20000 regions took
+ * 0.5 s, 200000 would take a minute).
+ */
+struct id_slot {
+	uint64_t key[2];
+	size_t at;
+	UT_hash_handle hh;
+};
+
+static struct id_slot *id_find(const struct id_slot *h, uint64_t a, uint64_t b)
+{
+	uint64_t key[2] = { a, b };
+	struct id_slot *e;
+
+	HASH_FIND(hh, h, key, sizeof(key), e);
+	return e;
+}
+
+static int id_add(struct id_slot **h, uint64_t a, uint64_t b, size_t at)
+{
+	struct id_slot *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	e->key[0] = a;
+	e->key[1] = b;
+	e->at = at;
+	HASH_ADD(hh, *h, key, sizeof(e->key), e);
+	return 0;
+}
+
+static void id_free(struct id_slot **h)
+{
+	struct id_slot *e, *tmp;
+
+	HASH_ITER(hh, *h, e, tmp) {
+		HASH_DEL(*h, e);
+		free(e);
+	}
+}
+
 struct cursor {
 	const struct reader_chunk *c;
 	uint8_t *body;
@@ -71,6 +116,11 @@ struct reader {
 	size_t nrefapis, cap_refapis;
 	struct reader_snapshot *snapshots; /* file order */
 	size_t nsnapshots, cap_snapshots;
+	struct id_slot *snapshot_ids; /* id -> index in snapshots */
+	struct id_slot *region_ids;   /* (snapshot index, region id) -> index in its regions */
+	struct id_slot *refapi_ids;   /* id -> index in refapis */
+	struct id_slot *module_heads; /* base -> see module_add */
+	size_t *module_prev;
 	struct reader_pyrec *pyrecs; /* file order */
 	size_t npyrecs, cap_pyrecs;
 
@@ -483,23 +533,48 @@ static int grow_array(void **arr, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
+/*
+ * Modules by base: module_heads maps a base to the newest module loaded
+ * there that may still be loaded, module_prev[i] is the module loaded at the
+ * same base before module i (SIZE_MAX: none). An unload takes the newest
+ * loaded one, as a search from the end would, and moves the head past it:
+ * every module is passed over at most once, however the trace orders its
+ * loads and unloads.
+ */
 static int module_add(struct reader *r, struct reader_module *m)
 {
+	size_t cap = r->cap_modules;
+	struct id_slot *head = id_find(r->module_heads, m->base, 0);
+
 	if (grow_array((void **)&r->modules, &r->cap_modules, r->nmodules, sizeof(*r->modules)))
 		return -ENOMEM;
+	if (grow_array((void **)&r->module_prev, &cap, r->nmodules, sizeof(*r->module_prev)))
+		return -ENOMEM;
+	if (head) {
+		r->module_prev[r->nmodules] = head->at;
+		head->at = r->nmodules;
+	} else {
+		r->module_prev[r->nmodules] = SIZE_MAX;
+		if (id_add(&r->module_heads, m->base, 0, r->nmodules))
+			return -ENOMEM;
+	}
 	r->modules[r->nmodules++] = *m;
 	return 0;
 }
 
 static void module_unload(struct reader *r, uint64_t seq, uint64_t base)
 {
-	for (size_t i = r->nmodules; i-- > 0;) {
-		if (r->modules[i].base == base && !r->modules[i].unloaded) {
-			r->modules[i].unloaded = 1;
-			r->modules[i].unload_seq = seq;
-			return;
-		}
-	}
+	struct id_slot *head = id_find(r->module_heads, base, 0);
+	size_t i = head ? head->at : SIZE_MAX;
+
+	while (i != SIZE_MAX && r->modules[i].unloaded)
+		i = r->module_prev[i];
+	if (head)
+		head->at = i == SIZE_MAX ? SIZE_MAX : r->module_prev[i];
+	if (i == SIZE_MAX)
+		return;
+	r->modules[i].unloaded = 1;
+	r->modules[i].unload_seq = seq;
 }
 
 /* ---- reference counting APIs -------------------------------------------- */
@@ -551,6 +626,7 @@ static int refapi_apply(struct reader *r, uint64_t offset, const uint8_t *p, siz
 			struct reader_record *rec, size_t *bad_at)
 {
 	struct reader_refapi a = { .offset = offset };
+	const struct id_slot *slot;
 	const uint8_t *s;
 	size_t len;
 	struct pp q;
@@ -574,14 +650,15 @@ static int refapi_apply(struct reader *r, uint64_t offset, const uint8_t *p, siz
 	a.how = pp_u(&q);
 	if (!q.ok)
 		goto bad;
-	for (size_t i = 0; i < r->nrefapis; i++) {
-		if (r->refapis[i].id == a.id) {
-			refapi_clear(&r->refapis[i]);
-			r->refapis[i] = a;
-			rec->refapi = &r->refapis[i];
-			return 0;
-		}
+	slot = id_find(r->refapi_ids, a.id, 0);
+	if (slot) {
+		refapi_clear(&r->refapis[slot->at]);
+		r->refapis[slot->at] = a;
+		rec->refapi = &r->refapis[slot->at];
+		return 0;
 	}
+	if (id_add(&r->refapi_ids, a.id, 0, r->nrefapis))
+		goto nomem;
 	if (r->nrefapis == r->cap_refapis) {
 		size_t cap = r->cap_refapis ? r->cap_refapis * 2 : 8;
 		struct reader_refapi *na = realloc(r->refapis, cap * sizeof(*na));
@@ -605,10 +682,9 @@ nomem:
 
 const struct reader_refapi *reader_refapi(const struct reader *r, uint64_t id)
 {
-	for (size_t i = 0; i < r->nrefapis; i++)
-		if (r->refapis[i].id == id)
-			return &r->refapis[i];
-	return NULL;
+	const struct id_slot *e = id_find(r->refapi_ids, id, 0);
+
+	return e ? &r->refapis[e->at] : NULL;
 }
 
 const struct reader_refapi *reader_refapis(const struct reader *r, size_t *n)
@@ -621,10 +697,17 @@ const struct reader_refapi *reader_refapis(const struct reader *r, size_t *n)
 
 static struct reader_snapshot *snapshot_find(const struct reader *r, uint64_t id)
 {
-	for (size_t i = r->nsnapshots; i-- > 0;)
-		if (r->snapshots[i].id == id)
-			return &r->snapshots[i];
-	return NULL;
+	const struct id_slot *e = id_find(r->snapshot_ids, id, 0);
+
+	return e ? &r->snapshots[e->at] : NULL;
+}
+
+/* The index of region id in snapshot snap, or SIZE_MAX. */
+static size_t region_find(const struct reader *r, const struct reader_snapshot *snap, uint64_t id)
+{
+	const struct id_slot *e = id_find(r->region_ids, (uint64_t)(snap - r->snapshots), id);
+
+	return e ? e->at : SIZE_MAX;
 }
 
 /* The snapshot a SNAP_REGION, SNAP_WORDS or SNAPSHOT_END record at off
@@ -680,7 +763,8 @@ static int snap_apply(struct reader *r, uint8_t type, uint64_t off, uint64_t pay
 			return -EINVAL;
 		}
 		if (grow_array((void **)&r->snapshots, &r->cap_snapshots, r->nsnapshots,
-			       sizeof(*r->snapshots)))
+			       sizeof(*r->snapshots)) ||
+		    id_add(&r->snapshot_ids, id, 0, r->nsnapshots))
 			return -ENOMEM;
 		r->snapshots[r->nsnapshots] = s;
 		rec->snapshot = &r->snapshots[r->nsnapshots++];
@@ -709,17 +793,15 @@ static int snap_apply(struct reader *r, uint8_t type, uint64_t off, uint64_t pay
 			     off, g.id, g.end, g.start);
 			return -EINVAL;
 		}
-		for (size_t i = 0; i < snap->nregions; i++) {
-			if (snap->regions[i].id == g.id) {
-				FAIL(r, off,
-				     "snap_region at byte %" PRIu64 ": region %" PRIu64
-				     " defined twice in snapshot %" PRIu64,
-				     off, g.id, id);
-				return -EINVAL;
-			}
+		if (region_find(r, snap, g.id) != SIZE_MAX) {
+			FAIL(r, off,
+			     "snap_region at byte %" PRIu64 ": region %" PRIu64 " defined twice in snapshot %" PRIu64,
+			     off, g.id, id);
+			return -EINVAL;
 		}
 		if (grow_array((void **)&snap->regions, &snap->cap_regions, snap->nregions,
-			       sizeof(*snap->regions)))
+			       sizeof(*snap->regions)) ||
+		    id_add(&r->region_ids, (uint64_t)(snap - r->snapshots), g.id, snap->nregions))
 			return -ENOMEM;
 		g.name = dup_str(name, len);
 		if (!g.name)
@@ -815,10 +897,8 @@ static int words_index(struct reader *r, uint64_t off, uint64_t payload_off, uin
 	snap = snapshot_open(r, RS_REC_SNAP_WORDS, off, w.snapshot);
 	if (!snap)
 		return -EINVAL;
-	for (ri = 0; ri < snap->nregions; ri++)
-		if (snap->regions[ri].id == w.region)
-			break;
-	if (ri == snap->nregions) {
+	ri = region_find(r, snap, w.region);
+	if (ri == SIZE_MAX) {
 		FAIL(r, off, "snap_words at byte %" PRIu64 ": region %" PRIu64 " of snapshot %" PRIu64
 			     " is not defined before it",
 		     off, w.region, w.snapshot);
@@ -2023,6 +2103,11 @@ void reader_close(struct reader *r)
 	for (size_t i = 0; i < r->nsnapshots; i++)
 		snapshot_clear(&r->snapshots[i]);
 	free(r->snapshots);
+	id_free(&r->snapshot_ids);
+	id_free(&r->region_ids);
+	id_free(&r->refapi_ids);
+	id_free(&r->module_heads);
+	free(r->module_prev);
 	free(r->pyrecs);
 	HASH_ITER(hh, r->stacks, e, tmp) {
 		HASH_DEL(r->stacks, e);

@@ -606,8 +606,9 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 				       sizeof(rep->pyerror));
 		if (rc)
 			goto out;
-		/* the HTML page draws the leaked cycles whenever there is a snapshot */
-		if (opt->cycles || (opt->html && reader_nsnapshots(rep->r))) {
+		/* the HTML page draws the leaked cycles whenever there is a snapshot
+		 * (a heap snapshot or a Python-aware one) */
+		if (opt->cycles || (opt->html && (reader_nsnapshots(rep->r) || rep->npysnaps))) {
 			rep->analyzed = 1;
 			rc = choose_snapshot(rep, opt);
 			if (rc)

@@ -337,3 +337,45 @@ Test(hostile, merge_memory_is_bounded)
 	cr_assert_eq(reader_peak_active(r), 2);
 	reader_close(r);
 }
+
+/* Loads and unloads at one base, in a hostile order: an unload takes the
+ * newest module still loaded there (the reader indexes modules by base so
+ * that a million unloads cannot make the scan quadratic). */
+Test(hostile, module_unloads_take_the_newest_loaded_at_a_base)
+{
+	struct tb t;
+	char dir[64], path[128];
+	struct reader *r;
+	const struct reader_module *m;
+	size_t n;
+
+	tb_init(&t, 1, 0);
+	tb_module_unload(&t, 1, 0x1000); /* nothing loaded there yet */
+	tb_module(&t, 2, 0x1000, "a", NULL, 0, 0, 0x10, 5);
+	tb_module(&t, 3, 0x2000, "other", NULL, 0, 0, 0x10, 5);
+	tb_module(&t, 4, 0x1000, "b", NULL, 0, 0, 0x10, 5);
+	tb_module_unload(&t, 5, 0x1000); /* b */
+	tb_module_unload(&t, 6, 0x1000); /* a */
+	tb_module_unload(&t, 7, 0x1000); /* nothing left */
+	tb_module(&t, 8, 0x1000, "c", NULL, 0, 0, 0x10, 5);
+	tb_module_unload(&t, 9, 0x1000); /* c */
+	tb_module(&t, 10, 0x1000, "d", NULL, 0, 0, 0x10, 5);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "m.trace");
+	cr_assert_eq(tb_write(&t, path), 0);
+	cr_assert_eq(reader_open(path, &r), 0);
+	cr_assert_eq(reader_scan(r, NULL, NULL), 0);
+	m = reader_modules(r, &n);
+	cr_assert_eq(n, 5);
+	cr_assert_str_eq(m[0].path, "a");
+	cr_assert(m[0].unloaded && m[0].unload_seq == 6);
+	cr_assert_eq(m[1].unloaded, 0);
+	cr_assert_str_eq(m[2].path, "b");
+	cr_assert(m[2].unloaded && m[2].unload_seq == 5);
+	cr_assert(m[3].unloaded && m[3].unload_seq == 9);
+	cr_assert_eq(m[4].unloaded, 0);
+	reader_close(r);
+	unlink(path);
+	rmdir(dir);
+	tb_release(&t);
+}

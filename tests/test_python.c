@@ -333,16 +333,21 @@ Test(python, tracemalloc_names_the_creating_lines)
 
 /* The snapshot signal reaches the interpreter as a pending call: a second
  * Python-aware snapshot, taken while the program runs, with the
- * collector's generation counts; report --generations shows both. */
-Test(python, snapshot_signal_takes_a_python_snapshot_too)
+ * collector's generation counts; report --generations shows both. The
+ * program runs until the pending call has run (its gc.get_objects audit
+ * event), however late the snapshot thread gets the CPU: a fixed 2 s of
+ * sleeps was a guess about the scheduler. */
+Test(python, snapshot_signal_takes_a_python_snapshot_too, .timeout = 120)
 {
 	char *dir = e2e_tmpdir(), *trace;
 	char *argv[] = { E2E_REFSCOPE, "run", "-q", "--snapshot-signal", "USR2", "-o", dir, "--", PYTHON,
 			 "-c",
-			 "import os, signal, time\n"
+			 "import os, signal, sys, time\n"
+			 "seen = []\n"
+			 "sys.addaudithook(lambda ev, a: ev == 'gc.get_objects' and not seen and seen.append(1))\n"
 			 "keep = [dict() for i in range(1000)]\n"
 			 "os.kill(os.getpid(), signal.SIGUSR2)\n"
-			 "for i in range(400):\n"
+			 "while not seen:\n"
 			 "    time.sleep(0.005)\n",
 			 NULL };
 	char *gargv[] = { E2E_REFSCOPE, "report", "--generations", "--top", "1", NULL, NULL };

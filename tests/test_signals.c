@@ -166,20 +166,45 @@ Test(signals, sort_into_head_trace_ends_with_sigpipe, .init = setup, .fini = tea
 	e2e_proc_free(&traced);
 }
 
+/* The pairs sigdie slow has made: its progress file (0 while there is none). */
+static uint64_t pairs_done(const char *progress)
+{
+	uint64_t done = 0;
+	int fd = open(progress, O_RDONLY);
+
+	if (fd >= 0 && pread(fd, &done, sizeof(done), 0) != (ssize_t)sizeof(done))
+		done = 0;
+	if (fd >= 0)
+		close(fd);
+	return done;
+}
+
+/* Polls until sigdie slow has made at least n pairs; returns how many. */
+static uint64_t wait_pairs(const char *progress, uint64_t n)
+{
+	uint64_t done;
+
+	while ((done = pairs_done(progress)) < n)
+		usleep(10000);	/* the test's timeout bounds this */
+	return done;
+}
+
 /*
  * sigdie slow (a pair every ms) preloaded with REFSCOPE_FLUSH_MS=flush_ms:
- * after 2 s its progress file says it made *before pairs; slack_ms later it
- * is killed with SIGKILL. Returns the allocations its trace holds.
+ * once its progress file says it made *before (>= 1000) pairs, it is let
+ * make `after` more, then killed with SIGKILL. Each pair sleeps >= 1 ms, so
+ * pair before + after came at least `after` ms after pair `before`, however
+ * the machine scheduled it. Returns the allocations its trace holds.
  */
-static long long kill9_slow(const char *flush_ms, int slack_ms, long long *before)
+static long long kill9_slow(const char *flush_ms, uint64_t after, long long *before)
 {
 	char progress[600];
 	char *argv[] = { E2E_SAMPLE("sigdie"), "slow", progress, NULL };
-	uint64_t done = 0;
+	uint64_t done;
 	json_t *j;
 	char *trace;
 	long long allocs;
-	int fd, st;
+	int st;
 	pid_t pid;
 
 	snprintf(progress, sizeof(progress), "%s/progress", dir);
@@ -193,13 +218,9 @@ static long long kill9_slow(const char *flush_ms, int slack_ms, long long *befor
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	usleep(2000 * 1000);
-	fd = open(progress, O_RDONLY);
-	cr_assert_geq(fd, 0, "the sample started");
-	cr_assert_eq(pread(fd, &done, sizeof(done), 0), (ssize_t)sizeof(done));
-	close(fd);
+	done = wait_pairs(progress, 1000);
 	*before = (long long)done;
-	usleep((useconds_t)slack_ms * 1000);
+	wait_pairs(progress, done + after);
 	cr_assert_eq(kill(pid, SIGKILL), 0);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
@@ -216,21 +237,22 @@ static long long kill9_slow(const char *flush_ms, int slack_ms, long long *befor
 
 /*
  * A thread making an event a millisecond never fills its buffer (256 Ki
- * packed events) in a few seconds: only the age bound writes it. Killed
- * 1.8 s (the 300 ms bound plus 1.5 s of slack for a loaded machine) after
- * it had made `before` pairs, its trace holds every one of them; with no
- * bound (0), none.
+ * packed events) in a few seconds: only the age bound writes it, on the
+ * first event at least 300 ms after the buffer's first one. Killed 400
+ * pairs (>= 400 ms) after it had made `before` pairs, its trace holds every
+ * one of them; with no bound (0), none. (A fixed 1.8 s of slack assumed the
+ * thread got the CPU again in that time.)
  */
 Test(signals, kill9_loses_at_most_the_flush_age, .init = setup, .fini = teardown,
      .timeout = 60)
 {
 	long long before, allocs;
 
-	allocs = kill9_slow("300", 1800, &before);
+	allocs = kill9_slow("300", 400, &before);
 	cr_assert_gt(before, 0);
-	cr_assert_geq(allocs, before, "%lld allocations in the trace, %lld made 1.8 s before",
+	cr_assert_geq(allocs, before, "%lld allocations in the trace, %lld made 400 pairs before",
 		      allocs, before);
-	allocs = kill9_slow("0", 1800, &before);
+	allocs = kill9_slow("0", 400, &before);
 	cr_assert_gt(before, 0);
 	cr_assert_lt(allocs, before, "without a bound the buffer waits until it is full");
 }

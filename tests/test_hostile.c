@@ -449,3 +449,95 @@ Test(hostile, deep_chain_and_huge_ring_in_a_snapshot, .timeout = 120)
 	unlink(path);
 	rmdir(dir);
 }
+
+/* ---- a real trace of the shim cut at every byte -------------------------- */
+
+struct offsets {
+	uint64_t at[256];
+	size_t n;
+};
+
+static void on_top_record(void *ctx, const struct reader_record *rec)
+{
+	struct offsets *o = ctx;
+
+	cr_assert_lt(o->n, 256);
+	o->at[o->n++] = rec->offset;
+}
+
+/*
+ * leak7_shim.trace is what the shim wrote for samples/leak7 (a STREAMS
+ * chunk, a heap snapshot of 20 regions and words records, END). Cut at every
+ * byte past the header, as a kill -9 leaves it: in process, the reader
+ * reports the cut record's own offset as a cut (incomplete, not damage) or
+ * nothing at a record boundary, and every report is written; every fourth
+ * cut also goes through the sanitized fuzz target.
+ */
+Test(hostile, shim_trace_cut_at_every_byte, .timeout = 300)
+{
+	const char *src = RS_SOURCE_DIR "/tests/fixtures/leak7_shim.trace";
+	struct offsets rec = { .n = 0 };
+	struct reader *r;
+	FILE *f = fopen(src, "rb"), *devnull = fopen("/dev/null", "w");
+	uint8_t buf[8192];
+	size_t len;
+	char dir[64], path[128], *cuts = e2e_tmpdir();
+	const char *list[2] = { cuts, NULL };
+
+	cr_assert(f && devnull);
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	cr_assert_eq(len, 3441);
+	cr_assert_eq(reader_open(src, &r), 0);
+	cr_assert_eq(reader_scan(r, on_top_record, &rec), 0);
+	cr_assert_null(reader_error(r));
+	cr_assert_not_null(reader_end(r));
+	reader_close(r);
+	cr_assert_gt(rec.n, 30);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "cut.trace");
+	for (size_t cut = RS_FILE_HEADER_SIZE; cut < len; cut++) {
+		const struct reader_error *e;
+		struct reader_event ev;
+		uint64_t start = 0;
+		int boundary = 0;
+
+		for (size_t k = 0; k < rec.n; k++) {
+			if (rec.at[k] == cut)
+				boundary = 1;
+			if (rec.at[k] <= cut)
+				start = rec.at[k];
+		}
+		f = fopen(path, "wb");
+		cr_assert(f && fwrite(buf, 1, cut, f) == cut && fclose(f) == 0);
+		cr_assert_eq(reader_open(path, &r), 0);
+		reader_scan(r, NULL, NULL);
+		while (reader_next(r, &ev) == 1)
+			;
+		e = reader_error(r);
+		if (boundary) {
+			cr_assert_null(e, "cut %zu at a record boundary: %s", cut, e->message);
+		} else {
+			cr_assert_not_null(e, "cut %zu: no error", cut);
+			cr_assert_eq(e->offset, start, "cut %zu: error at %lu, the record starts at %lu: %s", cut,
+				     (unsigned long)e->offset, (unsigned long)start, e->message);
+			cr_assert_eq(e->cut, 1, "cut %zu: %s", cut, e->message);
+		}
+		reader_close(r);
+		cr_assert_eq(report_all(path, 0, devnull, devnull), 0, "cut %zu", cut);
+		if (cut % 4 == 0) {
+			char keep[256];
+
+			snprintf(keep, sizeof(keep), "%s/cut-%zu", cuts, cut);
+			f = fopen(keep, "wb");
+			cr_assert(f && fwrite(buf, 1, cut, f) == cut && fclose(f) == 0);
+		}
+	}
+	fclose(devnull);
+	unlink(path);
+	rmdir(dir);
+	sanitizers_on();
+	fuzz_replay(list);
+	e2e_rmtree(cuts);
+	free(cuts);
+}

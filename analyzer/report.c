@@ -606,8 +606,9 @@ int report_build(const char *path, const struct report_options *opt, struct repo
 				       sizeof(rep->pyerror));
 		if (rc)
 			goto out;
-		/* the HTML page draws the leaked cycles whenever there is a snapshot */
-		if (opt->cycles || (opt->html && reader_nsnapshots(rep->r))) {
+		/* the HTML page draws the leaked cycles whenever there is a snapshot
+		 * (a heap snapshot or a Python-aware one) */
+		if (opt->cycles || (opt->html && (reader_nsnapshots(rep->r) || rep->npysnaps))) {
 			rep->analyzed = 1;
 			rc = choose_snapshot(rep, opt);
 			if (rc)
@@ -765,7 +766,8 @@ static void report_usage(FILE *f)
 		   "      --html FILE    write one self-contained HTML page to FILE (timeline of\n"
 		   "                     live bytes by generation, flame graphs of allocated and\n"
 		   "                     leaked bytes, every leaked cycle of the snapshot (drawn\n"
-		   "                     on a click), the tables); nothing on standard output\n"
+		   "                     on a click) and of the Python-aware snapshot (objects\n"
+		   "                     labelled by type), the tables); nothing on standard output\n"
 		   "                     unless --json, --format or -o asks for it too\n"
 		   "  -h, --help         show this help\n");
 }

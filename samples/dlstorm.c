@@ -5,12 +5,16 @@
  * looks addresses up with dl_iterate_phdr): an unwind from inside dlclose's
  * free would take them in the other order. The threads call malloc through
  * stubs at fresh addresses (as JIT code does), so libunwind's lookups run all
- * the time; main calls dlclose through such a stub too.
+ * the time; main calls dlclose through such a stub too. The rounds start
+ * once every thread runs, and each thread makes at least WORKER_MIN calls
+ * whatever the scheduler allows it during the rounds, so the counts a test
+ * sees have a floor (4 * WORKER_MIN mallocs through stubs, as many frees).
  *
  * usage: dlstorm LIBRARY [ROUNDS]   (default 300). Prints "rounds N ok".
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +22,9 @@
 
 #include "jit_stubs.h"
 
-static atomic_int stop;
+#define WORKER_MIN 100
+
+static atomic_int stop, running;
 
 static void *close_lib(size_t h)
 {
@@ -33,7 +39,8 @@ static void *worker(void *arg)
 	struct jit_stubs j = { 0 };
 
 	(void)arg;
-	while (!atomic_load(&stop))
+	atomic_fetch_add(&running, 1);
+	for (unsigned n = 0; n < WORKER_MIN || !atomic_load(&stop); n++)
 		free(jit_next(&j)(malloc, 24));
 	return NULL;
 }
@@ -48,6 +55,8 @@ int main(int argc, char **argv)
 		return 2;
 	for (int i = 0; i < 4; i++)
 		pthread_create(&t[i], NULL, worker, NULL);
+	while (atomic_load(&running) < 4)
+		sched_yield();
 	for (int k = 0; k < rounds; k++) {
 		void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 

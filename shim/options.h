@@ -18,6 +18,7 @@ struct rs_options {
 	int snapshot_signal;	/* REFSCOPE_SNAPSHOT_SIGNAL (name or number), 0: none */
 	unsigned snapshot_interval;	/* REFSCOPE_SNAPSHOT_INTERVAL seconds, 0: never */
 	int python;		/* REFSCOPE_PYTHON: prepare CPython targets, default 1 */
+	unsigned flush_ms;	/* REFSCOPE_FLUSH_MS: buffer age bound, default 1000, 0: none */
 };
 
 /* Parses the environment through getenv; no malloc, no stdio. */

@@ -260,6 +260,7 @@ static int open_trace(unsigned origin)
 	cfg.compress = rs_opt.compress;
 	cfg.buf_size = rs_opt.buffer_bytes;
 	cfg.time_shift = RS_PACK_TIME_SHIFT;
+	cfg.max_age_ns = (uint64_t)rs_opt.flush_ms * 1000000u;
 	cfg.quiet = rs_opt.quiet;
 	cfg.start_mono = h.start_monotonic;
 	trace_pid = (pid_t)h.pid;

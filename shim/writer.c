@@ -40,6 +40,7 @@ static struct {
 	size_t buf_size;
 	size_t scap;		/* bytes of each packed stream */
 	unsigned time_shift;
+	uint64_t max_age;	/* 0: no bound */
 	int quiet;
 	uint64_t start_mono;
 	atomic_int stopped;
@@ -185,6 +186,7 @@ int rs_writer_open(const struct rs_writer_config *cfg)
 	g.start_mono = cfg->start_mono;
 	g.scap = 4 * g.buf_size < RS_PACK_STREAM_CAP ? 4 * g.buf_size : RS_PACK_STREAM_CAP;
 	g.time_shift = cfg->time_shift > 30 ? 30 : cfg->time_shift;
+	g.max_age = cfg->max_age_ns;
 	atomic_store(&g.stopped, 0);
 	atomic_store(&rs_tracing, 1);
 	return 0;
@@ -471,6 +473,7 @@ static void tbuf_reset(struct rs_tbuf *tb)
 	tb->len = 0;
 	tb->nevents = 0;
 	tb->have_first = 0;
+	tb->flush_at = UINT64_MAX;
 	memset(tb->slen, 0, sizeof(tb->slen));
 	tb->sraw = 0;
 	tb->npending = 0;
@@ -869,7 +872,15 @@ static inline void begin_event(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
 		tb->first_time = tb->prev_time = t;
 		tb->prev_addr = 0;
 		tb->have_first = 1;
+		tb->flush_at = g.max_age ? t + g.max_age : UINT64_MAX;
 	}
+}
+
+/* Is the buffer's first event older than the age bound at time t? Then it
+ * goes out before the event of time t (the normal path: one chunk). */
+static inline int too_old(const struct rs_tbuf *tb, uint64_t t)
+{
+	return __builtin_expect(t >= tb->flush_at, 0);
 }
 
 /* Event header: type, size placeholder, seq and time deltas. */
@@ -878,6 +889,8 @@ static inline uint8_t *event_head(struct rs_tbuf *tb, uint8_t type, uint64_t sq,
 	uint8_t *p;
 
 	tb_lock(tb, TB_OWNER);
+	if (too_old(tb, t))
+		flush_locked(tb, 1);
 	reserve(tb, RS_EVENT_MAX + MARKER_MAX);
 	close_batch(tb);	/* packed events before this one come first */
 	p = tb->data + tb->len;
@@ -996,7 +1009,7 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t sq, uint64_t 
 	size_t x;
 
 	tb_lock(tb, TB_OWNER);
-	if (!tb->budget && !(tb->budget = packed_room(tb))) {
+	if (too_old(tb, t) || (!tb->budget && !(tb->budget = packed_room(tb)))) {
 		flush_locked(tb, 1);
 		tb->budget = packed_room(tb);
 	}

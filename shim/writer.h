@@ -13,6 +13,10 @@
  *    buffer (each thread takes its numbers and appends in program order).
  *  - A full buffer becomes one CHUNK record written with one write(2) on the
  *    O_APPEND descriptor, so chunks of different threads never interleave.
+ *    So does a buffer whose first event is older than max_age_ns, at the
+ *    next event of its thread (checked against the time each event carries):
+ *    kill -9 then loses about max_age_ns of a busy thread's events; an idle
+ *    thread's buffer waits for its next event, its exit or the process's end.
  *  - On write failure or a lost descriptor tracing stops (STOPPED record when
  *    possible, one line on stderr unless quiet); callers keep forwarding.
  *  - Nothing here calls malloc or stdio: buffers and the zstd workspace are
@@ -80,6 +84,9 @@ struct rs_tbuf {
 	uint32_t tid;
 	int have_first;
 	uint64_t first_seq, first_time;
+	/* an event this late flushes the buffer first: first_time plus the age
+	 * bound (UINT64_MAX while empty, or with no bound) */
+	uint64_t flush_at;
 	uint64_t prev_seq, prev_time, prev_addr;
 	uint32_t nevents;
 	size_t len, cap;
@@ -114,6 +121,8 @@ struct rs_writer_config {
 	int quiet;		/* never write to stderr */
 	uint64_t start_mono;	/* CLOCK_MONOTONIC ns of the file header */
 	unsigned time_shift;	/* malloc/free times rounded down to 2^time_shift ns */
+	uint64_t max_age_ns;	/* a buffer whose first event is older is written
+				 * at its thread's next event; 0: only when full */
 };
 
 /* Non-zero while events are recorded. Read on every hook call. */

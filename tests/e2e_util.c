@@ -7,7 +7,9 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,14 +181,46 @@ char *e2e_tmpdir(void)
 	return d;
 }
 
+/* nftw callback of e2e_rmtree: the first failure into rm_err */
+static char rm_err[600];
+
+static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if ((type == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT)
+		return 0;
+	snprintf(rm_err, sizeof(rm_err), "%s: %s", path, strerror(errno));
+	return 1;
+}
+
+/*
+ * In process, not system("rm -rf"): no shell found through PATH, no fork
+ * that a loaded machine can refuse, and a failure names the file and the
+ * reason (a directory not empty names what appeared in it meanwhile).
+ */
 void e2e_rmtree(const char *dir)
 {
-	char cmd[512];
-
 	if (!dir || strncmp(dir, "/tmp/refscope-e2e-", 18) != 0)
 		return;	/* only ever our own directories */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	rm_err[0] = 0;
+	if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT && !rm_err[0])
+		snprintf(rm_err, sizeof(rm_err), "%s: %s", dir, strerror(errno));
+	if (rm_err[0]) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		char left[1024] = "";
+
+		while (d && (e = readdir(d)) != NULL)
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+			    strlen(left) + strlen(e->d_name) + 2 < sizeof(left)) {
+				strcat(left, " ");
+				strcat(left, e->d_name);
+			}
+		if (d)
+			closedir(d);
+		cr_assert_fail("cannot remove %s; left in %s:%s", rm_err, dir, left);
+	}
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -494,6 +494,64 @@ Test(report_html, thousands_of_alike_cycles_one_group_text_cut)
 	free(html);
 }
 
+/* samples/py/html_cycles.py, traced without a heap snapshot (--no-snapshot):
+ * the page still analyzes the Python-aware one. Thirty alike Pair cycles are one group of 30
+ * (one row, each cycle kept: number, addresses, refcounts), the ring of
+ * three dicts another, its edges named by the keys; all in the collector's
+ * generation 0 (it never ran). */
+Test(report_html, python_cycles_alike_grouped_dict_keys_named, .timeout = 120)
+{
+	char *dir = e2e_tmpdir(), *trace, *html;
+	char *argv[] = { "/usr/bin/python3.11", RS_SOURCE_DIR "/samples/py/html_cycles.py", NULL };
+	char *env[] = { "REFSCOPE_SNAPSHOT=0", NULL }; /* no heap snapshot: --html analyzes the Python one */
+	struct e2e_proc p;
+	json_t *d, *py, *g, *l;
+	int named[3] = { 0, 0, 0 };
+
+	e2e_traced_env(dir, argv, NULL, NULL, env, 120, &p);
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "%s", p.err);
+	cr_assert_str_eq(p.out, "made 31 cycles\n");
+	e2e_proc_free(&p);
+	trace = e2e_only_trace(dir, "python3.11");
+	html = html_of(trace);
+	cr_assert_not_null(strstr(html, "<h2>Leaked cycles</h2><p>No heap snapshot in the trace"));
+	cr_assert_not_null(strstr(html, "31 leaked cycles, found by the collector's own algorithm"));
+	d = data_of(html);
+	py = json_object_get(d, "pycycles");
+	cr_assert_eq(json_integer_value(json_object_get(py, "total")), 31);
+	cr_assert_eq(json_array_size(json_object_get(py, "groups")), 2);
+	/* by bytes: 30 cycles of two 40-byte Pairs, then three 64-byte dicts */
+	g = json_array_get(json_object_get(py, "groups"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(g, "u")), "2 Pair");
+	cr_assert_eq(json_integer_value(json_object_get(g, "c")), 30);
+	cr_assert_eq(json_integer_value(json_object_get(g, "b")), 30 * 2 * 40);
+	cr_assert_eq(json_array_size(json_object_get(g, "i")), 30);
+	cr_assert_eq(json_integer_value(json_array_get(json_object_get(g, "g"), 0)), 60);
+	cr_assert_eq(json_array_size(json_object_get(g, "e")), 4);
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "l"), 0)), "other");
+	cr_assert_str_eq(name_at(d, json_array_get(json_object_get(g, "l"), 1)), "other");
+	g = json_array_get(json_object_get(py, "groups"), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(g, "u")), "3 dict");
+	cr_assert_eq(json_integer_value(json_object_get(g, "c")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(g, "b")), 3 * 64);
+	cr_assert_eq(json_array_size(json_object_get(g, "e")), 6, "a ring of three");
+	l = json_object_get(g, "l");
+	cr_assert_eq(json_array_size(l), 3);
+	for (size_t i = 0; i < 3; i++) {
+		const char *n = name_at(d, json_array_get(l, i));
+
+		cr_assert_not_null(n);
+		for (int k = 0; k < 3; k++)
+			named[k] += !strcmp(n, (const char *[]){ "to_x", "to_y", "to_z" }[k]);
+	}
+	cr_assert(named[0] == 1 && named[1] == 1 && named[2] == 1, "each key names one edge");
+	json_decref(d);
+	free(html);
+	free(trace);
+	e2e_rmtree(dir);
+	free(dir);
+}
+
 /* A Python program's leaked two-node cycle (samples/py/node_cycle.py slots:
  * class Node with __slots__ value and next, a.next = b; b.next = a, the
  * collector disabled), traced with --py-tracemalloc: the page lists it

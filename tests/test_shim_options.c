@@ -53,3 +53,25 @@ Test(options, values_and_limits)
 	cr_assert_eq(o.depth, 64);	/* malformed: default */
 	cr_assert_eq(o.buffer_bytes, 4u << 20);
 }
+
+Test(options, flush_age)
+{
+	struct rs_options o;
+
+	unsetenv("REFSCOPE_FLUSH_MS");
+	rs_options_parse(&o);
+	cr_assert_eq(o.flush_ms, 1000);
+	setenv("REFSCOPE_FLUSH_MS", "0", 1);
+	rs_options_parse(&o);
+	cr_assert_eq(o.flush_ms, 0);	/* only full buffers are written */
+	setenv("REFSCOPE_FLUSH_MS", "250", 1);
+	rs_options_parse(&o);
+	cr_assert_eq(o.flush_ms, 250);
+	setenv("REFSCOPE_FLUSH_MS", "99999999999", 1);
+	rs_options_parse(&o);
+	cr_assert_eq(o.flush_ms, 86400000);	/* a day at most */
+	setenv("REFSCOPE_FLUSH_MS", "1s", 1);
+	rs_options_parse(&o);
+	cr_assert_eq(o.flush_ms, 1000);	/* malformed: default */
+	unsetenv("REFSCOPE_FLUSH_MS");
+}

@@ -218,33 +218,79 @@ Test(shim_rules, fork_while_threads_unwind_never_hangs, .init = setup, .fini = t
 
 /* ---- kill -9 ------------------------------------------------------------ */
 
-/* Starts allocloop traced, with raw 1 MiB chunks (long writes, so a kill
- * can land inside one), waits until it runs, lets it allocate, kills it. */
-/* Size of the one trace whose name starts with prefix, 0 while there is none. */
-static off_t trace_bytes(const char *prefix)
+/*
+ * Walks the top-level framing of the trace at path (as far as it is written):
+ * returns how many whole CHUNK records with events it holds; the offset of
+ * the last whole record into *last and the file's size into *size when not
+ * NULL.
+ */
+static unsigned whole_chunks(const char *path, uint64_t *last, off_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat sb;
+	uint8_t *buf;
+	size_t n;
+	uint64_t at = RS_FILE_HEADER_SIZE, len;
+	unsigned chunks = 0;
+
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fstat(fileno(f), &sb), 0);
+	buf = malloc((size_t)sb.st_size + 1);
+	cr_assert_not_null(buf);
+	n = fread(buf, 1, (size_t)sb.st_size, f);
+	fclose(f);
+	while (at < n) {
+		size_t k = rs_get_uvarint(buf + at + 1, buf + n, &len);
+		const uint8_t *p, *end;
+		uint64_t v = 0;
+
+		if (!k || at + 1 + k + len > n)
+			break;
+		if (last)
+			*last = at;
+		/* CHUNK: u8 encoding, uvarint tid, first_seq, first_time,
+		 * raw_size, nevents */
+		p = buf + at + 1 + k + 1;
+		end = buf + at + 1 + k + len;
+		for (int i = 0; buf[at] == RS_REC_CHUNK && i < 5 && p < end; i++) {
+			size_t m = rs_get_uvarint(p, end, &v);
+
+			p = m ? p + m : end;
+		}
+		if (buf[at] == RS_REC_CHUNK && v > 0)
+			chunks++;
+		at += 1 + k + len;
+	}
+	free(buf);
+	if (size)
+		*size = (off_t)n;
+	return chunks;
+}
+
+/* The trace whose name starts with prefix, NULL while there is none (free). */
+static char *trace_path(const char *prefix)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	struct stat sb;
-	off_t n = 0;
-	char p[1024];
+	char *path = NULL;
 
-	if (!d)
-		return 0;
+	cr_assert_not_null(d);
 	while ((e = readdir(d)) != NULL) {
 		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
 			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (stat(p, &sb) == 0)
-			n = sb.st_size;
+		cr_assert_null(path, "more than one trace");
+		cr_assert_geq(asprintf(&path, "%s/%s", dir, e->d_name), 0);
 	}
 	closedir(d);
-	return n;
+	return path;
 }
 
+/* Starts allocloop traced, with raw 1 MiB chunks (long writes, so a kill
+ * can land inside one), waits until it runs and its trace holds a whole chunk
+ * of events, lets it allocate ms more, kills it. */
 static void kill9_allocloop(int ms)
 {
-	char *argv[] = { SAMPLE("allocloop"), "2", NULL };
+	char *argv[] = { SAMPLE("allocloop"), "2", NULL }, *path = NULL;
 	int pfd[2], st;
 	char buf[8];
 	pid_t pid;
@@ -266,11 +312,16 @@ static void kill9_allocloop(int ms)
 	close(pfd[1]);
 	cr_assert_eq(read(pfd[0], buf, 6), 6);
 	close(pfd[0]);
-	/* the kill must come after at least one whole chunk: chunks hold up to
-	 * ~256 Ki events now (STREAMS), which a loaded machine may not reach in
-	 * ms; wait (up to 20 s) until the trace is past its metadata */
-	for (int i = 0; i < 2000 && trace_bytes("refscope.allocloop.") < (64 << 10); i++)
+	/* The kill must come after at least one whole chunk of events, which
+	 * needs a 1 MiB buffer filled: no fixed time is enough on a loaded
+	 * machine (a 64 KiB trace after 250 ms had none under load 5), so
+	 * look at the trace itself (the test's timeout bounds the wait). */
+	while (!path || whole_chunks(path, NULL, NULL) == 0) {
+		if (!path)
+			path = trace_path("refscope.allocloop.");
 		usleep(10000);
+	}
+	free(path);
 	usleep((useconds_t)ms * 1000);
 	kill(pid, SIGKILL);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -279,17 +330,8 @@ static void kill9_allocloop(int ms)
 
 static char *only_trace_path(const char *prefix)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char *path = NULL;
+	char *path = trace_path(prefix);
 
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		cr_assert_null(path, "more than one trace");
-		cr_assert_geq(asprintf(&path, "%s/%s", dir, e->d_name), 0);
-	}
-	closedir(d);
 	cr_assert_not_null(path);
 	return path;
 }
@@ -328,7 +370,7 @@ Test(shim_rules, kill9_trace_reads_up_to_its_last_record, .init = setup, .fini =
 	char *path = NULL;
 	json_t *j, *err;
 	long long events = 0, cut_events;
-	struct stat sb;
+	off_t size = 0;
 	uint64_t last = 0, off;
 
 	for (int round = 0; round < 6; round++) {
@@ -349,29 +391,9 @@ Test(shim_rules, kill9_trace_reads_up_to_its_last_record, .init = setup, .fini =
 	}
 
 	/* walk the top-level framing to the last whole record */
-	{
-		FILE *f = fopen(path, "rb");
-		uint8_t *buf;
-		size_t n;
-		uint64_t at = RS_FILE_HEADER_SIZE, size;
-
-		cr_assert_not_null(f);
-		cr_assert_eq(stat(path, &sb), 0);
-		buf = malloc((size_t)sb.st_size);
-		n = fread(buf, 1, (size_t)sb.st_size, f);
-		fclose(f);
-		while (at < n) {
-			size_t k = rs_get_uvarint(buf + at + 1, buf + n, &size);
-
-			if (!k || at + 1 + k + size > n)
-				break;
-			last = at;
-			at += 1 + k + size;
-		}
-		free(buf);
-	}
-	cr_assert_lt(last, (uint64_t)sb.st_size);
-	cr_assert_eq(truncate(path, (off_t)last + ((uint64_t)sb.st_size - last) / 2), 0);
+	cr_assert_gt(whole_chunks(path, &last, &size), 0);
+	cr_assert_lt(last, (uint64_t)size);
+	cr_assert_eq(truncate(path, (off_t)last + ((uint64_t)size - last) / 2), 0);
 	cr_assert_eq(report_json(path, &j), 0, "a cut last record is not bad input");
 	err = jget(jget(j, "trace", NULL), "error", NULL);
 	cr_assert(json_is_true(json_object_get(err, "cut")));

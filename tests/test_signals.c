@@ -165,3 +165,72 @@ Test(signals, sort_into_head_trace_ends_with_sigpipe, .init = setup, .fini = tea
 	e2e_proc_free(&plain);
 	e2e_proc_free(&traced);
 }
+
+/*
+ * sigdie slow (a pair every ms) preloaded with REFSCOPE_FLUSH_MS=flush_ms:
+ * after 2 s its progress file says it made *before pairs; slack_ms later it
+ * is killed with SIGKILL. Returns the allocations its trace holds.
+ */
+static long long kill9_slow(const char *flush_ms, int slack_ms, long long *before)
+{
+	char progress[600];
+	char *argv[] = { E2E_SAMPLE("sigdie"), "slow", progress, NULL };
+	uint64_t done = 0;
+	json_t *j;
+	char *trace;
+	long long allocs;
+	int fd, st;
+	pid_t pid;
+
+	snprintf(progress, sizeof(progress), "%s/progress", dir);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		setenv("LD_PRELOAD", RS_BUILD_DIR "/librefscope.so", 1);
+		setenv("REFSCOPE_OUTPUT_DIR", dir, 1);
+		setenv("REFSCOPE_FLUSH_MS", flush_ms, 1);
+		setenv("REFSCOPE_QUIET", "1", 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	usleep(2000 * 1000);
+	fd = open(progress, O_RDONLY);
+	cr_assert_geq(fd, 0, "the sample started");
+	cr_assert_eq(pread(fd, &done, sizeof(done), 0), (ssize_t)sizeof(done));
+	close(fd);
+	*before = (long long)done;
+	usleep((useconds_t)slack_ms * 1000);
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	trace = e2e_only_trace(dir, "sigdie");
+	cr_assert_eq(e2e_report(trace, &j), 0, "a killed trace reports");
+	cr_assert(json_is_false(e2e_get(j, "trace.complete")));
+	allocs = e2e_int(j, "totals.allocations");
+	json_decref(j);
+	cr_assert_eq(unlink(trace), 0);
+	free(trace);
+	unlink(progress);
+	return allocs;
+}
+
+/*
+ * A thread making an event a millisecond never fills its buffer (256 Ki
+ * packed events) in a few seconds: only the age bound writes it. Killed
+ * 1.8 s (the 300 ms bound plus 1.5 s of slack for a loaded machine) after
+ * it had made `before` pairs, its trace holds every one of them; with no
+ * bound (0), none.
+ */
+Test(signals, kill9_loses_at_most_the_flush_age, .init = setup, .fini = teardown,
+     .timeout = 60)
+{
+	long long before, allocs;
+
+	allocs = kill9_slow("300", 1800, &before);
+	cr_assert_gt(before, 0);
+	cr_assert_geq(allocs, before, "%lld allocations in the trace, %lld made 1.8 s before",
+		      allocs, before);
+	allocs = kill9_slow("0", 1800, &before);
+	cr_assert_gt(before, 0);
+	cr_assert_lt(allocs, before, "without a bound the buffer waits until it is full");
+}

@@ -766,7 +766,8 @@ static void report_usage(FILE *f)
 		   "      --html FILE    write one self-contained HTML page to FILE (timeline of\n"
 		   "                     live bytes by generation, flame graphs of allocated and\n"
 		   "                     leaked bytes, every leaked cycle of the snapshot (drawn\n"
-		   "                     on a click), the tables); nothing on standard output\n"
+		   "                     on a click) and of the Python-aware snapshot (objects\n"
+		   "                     labelled by type), the tables); nothing on standard output\n"
 		   "                     unless --json, --format or -o asks for it too\n"
 		   "  -h, --help         show this help\n");
 }

@@ -379,3 +379,165 @@ Test(hostile, module_unloads_take_the_newest_loaded_at_a_base)
 	rmdir(dir);
 	tb_release(&t);
 }
+
+/* ---- deep and cyclic snapshot graphs ------------------------------------- */
+
+#define DEEP_N 100000u		/* blocks in each of the chain and the ring */
+#define DEEP_HEAP 0x10000000ull
+#define DEEP_DATA 0x600000ull
+#define DEEP_ADDR(i) (DEEP_HEAP + 32ull * (i))
+
+/*
+ * A root holding the head of a chain of 100000 blocks, each pointing to
+ * the next, and a ring of 100000 more that nothing holds: reachability and
+ * the cycle search must walk them without recursion (no stack overflow,
+ * under ASan's bigger frames too) and find exactly one leaked cycle of
+ * 100000 members.
+ */
+Test(hostile, deep_chain_and_huge_ring_in_a_snapshot, .timeout = 120)
+{
+	struct tb t;
+	char dir[64], path[128];
+	struct report_options opt = { .top = 5, .symbolize = 0, .cycles = 1, .snapshot = -1 };
+	struct report rep;
+	uint64_t *locs = malloc(2 * DEEP_N * sizeof(*locs)), *vals = malloc(2 * DEEP_N * sizeof(*vals));
+	uint64_t rloc = DEEP_DATA, rval = DEEP_ADDR(0);
+	struct e2e_proc p;
+
+	cr_assert(locs && vals);
+	tb_init(&t, 5, 1);
+	tb_chunk_begin(&t, 5, 1, 1);
+	for (uint32_t i = 0; i < 2 * DEEP_N; i++)
+		tb_alloc(&t, 1 + i, 1 + i, DEEP_ADDR(i), 32, 0, RS_KIND_MALLOC);
+	tb_chunk_end(&t, 1);
+	for (uint32_t i = 0; i < 2 * DEEP_N; i++) {
+		locs[i] = DEEP_ADDR(i) + 8;
+		if (i < DEEP_N) /* the chain ends in a null pointer */
+			vals[i] = i + 1 < DEEP_N ? DEEP_ADDR(i + 1) : 0;
+		else /* the ring closes on its first block */
+			vals[i] = i + 1 < 2 * DEEP_N ? DEEP_ADDR(i + 1) : DEEP_ADDR(DEEP_N);
+	}
+	tb_snapshot(&t, 0, 2 * DEEP_N + 1, 0, RS_SNAP_EXIT, 5);
+	tb_snap_region(&t, 0, 1, DEEP_DATA, DEEP_DATA + 4096, RS_REGION_DATA, 0, "");
+	tb_snap_region(&t, 0, 2, DEEP_HEAP, DEEP_HEAP + 0x1000000, RS_REGION_ANON, 0, "[heap]");
+	tb_snap_words(&t, 0, 1, DEEP_DATA, 0, 1, &rloc, &rval, 0);
+	tb_snap_words(&t, 0, 2, DEEP_HEAP, 1, 2 * DEEP_N, locs, vals, 65536);
+	tb_snapshot_end(&t, 0, 2, 2 * DEEP_N + 1, 0, 0);
+	tb_end(&t, 2 * DEEP_N + 1, RS_END_EXIT, 0, 5, 0);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "deep.trace");
+	cr_assert_eq(tb_write(&t, path), 0);
+	tb_release(&t);
+	free(locs);
+	free(vals);
+
+	cr_assert_eq(report_build(path, &opt, &rep), 0);
+	cr_assert_eq(rep.have_error, 0, "%s", rep.error.message);
+	cr_assert_eq(rep.graph.nblocks, 2 * DEEP_N);
+	cr_assert_eq(rep.graph.ncycles, 1);
+	cr_assert_eq(rep.graph.cycles[0].nmembers, DEEP_N);
+	cr_assert_eq(rep.graph.cycles[0].bytes, 32ull * DEEP_N);
+	cr_assert_eq(rep.graph.totals[GRAPH_REACHABLE].blocks, DEEP_N);
+	cr_assert_eq(rep.graph.totals[GRAPH_CYCLE].blocks, DEEP_N);
+	cr_assert_eq(rep.graph.totals[GRAPH_PLAIN_LEAK].blocks, 0);
+	report_release(&rep);
+
+	/* the command line under ASan and UBSan: the same, no stack overflow */
+	sanitizers_on();
+	cr_assert_eq(san_run("report", "--cycles", path, &p), 0, "%s", p.err);
+	e2e_proc_free(&p);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* ---- a real trace of the shim cut at every byte -------------------------- */
+
+struct offsets {
+	uint64_t at[256];
+	size_t n;
+};
+
+static void on_top_record(void *ctx, const struct reader_record *rec)
+{
+	struct offsets *o = ctx;
+
+	cr_assert_lt(o->n, 256);
+	o->at[o->n++] = rec->offset;
+}
+
+/*
+ * leak7_shim.trace is what the shim wrote for samples/leak7 (a STREAMS
+ * chunk, a heap snapshot of 20 regions and words records, END). Cut at every
+ * byte past the header, as a kill -9 leaves it: in process, the reader
+ * reports the cut record's own offset as a cut (incomplete, not damage) or
+ * nothing at a record boundary, and every report is written; every fourth
+ * cut also goes through the sanitized fuzz target.
+ */
+Test(hostile, shim_trace_cut_at_every_byte, .timeout = 300)
+{
+	const char *src = RS_SOURCE_DIR "/tests/fixtures/leak7_shim.trace";
+	struct offsets rec = { .n = 0 };
+	struct reader *r;
+	FILE *f = fopen(src, "rb"), *devnull = fopen("/dev/null", "w");
+	uint8_t buf[8192];
+	size_t len;
+	char dir[64], path[128], *cuts = e2e_tmpdir();
+	const char *list[2] = { cuts, NULL };
+
+	cr_assert(f && devnull);
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	cr_assert_eq(len, 3441);
+	cr_assert_eq(reader_open(src, &r), 0);
+	cr_assert_eq(reader_scan(r, on_top_record, &rec), 0);
+	cr_assert_null(reader_error(r));
+	cr_assert_not_null(reader_end(r));
+	reader_close(r);
+	cr_assert_gt(rec.n, 30);
+	tb_tmpdir(dir, sizeof(dir));
+	tb_path(path, sizeof(path), dir, "cut.trace");
+	for (size_t cut = RS_FILE_HEADER_SIZE; cut < len; cut++) {
+		const struct reader_error *e;
+		struct reader_event ev;
+		uint64_t start = 0;
+		int boundary = 0;
+
+		for (size_t k = 0; k < rec.n; k++) {
+			if (rec.at[k] == cut)
+				boundary = 1;
+			if (rec.at[k] <= cut)
+				start = rec.at[k];
+		}
+		f = fopen(path, "wb");
+		cr_assert(f && fwrite(buf, 1, cut, f) == cut && fclose(f) == 0);
+		cr_assert_eq(reader_open(path, &r), 0);
+		reader_scan(r, NULL, NULL);
+		while (reader_next(r, &ev) == 1)
+			;
+		e = reader_error(r);
+		if (boundary) {
+			cr_assert_null(e, "cut %zu at a record boundary: %s", cut, e->message);
+		} else {
+			cr_assert_not_null(e, "cut %zu: no error", cut);
+			cr_assert_eq(e->offset, start, "cut %zu: error at %lu, the record starts at %lu: %s", cut,
+				     (unsigned long)e->offset, (unsigned long)start, e->message);
+			cr_assert_eq(e->cut, 1, "cut %zu: %s", cut, e->message);
+		}
+		reader_close(r);
+		cr_assert_eq(report_all(path, 0, devnull, devnull), 0, "cut %zu", cut);
+		if (cut % 4 == 0) {
+			char keep[256];
+
+			snprintf(keep, sizeof(keep), "%s/cut-%zu", cuts, cut);
+			f = fopen(keep, "wb");
+			cr_assert(f && fwrite(buf, 1, cut, f) == cut && fclose(f) == 0);
+		}
+	}
+	fclose(devnull);
+	unlink(path);
+	rmdir(dir);
+	sanitizers_on();
+	fuzz_replay(list);
+	e2e_rmtree(cuts);
+	free(cuts);
+}

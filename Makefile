@@ -246,8 +246,13 @@ fuzz-smoke: $(FUZZ_BIN)
 	if [ $$rc -ne 0 ]; then tail -n 80 $(B)/fuzz/smoke.log; echo "fuzz: FAILED (exit $$rc), log in $(B)/fuzz/smoke.log"; exit 1; fi; \
 	grep -E '^INFO: Seed|INITED|^Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb' $(B)/fuzz/smoke.log
 
-test: all samples $(B)/bench/workload $(TEST_BIN) $(B)/san/refscope fuzz-smoke
-	$(TEST_ENV) $(TEST_BIN) --jobs 2
+# The fuzz run first, then the suite, whose summary line always ends the
+# output; either failing fails `make test`.
+test: all samples $(B)/bench/workload $(TEST_BIN) $(B)/san/refscope $(FUZZ_BIN)
+	@rc=0; $(MAKE) --no-print-directory fuzz-smoke || rc=1; \
+	$(TEST_ENV) $(TEST_BIN) --jobs 2 || rc=1; \
+	if [ $$rc -ne 0 ]; then echo "make test: FAILED (see the fuzz run or the suite above)"; fi; \
+	exit $$rc
 
 # deps first, then the build: never in parallel with the package install
 demo: deps

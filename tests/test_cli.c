@@ -268,9 +268,12 @@ Test(cli, run_passes_exit_status_and_signal)
 	const char *killed[] = { "refscope", "run", "-q", "-o", "/tmp", "--", "/bin/sh", "-c",
 				 "kill -TERM $$", NULL };
 	struct result *r;
+	char dir[64];
 
 	if (!have_library())
 		cr_skip_test("no build/librefscope.so");
+	tb_tmpdir(dir, sizeof(dir));
+	exit3[4] = killed[4] = dir;
 	r = run(NULL, no_preload, exit3);
 	cr_assert_eq(exit_code(r), 3, "%s", r->err);
 	free(r);
@@ -286,9 +289,12 @@ Test(cli, run_leaves_sigint_to_the_program)
 	const char *argv[] = { "refscope", "run", "-q", "-o", "/tmp", "--", "/bin/sh", "-c",
 			       "kill -INT $PPID; sleep 0.2; exit 5", NULL };
 	struct result *r;
+	char dir[64];
 
 	if (!have_library())
 		cr_skip_test("no build/librefscope.so");
+	tb_tmpdir(dir, sizeof(dir));
+	argv[4] = dir;
 	r = run(NULL, no_preload, argv);
 	cr_assert_eq(exit_code(r), 5, "status 0x%x", r->status);
 	free(r);

@@ -7,9 +7,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -489,11 +491,43 @@ int tb_write(const struct tb *t, const char *path)
 	return tb_write_prefix(t, t->len, path);
 }
 
+/* Directories tb_tmpdir made in this process, removed when it exits (each
+ * Criterion test runs in its own process). */
+static char *tmpdirs[64];
+static size_t ntmpdirs;
+
+static int rm_quiet(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void rm_tmpdirs(void)
+{
+	for (size_t i = 0; i < ntmpdirs; i++) {
+		nftw(tmpdirs[i], rm_quiet, 16, FTW_DEPTH | FTW_PHYS);
+		free(tmpdirs[i]);
+	}
+	ntmpdirs = 0;
+}
+
 void tb_tmpdir(char *out, size_t size)
 {
 	snprintf(out, size, "/tmp/refscope-test.XXXXXX");
 	if (!mkdtemp(out))
 		abort();
+	if (ntmpdirs < sizeof(tmpdirs) / sizeof(tmpdirs[0])) {
+		if (!ntmpdirs)
+			atexit(rm_tmpdirs);
+		tmpdirs[ntmpdirs] = strdup(out);
+		if (tmpdirs[ntmpdirs])
+			ntmpdirs++;
+	}
 }
 
 void tb_path(char *out, size_t size, const char *dir, const char *name)

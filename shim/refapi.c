@@ -906,29 +906,6 @@ static int counters_cb(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;	/* the same in every entry */
 }
 
-static int self_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	uintptr_t me = (uintptr_t)data, lo = UINTPTR_MAX, hi = 0;
-
-	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-
-		if (ph->p_type != PT_LOAD)
-			continue;
-		if (info->dlpi_addr + ph->p_vaddr < lo)
-			lo = info->dlpi_addr + ph->p_vaddr;
-		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
-			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
-	}
-	if (me >= lo && me < hi) {
-		skip_lo = lo;
-		skip_hi = hi;
-		return 1;
-	}
-	return 0;
-}
-
 int rs_refapi_scan(const void *self_addr)
 {
 	int done = 0;
@@ -947,7 +924,7 @@ int rs_refapi_scan(const void *self_addr)
 		if (atomic_exchange_explicit(&scan_lock, 1, memory_order_acquire))
 			break;
 		if (self_addr && !skip_hi)
-			dl_iterate_phdr(self_cb, (void *)(uintptr_t)self_addr);
+			rs_object_of((uintptr_t)self_addr, &skip_lo, &skip_hi);
 		while (atomic_exchange(&scan_again, 0)) {
 			unsigned long long c[2] = { 0, 0 };
 			unsigned j = 0;

@@ -36,24 +36,31 @@
 static uintptr_t self_lo, self_hi;
 uintptr_t rs_ldso_lo, rs_ldso_span;	/* span 0: nothing is in the loader */
 
-/* The loader's object: the one loaded at AT_BASE. */
-static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+void rs_object_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
 {
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
-
-	(void)size;
-	if (info->dlpi_addr != (uintptr_t)data)
-		return 0;
+	*lo = UINTPTR_MAX;
+	*hi = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 
 		if (ph->p_type != PT_LOAD)
 			continue;
-		if (info->dlpi_addr + ph->p_vaddr < lo)
-			lo = info->dlpi_addr + ph->p_vaddr;
-		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
-			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+		if (info->dlpi_addr + ph->p_vaddr < *lo)
+			*lo = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > *hi)
+			*hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
 	}
+}
+
+/* The loader's object: the one loaded at AT_BASE. */
+static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+{
+	uintptr_t lo, hi;
+
+	(void)size;
+	if (info->dlpi_addr != (uintptr_t)data)
+		return 0;
+	rs_object_span(info, &lo, &hi);
 	rs_ldso_lo = lo;
 	rs_ldso_span = hi - lo;
 	return 1;
@@ -64,27 +71,32 @@ int rs_unwind_in_loader(uintptr_t ip)
 	return ip - rs_ldso_lo < rs_ldso_span;
 }
 
-static int find_self(struct dl_phdr_info *info, size_t size, void *data)
+struct object_of {
+	uintptr_t addr, lo, hi;
+};
+
+static int object_of_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
-	uintptr_t me = (uintptr_t)data;
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	struct object_of *o = data;
+	uintptr_t lo, hi;
 
 	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+	rs_object_span(info, &lo, &hi);
+	if (o->addr < lo || o->addr >= hi)
+		return 0;
+	o->lo = lo;
+	o->hi = hi;
+	return 1;
+}
 
-		if (ph->p_type != PT_LOAD)
-			continue;
-		if (info->dlpi_addr + ph->p_vaddr < lo)
-			lo = info->dlpi_addr + ph->p_vaddr;
-		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
-			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
-	}
-	if (me >= lo && me < hi) {
-		self_lo = lo;
-		self_hi = hi;
-		return 1;
-	}
+int rs_object_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+	struct object_of o = { addr, 0, 0 };
+
+	if (!dl_iterate_phdr(object_of_cb, &o))
+		return -1;
+	*lo = o.lo;
+	*hi = o.hi;
 	return 0;
 }
 
@@ -212,9 +224,8 @@ int rs_unwind_init(void)
 		dl_iterate_phdr(find_ldso, (void *)base);
 #ifdef RS_TESTING
 	/* in the unit tests the engine is inside the test program: keep all frames */
-	(void)find_self;
 #else
-	dl_iterate_phdr(find_self, (void *)(uintptr_t)&rs_unwind_init);
+	rs_object_of((uintptr_t)&rs_unwind_init, &self_lo, &self_hi);
 #endif
 	return 0;
 }

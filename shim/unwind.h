@@ -19,6 +19,12 @@
 
 int rs_unwind_init(void);
 
+/* The address range of an object's PT_LOAD segments; the object containing
+ * addr (0, or -1 if none). Callers in hooks hold the loader gate. */
+struct dl_phdr_info;
+void rs_object_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
+int rs_object_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
+
 /* Capture in three steps, so the caller can inline the unw_backtrace call
  * into the hook itself: each shim frame between the hook and unw_backtrace
  * would cost libunwind a frame step, only to be dropped.

@@ -86,6 +86,8 @@ struct cursor {
 	uint8_t *body;
 	size_t len, pos;
 	uint64_t prev_seq, prev_time, prev_addr;
+	uint64_t next_min;	/* version 3: the least seq the next event takes */
+	int stamps;		/* version 3 seqs (rs_seq_v3), else deltas */
 	uint64_t events;
 	struct reader_event next; /* the event the heap is keyed by */
 };
@@ -1385,7 +1387,7 @@ static int streams_load(struct reader *r, const struct reader_chunk *c, const ui
 		rc = -ENOMEM;
 		goto out;
 	}
-	n = rs_pack_expand(&in, shift, dst, (size_t)c->raw_size, scratch, &why, &at);
+	n = rs_pack_expand(&in, shift, r->hdr.version, dst, (size_t)c->raw_size, scratch, &why, &at);
 	if (n < 0 || (uint64_t)n != c->raw_size) {
 		set_error(err, c->offset,
 			  "chunk at byte %" PRIu64 ": packed events: %s (record at %zu of stream 0)",
@@ -1619,12 +1621,14 @@ const struct reader_snapshot *reader_snapshot(const struct reader *r, size_t i)
 	return i < r->nsnapshots ? &r->snapshots[i] : NULL;
 }
 
-static void cursor_init(struct cursor *cur, const struct reader_chunk *c, uint8_t *body)
+static void cursor_init(struct cursor *cur, const struct reader_chunk *c, uint8_t *body, unsigned version)
 {
 	memset(cur, 0, sizeof(*cur));
 	cur->c = c;
 	cur->body = body;
 	cur->len = (size_t)c->raw_size;
+	cur->stamps = version >= RS_FORMAT_STAMPS;
+	cur->next_min = c->first_seq;
 	cur->prev_seq = c->first_seq;
 	cur->prev_time = c->first_time;
 	cur->prev_addr = 0;
@@ -1662,13 +1666,19 @@ static inline int event_done(struct cursor *cur, uint64_t at, uint8_t type, cons
 			  c->offset, at, type, pp_off(q));
 		return -EINVAL;
 	}
-	if (cur->prev_seq + ds < cur->prev_seq) {
+	/* version 3: the seq depends on the time; the next must be above it */
+	if (cur->stamps ? cur->prev_time + dt < cur->prev_time ||
+			  rs_seq_v3(cur->next_min, cur->prev_time + dt, ds, &cur->prev_seq) ||
+			  cur->prev_seq == UINT64_MAX :
+			  cur->prev_seq + ds < cur->prev_seq) {
 		set_error(err, c->offset,
 			  "chunk at byte %" PRIu64 ", body offset %" PRIu64 ": sequence number overflows", c->offset,
 			  at);
 		return -EINVAL;
 	}
-	cur->prev_seq += ds;
+	if (!cur->stamps)
+		cur->prev_seq += ds;
+	cur->next_min = cur->prev_seq + 1;
 	cur->prev_time += dt;
 	cur->events++;
 	if (!ev)
@@ -1806,7 +1816,7 @@ int reader_chunk_walk(struct reader *r, size_t i, reader_record_fn fn, void *ctx
 	rc = chunk_load(r, &r->chunks[i], &body, err);
 	if (rc)
 		return rc;
-	cursor_init(&cur, &r->chunks[i], body);
+	cursor_init(&cur, &r->chunks[i], body, r->hdr.version);
 	for (;;) {
 		struct reader_record rec;
 		struct reader_event ev;
@@ -1829,7 +1839,9 @@ static int cursor_before(const struct cursor *a, const struct cursor *b)
 {
 	if (a->next.seq != b->next.seq)
 		return a->next.seq < b->next.seq;
-	return a->c->offset < b->c->offset; /* equal seqs (damage): file order */
+	/* equal seqs: events of different threads with one stamp (version 3),
+	 * which may come in either order, or damage: file order */
+	return a->c->offset < b->c->offset;
 }
 
 static void heap_push(struct reader *r, struct cursor *cur)
@@ -1980,7 +1992,7 @@ int reader_next(struct reader *r, struct reader_event *ev)
 				free(body);
 				return -ENOMEM;
 			}
-			cursor_init(cur, c, body);
+			cursor_init(cur, c, body, r->hdr.version);
 			r->held += cur->len;
 			rc = cursor_advance(r, cur);
 			if (rc == 1) {

@@ -29,11 +29,25 @@
  * Events (allocations, frees, ...) appear only inside CHUNK records. A chunk
  * holds the events of one thread, in that thread's order; its body is a
  * sequence of records, raw or compressed as one zstd frame. Each event carries
- * a global sequence number; merging all chunks by sequence number gives the
- * order in which the events happened (see RS_EV_* below for how it is taken).
+ * a sequence number (seq); merging all chunks by seq, equal seqs in any
+ * order, gives an order consistent with how the events happened: each
+ * thread's events in its order, and the events of any one address in the
+ * order they happened, across threads too (see RS_EV_* below). Versions 1
+ * and 2 take seqs from one process-wide counter. From version 3 a seq is a
+ * stamp of a clock (a Lamport clock kept near the time): per thread strictly
+ * increasing, at least the event's time in ns, above the seq of the last
+ * event on the same address in any thread, and above the seq of any MODULE,
+ * snapshot or other global record written before it; events of different
+ * threads may share one. So the seq costs nothing in the common case.
  * Inside a chunk, numbers are deltas against per-chunk state that starts as
  *   prev_seq = chunk.first_seq, prev_time = chunk.first_time, prev_addr = 0
- * and is updated by every event that carries the field.
+ * and is updated by every event that carries the field. The seq field:
+ *   version <= 2  seq_delta:  seq = prev_seq + seq_delta
+ *   version >= 3  seq_excess: seq = max(next_min, time) + seq_excess, time
+ *                 the event's time (after its time_delta), next_min =
+ *                 chunk.first_seq for the chunk's first event, else
+ *                 prev_seq + 1 (rs_seq_v3).
+ * The field keeps its place and name seq_delta below in both versions.
  *
  * Event types and the common head. Inside a chunk, every record whose type
  * is in 16..63 is an event (rs_is_event_type), except the top-level types
@@ -57,8 +71,9 @@
 
 #define RS_MAGIC "RFSCOPE\0"    /* 8 bytes, the NUL included */
 #define RS_MAGIC_LEN 8
-#define RS_FORMAT_VERSION 2
+#define RS_FORMAT_VERSION 3
 #define RS_FORMAT_VERSION_MIN 1	/* version 1 has no STREAMS chunks, else the same */
+#define RS_FORMAT_STAMPS 3	/* the first version whose seqs are stamps (above) */
 #define RS_FILE_HEADER_SIZE 64
 
 /* Header flags. */
@@ -157,7 +172,10 @@ enum rs_record_type {
 	 * Sequence numbers: an event that hands a block back to the allocator
 	 * takes its number before the real call, and one that receives a block
 	 * takes its number after the real call returns. So for any one address
-	 * the numbers order its owners correctly even across threads.
+	 * the numbers order its owners correctly even across threads: from one
+	 * counter (versions 1, 2), or (version 3) because each event's stamp is
+	 * above the stamp the last event on its address published, read after
+	 * the real call that handed the address over.
 	 *
 	 * ALLOC  uvarint seq_delta, uvarint time_delta, svarint addr_delta,
 	 *        uvarint size (bytes asked for; 0 is a real, distinct block),
@@ -536,7 +554,8 @@ static inline int rs_header_decode(const uint8_t in[RS_FILE_HEADER_SIZE],
  *
  * A packed event starts with one byte of the HEAD stream:
  *   bit 0     0: ALLOC (kind MALLOC, alignment 0); 1: FREE (kind FREE)
- *   bit 1     1: seq_delta is 1; 0: seq_delta is a uvarint from EXTRA
+ *   bit 1     1: the seq field is the common one: seq_delta 1 (version 2),
+ *             seq_excess 0 (version 3); 0: it is a uvarint from EXTRA
  *   bits 2-3  q = 0..2, or 3: q = 3 + a uvarint from EXTRA; time_delta is
  *             q << time_shift ns (the writer rounds times down)
  *   bits 4-5  stack: 0 prev_stack; 1 next(prev_stack); 2 a uvarint from
@@ -632,6 +651,21 @@ static inline size_t rs_uvarint_len(uint64_t v)
 	return n;
 }
 
+/*
+ * The seq of a version 3 event (see the file comment): next_min is the
+ * chunk's first_seq for its first event, else the previous event's seq + 1;
+ * time the event's time. 0, or -1 when it overflows.
+ */
+static inline int rs_seq_v3(uint64_t next_min, uint64_t time, uint64_t excess, uint64_t *seq)
+{
+	uint64_t base = next_min > time ? next_min : time;
+
+	if (base + excess < base)
+		return -1;
+	*seq = base + excess;
+	return 0;
+}
+
 /* The decoded streams of one STREAMS chunk. */
 struct rs_pack_in {
 	const uint8_t *s[RS_PS_COUNT];
@@ -675,12 +709,12 @@ static inline size_t rs_pack_scratch_size(size_t n)
 
 /*
  * Expands a STREAMS chunk's decoded streams (in->pos all 0) into out, at most
- * cap bytes. scratch: rs_pack_scratch_size(in->len[RS_PS_HEAD]) bytes,
- * 8-aligned. Returns the expanded length, or -1 with *why saying what was
+ * cap bytes; version is the trace's (what HEAD bit 1 stands for).
+ * scratch: rs_pack_scratch_size(in->len[RS_PS_HEAD]) bytes, 8-aligned. Returns the expanded length, or -1 with *why saying what was
  * wrong and *at the offset in stream 0 of the record being expanded.
  */
-static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, uint8_t *out,
-				  size_t cap, void *scratch, const char **why, size_t *at)
+static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, unsigned version,
+				  uint8_t *out, size_t cap, void *scratch, const char **why, size_t *at)
 {
 	size_t n = in->len[RS_PS_HEAD];
 	struct rs_pack_succ *succ = scratch;
@@ -748,7 +782,7 @@ static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, ui
 		p += k + size;
 		for (uint64_t e = 0; e < count; e++) {
 			uint8_t h, rec[96];
-			uint64_t seqd = 1, q, stack, addr, asize = 0;
+			uint64_t seqd = version >= RS_FORMAT_STAMPS ? 0 : 1, q, stack, addr, asize = 0;
 			unsigned mode;
 			size_t r = 2;
 

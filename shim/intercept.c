@@ -37,18 +37,17 @@ static inline uint64_t mul_sat(size_t a, size_t b)
 static inline __attribute__((always_inline)) void rec_alloc(void *p, uint64_t size, unsigned kind, uint64_t align)
 {
 	struct rs_tbuf *tb = tbuf();
-	uint64_t sq, t;
+	uint64_t t;
 	uint32_t st;
 
 	if (rs_unlikely(!tb))
 		return;
-	sq = rs_seq_take();
 	t = rs_writer_now();
 	st = rs_shim_stack(tb);
 	if (p)
-		rs_ev_alloc(tb, sq, t, (uintptr_t)p, size, st, kind, align);
+		rs_ev_alloc(tb, 0, t, (uintptr_t)p, size, st, kind, align);
 	else
-		rs_ev_alloc_failed(tb, sq, t, size, st, kind, 0);
+		rs_ev_alloc_failed(tb, 0, t, size, st, kind, 0);
 }
 
 /* Records a block given back; before the real call, so the address cannot
@@ -56,15 +55,14 @@ static inline __attribute__((always_inline)) void rec_alloc(void *p, uint64_t si
 static inline __attribute__((always_inline)) void rec_free(void *p, unsigned kind)
 {
 	struct rs_tbuf *tb = tbuf();
-	uint64_t sq, t;
+	uint64_t t;
 	uint32_t st;
 
 	if (rs_unlikely(!tb))
 		return;
-	sq = rs_seq_take();
 	t = rs_writer_now();
 	st = rs_opt.free_stacks ? rs_shim_stack(tb) : 0;
-	rs_ev_free(tb, sq, t, (uintptr_t)p, st, kind);
+	rs_ev_free(tb, 0, t, (uintptr_t)p, st, kind);
 }
 
 #define HOOK_PROLOGUE(pool_expr, forward_expr)                              \
@@ -129,7 +127,7 @@ static void *do_realloc(void *old, size_t a, size_t b, unsigned kind)
 {
 	uint64_t size = mul_sat(a, b);
 	struct rs_tbuf *tb;
-	uint64_t sq, t;
+	uint64_t t;
 	uint32_t st = 0;
 	void *p;
 	int e = errno;
@@ -146,24 +144,21 @@ static void *do_realloc(void *old, size_t a, size_t b, unsigned kind)
 	}
 	tb = tbuf();
 	if (tb) {
-		sq = rs_seq_take();
 		t = rs_writer_now();
 		st = rs_shim_stack(tb);
-		rs_ev_free(tb, sq, t, (uintptr_t)old, st, kind);
+		rs_ev_free(tb, 0, t, (uintptr_t)old, st, kind);
 	}
 	errno = e;
 	p = kind == RS_KIND_REALLOC ? rs_real.realloc(old, a) : rs_real.reallocarray(old, a, b);
 	e = errno;
 	if (tb) {
 		if (p) {
-			sq = rs_seq_take();
 			t = rs_writer_now();
-			rs_ev_alloc(tb, sq, t, (uintptr_t)p, size, st, kind, 0);
+			rs_ev_alloc(tb, 0, t, (uintptr_t)p, size, st, kind, 0);
 		} else if (size != 0) {
 			/* failed: old stays live; the reader restores it */
-			sq = rs_seq_take();
 			t = rs_writer_now();
-			rs_ev_alloc_failed(tb, sq, t, size, st, kind, (uintptr_t)old);
+			rs_ev_alloc_failed(tb, 0, t, size, st, kind, (uintptr_t)old);
 		}
 		/* size 0 and NULL: glibc freed old, the FREE says it all */
 		}
@@ -270,16 +265,15 @@ ALIGNED_HOOK(pvalloc, RS_KIND_PVALLOC, (size_t n), (n), rs_pool_alloc(n, 4096), 
 static void rec_ref(int release, const void *obj, unsigned api, unsigned fn)
 {
 	struct rs_tbuf *tb = tbuf();
-	uint64_t sq, t;
+	uint64_t t;
 	uint32_t st;
 
 	rs_self.caller = NULL;	/* not a malloc-family call: none left over from one */
 	if (rs_unlikely(!tb))
 		return;
-	sq = rs_seq_take();
 	t = rs_writer_now();
 	st = rs_shim_stack(tb);
-	rs_ev_ref(tb, release, sq, t, (uintptr_t)obj, st, api, fn);
+	rs_ev_ref(tb, release, 0, t, (uintptr_t)obj, st, api, fn);
 }
 
 void rs_shim_refapi_hit(unsigned idx, const void *obj)

@@ -113,7 +113,7 @@ static void write_module(const struct dl_phdr_info *info)
 
 	if (nlen > MAX_PATH_LEN)
 		nlen = MAX_PATH_LEN;
-	p += rs_put_uvarint(p, rs_seq_peek());
+	p += rs_put_uvarint(p, rs_seq_global());
 	p += rs_put_uvarint(p, info->dlpi_addr);
 	p += rs_put_uvarint(p, nlen);
 	memcpy(p, name, nlen);
@@ -147,7 +147,7 @@ static void write_unload(uint64_t base)
 	uint8_t r[2 + 2 * RS_UVARINT_MAX];
 	uint8_t *p = r + 2;
 
-	p += rs_put_uvarint(p, rs_seq_peek());
+	p += rs_put_uvarint(p, rs_seq_global());
 	p += rs_put_uvarint(p, base);
 	r[0] = RS_REC_MODULE_UNLOAD;
 	r[1] = (uint8_t)(p - r - 2);

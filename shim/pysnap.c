@@ -204,7 +204,7 @@ RS_EXPORT long refscope__py_begin(unsigned trigger, const char *runtime)
 	p = buf;
 	p += rs_put_uvarint(p, next_id);
 	/* every event before this number came before the gathering starts */
-	p += rs_put_uvarint(p, rs_seq_peek());
+	p += rs_put_uvarint(p, rs_seq_global());
 	p += rs_put_uvarint(p, rs_writer_now());
 	p += rs_put_uvarint(p, trigger);
 	p += rs_put_uvarint(p, (uint64_t)syscall(SYS_gettid));

@@ -955,7 +955,7 @@ int rs_snapshot_take(const struct rs_snapshot_req *req, struct rs_snapshot_stats
 	s.compress = req->compress;
 	s.pid = (pid_t)syscall(SYS_gettid);	/* not getpid: the leader may be gone */
 	rs_modules_maybe_rescan();	/* objects loaded behind our back get MODULE first */
-	seq = rs_seq_peek();		/* before the flush: see snapshot.h */
+	seq = rs_seq_global();		/* before the flush: see snapshot.h */
 	/* a thread busy appending is skipped, not waited for: its buffer
 	 * lock is taken again at once, and waiting stalls every snapshot */
 	rs_writer_flush_all_quick(req->self);

@@ -52,11 +52,25 @@ static struct {
 	struct rs_tbuf *retired;
 } g = { .fd = -1 };
 
-/* The one global counter; alone on its cache line so events do not share it. */
+/*
+ * Sequence numbers are stamps (format version 3, see refscope_format.h): a
+ * thread's next stamp is the least number above its last one, not below the
+ * event's time, not below the floor, and above the stamp last published for
+ * the event's address. The floor is raised by global records (MODULE,
+ * snapshots, END, STOPPED) so that every later event is numbered after
+ * them; it is written that rarely and read by every event, so it sits alone
+ * on its cache line. addr_stamp keeps, per hashed address, the highest stamp
+ * of an event on an address of that slot: colliding addresses only ever make
+ * a stamp larger than it had to be, never order anything wrongly. No event
+ * writes a line every thread reads, unlike one shared counter.
+ */
 static struct {
-	_Alignas(64) _Atomic uint64_t next;
+	_Alignas(64) _Atomic uint64_t floor;
 	char pad[56];
-} seq = { 1, { 0 } };
+} clk = { 1, { 0 } };
+
+#define ADDR_STAMP_BITS 16
+static _Alignas(64) _Atomic uint64_t addr_stamp[1u << ADDR_STAMP_BITS];
 
 static inline void cpu_relax(void)
 {
@@ -121,14 +135,58 @@ uint64_t rs_writer_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - g.start_mono;
 }
 
-uint64_t rs_seq_take(void)
-{
-	return atomic_fetch_add_explicit(&seq.next, 1, memory_order_relaxed);
-}
-
 uint64_t rs_seq_peek(void)
 {
-	return atomic_load_explicit(&seq.next, memory_order_relaxed);
+	uint64_t now = rs_writer_now() + 1, f = atomic_load_explicit(&clk.floor, memory_order_acquire);
+
+	return now > f ? now : f;
+}
+
+uint64_t rs_seq_global(void)
+{
+	uint64_t s = rs_seq_peek(), f = atomic_load_explicit(&clk.floor, memory_order_relaxed);
+
+	/* above every stamp taken so far, whatever the clock says */
+	for (struct rs_tbuf *tb = atomic_load((_Atomic(struct rs_tbuf *) *)&g.all); tb; tb = tb->next_all) {
+		uint64_t c = atomic_load_explicit(&tb->clock, memory_order_relaxed);
+
+		s = c >= s ? c + 1 : s;
+	}
+
+	while (f < s && !atomic_compare_exchange_weak_explicit(&clk.floor, &f, s, memory_order_acq_rel,
+							       memory_order_relaxed))
+		;
+	return s;
+}
+
+/*
+ * The stamp of tb's next event: at time t (what a reader will see), on addr
+ * (0: none), at least lo. Publishes it for addr before the caller hands the
+ * address on (a free: before the real call; an allocation: before
+ * returning the block), so whichever thread gets the address next reads it.
+ */
+static inline uint64_t take_stamp(struct rs_tbuf *tb, uint64_t t, uint64_t addr, uint64_t lo)
+{
+	uint64_t s = atomic_load_explicit(&tb->clock, memory_order_relaxed) + 1;
+	uint64_t v = atomic_load_explicit(&clk.floor, memory_order_acquire);
+
+	s = s > t ? s : t;
+	s = s > lo ? s : lo;
+	s = s > v ? s : v;
+	if (addr) {
+		_Atomic uint64_t *slot = &addr_stamp[((addr >> 4) * 0x9e3779b97f4a7c15ull) >>
+						     (64 - ADDR_STAMP_BITS)];
+
+		v = atomic_load_explicit(slot, memory_order_acquire);
+		if (s <= v)
+			s = v + 1;
+		/* another thread may raise it meanwhile: then it is above s already */
+		while (v < s && !atomic_compare_exchange_weak_explicit(slot, &v, s, memory_order_acq_rel,
+								       memory_order_acquire))
+			;
+	}
+	atomic_store_explicit(&tb->clock, s, memory_order_relaxed);	/* rs_seq_global reads it */
+	return s;
 }
 
 int rs_writer_fd(void)
@@ -321,7 +379,7 @@ static void stop(unsigned reason, int err, int record)
 		return;
 	atomic_store(&rs_tracing, 0);
 	if (record && fd_is_ours(g.fd)) {
-		p += rs_put_uvarint(p, rs_seq_peek());
+		p += rs_put_uvarint(p, rs_seq_global());
 		p += rs_put_uvarint(p, reason);
 		p += rs_put_uvarint(p, (uint64_t)(err < 0 ? -err : err));
 		rec[0] = RS_REC_STOPPED;
@@ -429,7 +487,7 @@ int rs_writer_end(unsigned how, int64_t status)
 	uint8_t rec[64];
 	uint8_t *p = rec + 2;
 
-	p += rs_put_uvarint(p, rs_seq_peek());
+	p += rs_put_uvarint(p, rs_seq_global());
 	p += rs_put_uvarint(p, how);
 	p += rs_put_svarint(p, status);
 	p += rs_put_uvarint(p, rs_writer_now());
@@ -865,15 +923,35 @@ static inline uint8_t *reserve(struct rs_tbuf *tb, size_t need)
 	return tb->data + tb->len;
 }
 
-static inline void begin_event(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
+/*
+ * Starts an event at time t on addr (0: none), its stamp at least lo. For
+ * the first event of a chunk: sets the chunk state (first_seq is the
+ * event's stamp) and returns 1; else returns 0 and the caller takes the
+ * stamp at the time a reader will see.
+ */
+static inline uint64_t begin_event(struct rs_tbuf *tb, uint64_t t, uint64_t addr, uint64_t lo)
 {
 	if (!tb->have_first) {
-		tb->first_seq = tb->prev_seq = sq;
 		tb->first_time = tb->prev_time = t;
 		tb->prev_addr = 0;
 		tb->have_first = 1;
 		tb->flush_at = g.max_age ? t + g.max_age : UINT64_MAX;
+		tb->first_seq = tb->prev_seq = take_stamp(tb, t, addr, lo);
+		tb->next_min = tb->first_seq;
+		return 1;
 	}
+	return 0;
+}
+
+/* The seq field of an event of stamp sq at (decoded) time td; moves the
+ * chunk state on. */
+static inline uint64_t seq_excess(struct rs_tbuf *tb, uint64_t sq, uint64_t td)
+{
+	uint64_t base = tb->next_min > td ? tb->next_min : td;
+
+	tb->prev_seq = sq;
+	tb->next_min = sq + 1;
+	return sq - base;
 }
 
 /* Is the buffer's first event older than the age bound at time t? Then it
@@ -883,9 +961,11 @@ static inline int too_old(const struct rs_tbuf *tb, uint64_t t)
 	return __builtin_expect(t >= tb->flush_at, 0);
 }
 
-/* Event header: type, size placeholder, seq and time deltas. */
-static inline uint8_t *event_head(struct rs_tbuf *tb, uint8_t type, uint64_t sq, uint64_t t)
+/* Event header: type, size placeholder, seq and time fields; the event is
+ * on addr (0: none), its stamp at least lo. */
+static inline uint8_t *event_head(struct rs_tbuf *tb, uint8_t type, uint64_t lo, uint64_t t, uint64_t addr)
 {
+	uint64_t sq;
 	uint8_t *p;
 
 	tb_lock(tb, TB_OWNER);
@@ -894,12 +974,11 @@ static inline uint8_t *event_head(struct rs_tbuf *tb, uint8_t type, uint64_t sq,
 	reserve(tb, RS_EVENT_MAX + MARKER_MAX);
 	close_batch(tb);	/* packed events before this one come first */
 	p = tb->data + tb->len;
-	begin_event(tb, sq, t);
+	sq = begin_event(tb, t, addr, lo) ? tb->first_seq : take_stamp(tb, t, addr, lo);
 	p[0] = type;
 	p += 2;		/* every event payload is < 128 bytes: a one-byte size */
-	p += rs_put_uvarint(p, sq - tb->prev_seq);
+	p += rs_put_uvarint(p, seq_excess(tb, sq, t));
 	p += rs_put_uvarint(p, t - tb->prev_time);
-	tb->prev_seq = sq;
 	tb->prev_time = t;
 	return p;
 }
@@ -1000,13 +1079,14 @@ static inline unsigned put_addr_delta(struct rs_tbuf *tb, uint64_t addr)
 }
 
 /* One malloc (is_free 0) or free (1) as a packed event. */
-static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t sq, uint64_t t,
+static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t lo, uint64_t t,
 			 uint64_t addr, uint64_t size, uint32_t stack)
 {
 	struct rs_pack_slot *sl;
 	unsigned h = is_free ? RS_PH_FREE : 0, mode;
-	uint64_t q;
+	uint64_t q, sq, ex;
 	size_t x;
+	int first;
 
 	tb_lock(tb, TB_OWNER);
 	if (too_old(tb, t) || (!tb->budget && !(tb->budget = packed_room(tb)))) {
@@ -1014,16 +1094,17 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t sq, uint64_t 
 		tb->budget = packed_room(tb);
 	}
 	tb->budget--;
-	begin_event(tb, sq, t);
+	first = begin_event(tb, t, addr, lo);
+	q = first ? 0 : (t - tb->prev_time) >> g.time_shift;
+	tb->prev_time += q << g.time_shift;	/* the time a reader will see */
+	sq = first ? tb->first_seq : take_stamp(tb, tb->prev_time, addr, lo);
 	x = 2 + (is_free ? 1 : 2);
-	if (sq - tb->prev_seq == 1)
+	ex = seq_excess(tb, sq, tb->prev_time);
+	if (!ex)
 		h |= RS_PH_SEQ1;
 	else
-		sput(tb, RS_PS_EXTRA, RS_PS_EXTRA, sq - tb->prev_seq);
-	x += ulen(sq - tb->prev_seq);
-	tb->prev_seq = sq;
-	q = (t - tb->prev_time) >> g.time_shift;
-	tb->prev_time += q << g.time_shift;	/* the time a reader will see */
+		sput(tb, RS_PS_EXTRA, RS_PS_EXTRA, ex);
+	x += ulen(ex);
 	if (q < 3)
 		h |= (unsigned)q << RS_PH_TIME_SHIFT;
 	else {
@@ -1100,16 +1181,16 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t sq, uint64_t 
 	spin_unlock(&tb->lock);
 }
 
-void rs_ev_alloc(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
+void rs_ev_alloc(struct rs_tbuf *tb, uint64_t lo, uint64_t t, uint64_t addr,
 		 uint64_t size, uint32_t stack, unsigned kind, uint64_t align)
 {
 	uint8_t *p;
 
 	if (kind == RS_KIND_MALLOC && !align) {
-		packed_event(tb, 0, sq, t, addr, size, stack);
+		packed_event(tb, 0, lo, t, addr, size, stack);
 		return;
 	}
-	p = event_head(tb, RS_EV_ALLOC, sq, t);
+	p = event_head(tb, RS_EV_ALLOC, lo, t, addr);
 
 	p = put_addr(tb, p, addr);
 	p += rs_put_uvarint(p, size);
@@ -1119,16 +1200,16 @@ void rs_ev_alloc(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
 	event_commit(tb, p);
 }
 
-void rs_ev_free(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
+void rs_ev_free(struct rs_tbuf *tb, uint64_t lo, uint64_t t, uint64_t addr,
 		uint32_t stack, unsigned kind)
 {
 	uint8_t *p;
 
 	if (kind == RS_KIND_FREE) {
-		packed_event(tb, 1, sq, t, addr, 0, stack);
+		packed_event(tb, 1, lo, t, addr, 0, stack);
 		return;
 	}
-	p = event_head(tb, RS_EV_FREE, sq, t);
+	p = event_head(tb, RS_EV_FREE, lo, t, addr);
 
 	p = put_addr(tb, p, addr);
 	p += rs_put_uvarint(p, stack);
@@ -1136,10 +1217,10 @@ void rs_ev_free(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t addr,
 	event_commit(tb, p);
 }
 
-void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t size,
+void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t lo, uint64_t t, uint64_t size,
 			uint32_t stack, unsigned kind, uint64_t old)
 {
-	uint8_t *p = event_head(tb, RS_EV_ALLOC_FAILED, sq, t);
+	uint8_t *p = event_head(tb, RS_EV_ALLOC_FAILED, lo, t, 0);
 
 	p += rs_put_uvarint(p, size);
 	p += rs_put_uvarint(p, stack);
@@ -1148,23 +1229,23 @@ void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint64_t si
 	event_commit(tb, p);
 }
 
-void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t sq, uint64_t t, uint32_t creator)
+void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t lo, uint64_t t, uint32_t creator)
 {
-	uint8_t *p = event_head(tb, RS_EV_THREAD_START, sq, t);
+	uint8_t *p = event_head(tb, RS_EV_THREAD_START, lo, t, 0);
 
 	p += rs_put_uvarint(p, creator);
 	event_commit(tb, p);
 }
 
-void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t sq, uint64_t t)
+void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t lo, uint64_t t)
 {
-	event_commit(tb, event_head(tb, RS_EV_THREAD_EXIT, sq, t));
+	event_commit(tb, event_head(tb, RS_EV_THREAD_EXIT, lo, t, 0));
 }
 
-void rs_ev_ref(struct rs_tbuf *tb, int release, uint64_t sq, uint64_t t, uint64_t addr,
+void rs_ev_ref(struct rs_tbuf *tb, int release, uint64_t lo, uint64_t t, uint64_t addr,
 	       uint32_t stack, unsigned api, unsigned fn)
 {
-	uint8_t *p = event_head(tb, release ? RS_EV_RELEASE : RS_EV_RETAIN, sq, t);
+	uint8_t *p = event_head(tb, release ? RS_EV_RELEASE : RS_EV_RETAIN, lo, t, addr);
 
 	p = put_addr(tb, p, addr);
 	p += rs_put_uvarint(p, stack);

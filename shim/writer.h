@@ -9,8 +9,10 @@
  *    a flusher on another thread (exit, exec, fatal signal) takes the
  *    buffer's lock. Appends take the same lock, which is uncontended except
  *    while a flusher works: there is no global lock per event.
- *  - Events must be appended in increasing sequence number and time order per
- *    buffer (each thread takes its numbers and appends in program order).
+ *  - Events are appended in time order per buffer (each thread appends in
+ *    program order). The writer numbers them itself: stamps (format version
+ *    3), each above the thread's last, the floor raised by global records,
+ *    and the last stamp of the event's address (see writer.c).
  *  - A full buffer becomes one CHUNK record written with one write(2) on the
  *    O_APPEND descriptor, so chunks of different threads never interleave.
  *    So does a buffer whose first event is older than max_age_ns, at the
@@ -88,6 +90,8 @@ struct rs_tbuf {
 	 * bound (UINT64_MAX while empty, or with no bound) */
 	uint64_t flush_at;
 	uint64_t prev_seq, prev_time, prev_addr;
+	uint64_t next_min;		/* the least seq a reader gives the next event */
+	_Atomic uint64_t clock;		/* the thread's last stamp, kept across chunks */
 	uint32_t nevents;
 	size_t len, cap;
 	uint8_t *data;			/* cap bytes, RS_CHUNK_HEADROOM before it */
@@ -156,8 +160,12 @@ void rs_writer_finish(void);
 int rs_writer_end(unsigned how, int64_t status);
 
 uint64_t rs_writer_now(void);		/* ns since start_mono */
-uint64_t rs_seq_take(void);
-uint64_t rs_seq_peek(void);		/* the next number to be taken */
+/* A stamp for a global record (MODULE, snapshots, END, STOPPED): above
+ * every event before it (up to clock skew, see snapshot.h), and every event
+ * after it is numbered at least this (the floor is raised to it). */
+uint64_t rs_seq_global(void);
+/* The same without raising the floor: a lower bound for what comes next. */
+uint64_t rs_seq_peek(void);
 
 /* Buffers. acquire returns NULL when no memory could be mapped. */
 struct rs_tbuf *rs_tbuf_acquire(uint32_t tid);
@@ -175,21 +183,27 @@ void rs_writer_flush_all(struct rs_tbuf *self);
 /* Async-signal-safe: raw chunks, no waiting on locks an interrupted thread holds. */
 void rs_writer_flush_all_signal(struct rs_tbuf *self);
 /* Skips a buffer whose owner is busy appending (a snapshot of a running
- * program: its events follow, readers merge by sequence number). */
+ * program: its events follow, readers merge by seq). */
 void rs_writer_flush_all_quick(struct rs_tbuf *self);
 
-/* Record appenders; each frames one record in tb. */
-void rs_ev_alloc(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint64_t addr,
+/*
+ * Record appenders; each frames one record in tb. lo: the least stamp the
+ * event may take (0: no bound; the shim passes 0, tests pass bounds). An
+ * event that hands an address back (free, release) is appended before the
+ * real call, one that receives an address after it: the stamp published
+ * for the address is what orders the next owner's events after this one.
+ */
+void rs_ev_alloc(struct rs_tbuf *tb, uint64_t lo, uint64_t time, uint64_t addr,
 		 uint64_t size, uint32_t stack, unsigned kind, uint64_t align);
-void rs_ev_free(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint64_t addr,
+void rs_ev_free(struct rs_tbuf *tb, uint64_t lo, uint64_t time, uint64_t addr,
 		uint32_t stack, unsigned kind);
-void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint64_t size,
+void rs_ev_alloc_failed(struct rs_tbuf *tb, uint64_t lo, uint64_t time, uint64_t size,
 			uint32_t stack, unsigned kind, uint64_t old);
-void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t seq, uint64_t time, uint32_t creator);
-void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t seq, uint64_t time);
+void rs_ev_thread_start(struct rs_tbuf *tb, uint64_t lo, uint64_t time, uint32_t creator);
+void rs_ev_thread_exit(struct rs_tbuf *tb, uint64_t lo, uint64_t time);
 /* RETAIN (release == 0) or RELEASE of the object at addr through function
- * fn of REFAPI api; seq taken before the real call. */
-void rs_ev_ref(struct rs_tbuf *tb, int release, uint64_t seq, uint64_t time, uint64_t addr,
+ * fn of REFAPI api; appended before the real call. */
+void rs_ev_ref(struct rs_tbuf *tb, int release, uint64_t lo, uint64_t time, uint64_t addr,
 	       uint32_t stack, unsigned api, unsigned fn);
 void rs_tbuf_stack(struct rs_tbuf *tb, uint32_t id, const uintptr_t *ips, unsigned n);
 

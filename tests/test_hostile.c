@@ -108,7 +108,7 @@ static const struct fixture fixtures[] = {
 	{ "bitflip_zstd.trace", 2, "chunk at byte 232: zstd error: Unknown frame descriptor" },
 	{ "huge_length.trace", 2, "truncated record at byte 99: module needs 1099511627776 bytes, 3 left" },
 	{ "bad_magic.trace", 2, "not a refscope trace: bad magic at byte 0" },
-	{ "version3.trace", 2, "unsupported format version 3 at byte 8 (this reader knows 1 to 2)" },
+	{ "version4.trace", 2, "unsupported format version 4 at byte 8 (this reader knows 1 to 3)" },
 	{ "zstd_bomb.trace", 2, "chunk at byte 99: zstd error: Destination buffer is too small" },
 	{ "huge_raw_size.trace", 2, "chunk at byte 99: raw size 1099511627776 exceeds the limit 4194304" },
 	{ "huge_frame_count.trace", 2,

@@ -321,10 +321,10 @@ Test(reader, rejects_wrong_version)
 	struct decoded *d = malloc(sizeof(*d));
 
 	tb_build_sample(&t, &s);
-	rs_put_le16(t.buf + 8, 3);
+	rs_put_le16(t.buf + 8, RS_FORMAT_VERSION + 1);
 	decode_tb(&t, t.len, d);
 	cr_assert_eq(d->n, 0);
-	cr_assert_str_eq(d->err.message, "unsupported format version 3 at byte 8 (this reader knows 1 to 2)");
+	cr_assert_str_eq(d->err.message, "unsupported format version 4 at byte 8 (this reader knows 1 to 3)");
 	cr_assert_eq(d->err.offset, 8);
 	tb_release(&t);
 	free(d);
@@ -572,7 +572,7 @@ Test(reader, decodes_fixtures)
 	check_fixture("huge_length.trace",
 		      "truncated record at byte 99: module needs 1099511627776 bytes, 3 left", 99, 0);
 	check_fixture("bad_magic.trace", "not a refscope trace: bad magic at byte 0", 0, 0);
-	check_fixture("version3.trace", "unsupported format version 3 at byte 8 (this reader knows 1 to 2)", 8, 0);
+	check_fixture("version4.trace", "unsupported format version 4 at byte 8 (this reader knows 1 to 3)", 8, 0);
 }
 
 /* An unknown record is skipped by its size, however large: only known
@@ -649,14 +649,23 @@ Test(reader, expands_hand_packed_streams)
 	in.s[RS_PS_ADDR + 1] = addr1, in.len[RS_PS_ADDR + 1] = 1;
 	in.s[RS_PS_STACK] = stack, in.len[RS_PS_STACK] = 1;
 	in.s[RS_PS_FAGE] = fage, in.len[RS_PS_FAGE] = 1;
-	n = rs_pack_expand(&in, 0, out, sizeof(out), scratch, &why, &at);
+	n = rs_pack_expand(&in, 0, 2, out, sizeof(out), scratch, &why, &at);
 	cr_assert_eq(n, (long)sizeof(want), "%ld: %s", n, why ? why : "");
+	cr_assert_arr_eq(out, want, sizeof(want));
+
+	/* version 3: HEAD bit 1 is a seq field (seq_excess) of 0, not 1 */
+	memset(in.pos, 0, sizeof(in.pos));
+	n = rs_pack_expand(&in, 0, 3, out, sizeof(out), scratch, &why, &at);
+	cr_assert_eq(n, (long)sizeof(want), "%ld: %s", n, why ? why : "");
+	cr_assert_eq(out[2], 0);
+	cr_assert_eq(out[12], 0);
+	out[2] = out[12] = 1;
 	cr_assert_arr_eq(out, want, sizeof(want));
 
 	/* the free names an allocation the chunk does not have */
 	memset(in.pos, 0, sizeof(in.pos));
 	in.s[RS_PS_FAGE] = bad_fage;
-	n = rs_pack_expand(&in, 0, out, sizeof(out), scratch, &why, &at);
+	n = rs_pack_expand(&in, 0, 3, out, sizeof(out), scratch, &why, &at);
 	cr_assert_eq(n, -1);
 	cr_assert_str_eq(why, "free refers to an allocation before the chunk");
 
@@ -665,7 +674,7 @@ Test(reader, expands_hand_packed_streams)
 	in.s[RS_PS_FAGE] = fage;
 	in.len[RS_PS_SIZE] = 2;
 	in.s[RS_PS_SIZE] = (const uint8_t[]){ 24, 1 };
-	n = rs_pack_expand(&in, 0, out, sizeof(out), scratch, &why, &at);
+	n = rs_pack_expand(&in, 0, 3, out, sizeof(out), scratch, &why, &at);
 	cr_assert_eq(n, -1);
 	cr_assert_str_eq(why, "packed streams hold more than the events use");
 	free(scratch);

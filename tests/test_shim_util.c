@@ -45,7 +45,9 @@ static struct trec *add(struct tdec *d)
 
 static int dec_body(struct tdec *d, const uint8_t *p, const uint8_t *end, const struct trec *ch)
 {
-	uint64_t seq = ch->first_seq, time = ch->first_time, addr = 0, type, size, v;
+	uint64_t seq = ch->first_seq, time = ch->first_time, addr = 0, type, size, v, ds;
+	uint64_t next_min = ch->first_seq;	/* version 3: the least seq the next event takes */
+	int stamps = (d->version ? d->version : RS_FORMAT_VERSION) >= RS_FORMAT_STAMPS;
 	int64_t sv;
 	unsigned nev = 0;
 
@@ -76,12 +78,14 @@ static int dec_body(struct tdec *d, const uint8_t *p, const uint8_t *end, const 
 			}
 		} else if (type == RS_EV_RETAIN || type == RS_EV_RELEASE) {
 			nev++;
-			if (get(&p, rend, &v))
-				return -1;
-			seq += v;
-			if (get(&p, rend, &v))
+			if (get(&p, rend, &ds) || get(&p, rend, &v))
 				return -1;
 			time += v;
+			if (!stamps)
+				seq += ds;
+			else if (rs_seq_v3(next_min, time, ds, &seq))
+				return -1;
+			next_min = seq + 1;
 			r->seq = seq;
 			r->time = time;
 			if (gets(&p, rend, &sv))
@@ -92,12 +96,14 @@ static int dec_body(struct tdec *d, const uint8_t *p, const uint8_t *end, const 
 				return -1;
 		} else if (type >= RS_EV_ALLOC && type <= RS_EV_THREAD_EXIT) {
 			nev++;
-			if (get(&p, rend, &v))
-				return -1;
-			seq += v;
-			if (get(&p, rend, &v))
+			if (get(&p, rend, &ds) || get(&p, rend, &v))
 				return -1;
 			time += v;
+			if (!stamps)
+				seq += ds;
+			else if (rs_seq_v3(next_min, time, ds, &seq))
+				return -1;
+			next_min = seq + 1;
 			r->seq = seq;
 			r->time = time;
 			if (type == RS_EV_ALLOC || type == RS_EV_FREE) {
@@ -126,8 +132,8 @@ static int dec_body(struct tdec *d, const uint8_t *p, const uint8_t *end, const 
 }
 
 /* A STREAMS body into its expanded body of exactly raw_size bytes; 0 or -1. */
-static int streams_expand(const uint8_t *p, const uint8_t *end, uint8_t *out, uint64_t raw_size,
-			  unsigned *nzstd)
+static int streams_expand(const uint8_t *p, const uint8_t *end, unsigned version, uint8_t *out,
+			  uint64_t raw_size, unsigned *nzstd)
 {
 	struct rs_pack_in in;
 	uint8_t *dec[RS_PS_COUNT] = { NULL };
@@ -168,7 +174,7 @@ static int streams_expand(const uint8_t *p, const uint8_t *end, uint8_t *out, ui
 	if (p != end)
 		goto out;
 	scratch = malloc(rs_pack_scratch_size(in.len[RS_PS_HEAD]));
-	n = rs_pack_expand(&in, shift, out, raw_size, scratch, &why, &at);
+	n = rs_pack_expand(&in, shift, version, out, raw_size, scratch, &why, &at);
 	free(scratch);
 out:
 	for (unsigned i = 0; i < RS_PS_COUNT; i++)
@@ -211,7 +217,8 @@ int tdec_bytes(struct tdec *d, const uint8_t *buf, size_t len)
 			ch = *r;
 			raw = malloc(r->raw_size + 1);
 			if (r->encoding == RS_CHUNK_STREAMS) {
-				if (streams_expand(p, rend, raw, r->raw_size, &r->zstd_streams)) {
+				if (streams_expand(p, rend, d->version ? d->version : RS_FORMAT_VERSION, raw,
+						   r->raw_size, &r->zstd_streams)) {
 					free(raw);
 					return -5;
 				}
@@ -363,6 +370,7 @@ int tdec_file(struct tdec *d, const char *path, uint32_t *pid)
 	if (pid)
 		*pid = h.pid;
 	d->file_size = (size_t)len;
+	d->version = h.version;
 	rc = tdec_bytes(d, buf + h.header_size, (size_t)len - h.header_size);
 	free(buf);
 	return rc;
@@ -441,6 +449,7 @@ Test(shim_util, decoder_reads_hand_made_chunk)
 	rec[n++] = 2;	/* nevents */
 	memcpy(rec + n, b, sizeof(b));
 	n += sizeof(b);
+	d.version = 2;	/* seq deltas */
 	cr_assert_eq(tdec_bytes(&d, rec, n), 0);
 	r = tdec_nth(&d, RS_EV_ALLOC, 0);
 	cr_assert_not_null(r);

@@ -38,6 +38,7 @@ struct trec {
 struct tdec {
 	struct trec *r;
 	size_t n, cap, nchunks, file_size;
+	unsigned version;	/* the trace's format version; 0: RS_FORMAT_VERSION */
 };
 
 /* 0, or negative on a malformed trace. */

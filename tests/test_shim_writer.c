@@ -54,13 +54,17 @@ static void decode(struct tdec *d)
 	unlink(path);
 }
 
+/*
+ * Stamps (format version 3): the time (100), the previous stamp + 1 when the
+ * time has not moved (101), a lower bound above both (250: a seq_excess).
+ */
 static void write_five(struct rs_tbuf *tb)
 {
 	rs_ev_alloc(tb, 10, 100, 0x7f0000001000ull, 24, 3, RS_KIND_MALLOC, 0);
-	rs_ev_free(tb, 11, 150, 0x7f0000000f00ull, 4, RS_KIND_FREE);
+	rs_ev_free(tb, 0, 100, 0x7f0000000f00ull, 4, RS_KIND_FREE);
 	rs_ev_alloc_failed(tb, 13, 170, 1ull << 40, 5, RS_KIND_REALLOC, 0x2000);
-	rs_ev_thread_start(tb, 14, 200, 5);
-	rs_ev_alloc(tb, 20, 300, 0x1000, 0, 6, RS_KIND_POSIX_MEMALIGN, 64);
+	rs_ev_thread_start(tb, 250, 200, 5);
+	rs_ev_alloc(tb, 0, 300, 0x1000, 0, 6, RS_KIND_POSIX_MEMALIGN, 64);
 }
 
 static void check_five(const struct tdec *d)
@@ -68,7 +72,7 @@ static void check_five(const struct tdec *d)
 	const struct trec *r;
 
 	r = tdec_nth(d, RS_EV_ALLOC, 0);
-	cr_assert_eq(r->seq, 10);
+	cr_assert_eq(r->seq, 100);
 	cr_assert_eq(r->time, 100);
 	cr_assert_eq(r->addr, 0x7f0000001000ull);
 	cr_assert_eq(r->size, 24);
@@ -77,24 +81,24 @@ static void check_five(const struct tdec *d)
 	cr_assert_eq(r->align, 0);
 	cr_assert_eq(r->tid, 77);
 	r = tdec_nth(d, RS_EV_FREE, 0);
-	cr_assert_eq(r->seq, 11);
-	cr_assert_eq(r->time, 150);
+	cr_assert_eq(r->seq, 101);
+	cr_assert_eq(r->time, 100);
 	cr_assert_eq(r->addr, 0x7f0000000f00ull);	/* a negative address delta */
 	cr_assert_eq(r->stack, 4);
 	cr_assert_eq(r->kind, RS_KIND_FREE);
 	r = tdec_nth(d, RS_EV_ALLOC_FAILED, 0);
-	cr_assert_eq(r->seq, 13);
+	cr_assert_eq(r->seq, 170);
 	cr_assert_eq(r->time, 170);
 	cr_assert_eq(r->size, 1ull << 40);
 	cr_assert_eq(r->stack, 5);
 	cr_assert_eq(r->kind, RS_KIND_REALLOC);
 	cr_assert_eq(r->old, 0x2000);
 	r = tdec_nth(d, RS_EV_THREAD_START, 0);
-	cr_assert_eq(r->seq, 14);
+	cr_assert_eq(r->seq, 250);
 	cr_assert_eq(r->time, 200);
 	cr_assert_eq(r->creator, 5);
 	r = tdec_nth(d, RS_EV_ALLOC, 1);
-	cr_assert_eq(r->seq, 20);
+	cr_assert_eq(r->seq, 300);
 	cr_assert_eq(r->time, 300);
 	cr_assert_eq(r->addr, 0x1000);
 	cr_assert_eq(r->size, 0);
@@ -120,11 +124,11 @@ Test(writer, raw_round_trip_is_exact)
 	cr_assert_eq(c->encoding, RS_CHUNK_STREAMS);
 	cr_assert_eq(c->zstd_streams, 0);
 	cr_assert_eq(c->tid, 77);
-	cr_assert_eq(c->first_seq, 10);
+	cr_assert_eq(c->first_seq, 100);
 	cr_assert_eq(c->first_time, 100);
 	cr_assert_eq(c->nevents, 6);
 	check_five(&d);
-	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 21);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 301);
 	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->time, 301);
 	cr_assert_eq(d.n, 7);	/* the chunk and its six events, nothing else */
 	tdec_free(&d);
@@ -151,7 +155,7 @@ Test(writer, zstd_chunk_decodes_with_zstd_decompress)
 	cr_assert_lt(c->body_size, c->raw_size);
 	cr_assert_eq(c->nevents, 3005);
 	check_five(&d);
-	cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, 1001)->seq, 100 + 999);
+	cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, 1001)->seq, 1000 + 999);
 	cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, 1001)->addr, 0x5000 + 32 * (999 % 8));
 	tdec_free(&d);
 }
@@ -166,7 +170,7 @@ Test(writer, full_buffer_splits_into_chunks_with_fresh_deltas)
 	open_writer(0, 16 << 10);
 	tb = rs_tbuf_acquire(9);
 	for (uint64_t i = 0; i < nev; i++)
-		rs_ev_alloc(tb, 1 + 3 * i, 7 * i, 0x100000 + 64 * i, i, 1, RS_KIND_MALLOC, 0);
+		rs_ev_alloc(tb, 1 + 9 * i, 7 * i, 0x100000 + 64 * i, i, 1, RS_KIND_MALLOC, 0);
 	rs_tbuf_flush(tb);
 	decode(&d);
 	cr_assert_gt(d.nchunks, 2);
@@ -183,7 +187,7 @@ Test(writer, full_buffer_splits_into_chunks_with_fresh_deltas)
 	for (size_t i = 0; i < nev; i++) {
 		const struct trec *r = tdec_nth(&d, RS_EV_ALLOC, i);
 
-		cr_assert_eq(r->seq, 1 + 3 * i);
+		cr_assert_eq(r->seq, 1 + 9 * i);	/* the bound, above the time */
 		cr_assert_eq(r->time, 7 * i);
 		cr_assert_eq(r->addr, 0x100000 + 64 * i);
 		cr_assert_eq(r->size, i);
@@ -218,19 +222,26 @@ Test(writer, end_record_fields)
 {
 	struct tdec d = { 0 };
 	const struct trec *e;
+	struct rs_tbuf *tb;
+	const uint64_t far = 1ull << 62;	/* a stamp far above the clock */
 
 	open_writer(0, 16 << 10);
-	for (int i = 0; i < 5; i++)
-		rs_seq_take();
+	tb = rs_tbuf_acquire(3);
+	rs_ev_thread_start(tb, far, 1, 0);
 	cr_assert_eq(rs_writer_end(RS_END_SIGNAL, 11), 0);
 	cr_assert_eq(rs_writer_end(RS_END_EXIT, -1), 0);
+	rs_ev_thread_exit(tb, 0, 2);	/* after END: above it (the floor) */
+	rs_tbuf_flush(tb);
 	decode(&d);
 	cr_assert_eq(tdec_count(&d, RS_REC_END), 2);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_START, 0)->seq, far);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, far + 1);
 	e = tdec_nth(&d, RS_REC_END, 0);
-	cr_assert_eq(e->seq, 6);	/* numbers start at 1: five taken */
+	cr_assert_eq(e->seq, far + 1);	/* above every stamp taken before */
 	cr_assert_eq(e->how, RS_END_SIGNAL);
 	cr_assert_eq(e->status, 11);
 	e = tdec_nth(&d, RS_REC_END, 1);
+	cr_assert_eq(e->seq, far + 1);
 	cr_assert_eq(e->how, RS_END_EXIT);
 	cr_assert_eq(e->status, -1);
 	cr_assert_eq(e->lost, 0);
@@ -264,7 +275,7 @@ Test(writer, release_flushes_pending_events)
 	rs_tbuf_release(tb);
 	decode(&d);
 	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1);
-	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 4);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 40);	/* its time */
 	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->tid, 5);
 	tdec_free(&d);
 }
@@ -407,7 +418,7 @@ Test(writer, deep_stack_record_round_trip)
 	tb = rs_tbuf_acquire(1);
 	rs_tbuf_stack(tb, 1, ips, 1);
 	rs_tbuf_stack(tb, 300, ips, RS_DEPTH_MAX);
-	rs_ev_thread_exit(tb, 5, 6);
+	rs_ev_thread_exit(tb, 0, 6);
 	rs_tbuf_flush(tb);
 	decode(&d);
 	cr_assert_eq(tdec_count(&d, RS_REC_STACK), 2);
@@ -416,7 +427,7 @@ Test(writer, deep_stack_record_round_trip)
 	cr_assert_eq(s->nframes, RS_DEPTH_MAX);
 	for (unsigned i = 0; i < RS_DEPTH_MAX; i++)
 		cr_assert_eq(s->ips[i], ips[i], "frame %u", i);
-	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 5);
+	cr_assert_eq(tdec_nth(&d, RS_EV_THREAD_EXIT, 0)->seq, 6);
 	tdec_free(&d);
 }
 
@@ -430,20 +441,20 @@ struct pev {
 Test(writer, packed_events_round_trip_every_mode)
 {
 	static const struct pev ev[] = {
-		{ RS_EV_ALLOC, 1, 10, 0x10000, 24, 5, RS_KIND_MALLOC },	/* delta/16, stack id */
-		{ RS_EV_ALLOC, 2, 20, 0x10020, 24, 6, RS_KIND_MALLOC },	/* stack + 1 */
-		{ RS_EV_FREE, 3, 30, 0x10000, 0, 6, RS_KIND_FREE },	/* 2nd latest alloc; same stack */
-		{ RS_EV_ALLOC, 4, 40, 0x10000, 20, 7, RS_KIND_MALLOC }, /* latest freed of its class */
-		{ RS_EV_ALLOC, 5, 45, 0x50000, 64, 7, RS_KIND_CALLOC },	/* not packed */
-		{ RS_EV_FREE, 6, 50, 0x10020, 0, 0, RS_KIND_FREE },	/* no stack */
-		{ RS_EV_FREE, 7, 60, 0x10000, 0, 3, RS_KIND_FREE },
-		{ RS_EV_ALLOC, 8, 70, 0x10020, 24, 3, RS_KIND_MALLOC },	/* class history, 1 back */
-		{ RS_EV_FREE, 10, 5000, 0, 0, 3, RS_KIND_FREE },	/* free(NULL), seq gap, big time */
-		{ RS_EV_ALLOC, 11, 5001, 0x20008, 100000, 9, RS_KIND_MALLOC }, /* odd delta, no class */
-		{ RS_EV_FREE, 12, 5002, 0x20008, 0, 9, RS_KIND_FREE },
-		{ RS_EV_FREE, 13, 5003, 0x30000, 0, 9, RS_KIND_FREE },	/* unknown block */
-		{ RS_EV_FREE, 14, 5004, 0x30001, 0, 9, RS_KIND_FREE },	/* unknown, odd delta */
-		{ RS_EV_ALLOC, 15, 5005, 0x10000, 24, 9, RS_KIND_MALLOC }, /* freed 2 chunks ago? no: delta */
+		{ RS_EV_ALLOC, 10, 10, 0x10000, 24, 5, RS_KIND_MALLOC },	/* delta/16, stack id */
+		{ RS_EV_ALLOC, 20, 20, 0x10020, 24, 6, RS_KIND_MALLOC },	/* stack + 1 */
+		{ RS_EV_FREE, 31, 30, 0x10000, 0, 6, RS_KIND_FREE },	/* 2nd latest alloc; same stack; seq + 1 */
+		{ RS_EV_ALLOC, 40, 40, 0x10000, 20, 7, RS_KIND_MALLOC }, /* latest freed of its class */
+		{ RS_EV_ALLOC, 45, 45, 0x50000, 64, 7, RS_KIND_CALLOC },	/* not packed */
+		{ RS_EV_FREE, 50, 50, 0x10020, 0, 0, RS_KIND_FREE },	/* no stack */
+		{ RS_EV_FREE, 60, 60, 0x10000, 0, 3, RS_KIND_FREE },
+		{ RS_EV_ALLOC, 70, 70, 0x10020, 24, 3, RS_KIND_MALLOC },	/* class history, 1 back */
+		{ RS_EV_FREE, 5100, 5000, 0, 0, 3, RS_KIND_FREE },	/* free(NULL), seq 100 up, big time */
+		{ RS_EV_ALLOC, 5101, 5001, 0x20008, 100000, 9, RS_KIND_MALLOC }, /* odd delta, no class */
+		{ RS_EV_FREE, 5102, 5002, 0x20008, 0, 9, RS_KIND_FREE },	/* seq: previous + 1 */
+		{ RS_EV_FREE, 5103, 5003, 0x30000, 0, 9, RS_KIND_FREE },	/* unknown block */
+		{ RS_EV_FREE, 5104, 5004, 0x30001, 0, 9, RS_KIND_FREE },	/* unknown, odd delta */
+		{ RS_EV_ALLOC, 5105, 5005, 0x10000, 24, 9, RS_KIND_MALLOC }, /* freed 2 chunks ago? no: delta */
 	};
 	const size_t n = sizeof(ev) / sizeof(ev[0]);
 	struct tdec d = { 0 };

@@ -97,8 +97,13 @@ static size_t emit(struct tb *t, uint8_t type, struct pl *p)
 
 void tb_init(struct tb *t, uint32_t pid, uint32_t ppid)
 {
+	tb_init_version(t, pid, ppid, 2);
+}
+
+void tb_init_version(struct tb *t, uint32_t pid, uint32_t ppid, unsigned version)
+{
 	struct rs_file_header h = {
-		.version = RS_FORMAT_VERSION,
+		.version = (uint16_t)version,
 		.header_size = RS_FILE_HEADER_SIZE,
 		.flags = RS_HDR_LITTLE_ENDIAN,
 		.pid = pid,
@@ -110,6 +115,7 @@ void tb_init(struct tb *t, uint32_t pid, uint32_t ppid)
 	uint8_t hb[RS_FILE_HEADER_SIZE];
 
 	memset(t, 0, sizeof(*t));
+	t->version = version;
 	rs_header_encode(hb, &h);
 	put(&t->buf, &t->len, &t->cap, hb, sizeof(hb));
 }
@@ -215,7 +221,7 @@ void tb_chunk_begin(struct tb *t, uint64_t tid, uint64_t first_seq, uint64_t fir
 	t->in_chunk = 1;
 	t->blen = 0;
 	t->tid = tid;
-	t->first_seq = t->prev_seq = first_seq;
+	t->first_seq = t->prev_seq = t->next_min = first_seq;
 	t->first_time = t->prev_time = first_time;
 	t->prev_addr = 0;
 	t->nevents = 0;
@@ -223,7 +229,16 @@ void tb_chunk_begin(struct tb *t, uint64_t tid, uint64_t first_seq, uint64_t fir
 
 static void ev_head(struct tb *t, struct pl *p, uint64_t seq, uint64_t time)
 {
-	pl_u(p, seq - t->prev_seq);
+	if (t->version >= RS_FORMAT_STAMPS) {
+		uint64_t base = t->next_min > time ? t->next_min : time;
+
+		if (seq < base)
+			abort();	/* a stamp below its time or its predecessor */
+		pl_u(p, seq - base);
+		t->next_min = seq + 1;
+	} else {
+		pl_u(p, seq - t->prev_seq);
+	}
 	pl_u(p, time - t->prev_time);
 	t->prev_seq = seq;
 	t->prev_time = time;

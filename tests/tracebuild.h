@@ -23,10 +23,17 @@ struct tb {
 	size_t blen, bcap;
 	uint64_t tid, first_seq, first_time;
 	uint64_t prev_seq, prev_time, prev_addr, nevents;
+	uint64_t next_min;	/* version 3: the least seq the next event may have */
+	unsigned version;
 };
 
-/* Writes a valid header: version 1, header size 64, pid, ppid. */
+/* Writes a valid header: version 2 (events carry seq deltas, so a test
+ * numbers them as it likes), header size 64, pid, ppid. */
 void tb_init(struct tb *t, uint32_t pid, uint32_t ppid);
+/* The same with another version. From version 3 (RS_FORMAT_STAMPS) events
+ * carry seq_excess: an event's seq must be at least its time and above the
+ * previous event's of the chunk (aborts otherwise). */
+void tb_init_version(struct tb *t, uint32_t pid, uint32_t ppid, unsigned version);
 void tb_release(struct tb *t);
 
 /* Each returns the file offset of the record it wrote (inside a chunk: the

@@ -101,6 +101,7 @@ static void note_peak(struct heap *h, const struct reader_event *ev)
 		h->t.peak_bytes = h->t.live_bytes;
 		h->t.peak_blocks = h->t.live_blocks;
 		h->t.peak_seq = ev->seq;
+		h->t.peak_event = h->t.events;
 		h->t.peak_time = ev->time;
 	}
 }

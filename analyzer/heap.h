@@ -41,6 +41,7 @@ struct heap_totals {
 	uint64_t threads;
 	uint64_t live_blocks, live_bytes; /* now (at the end, after heap_finish) */
 	uint64_t peak_bytes, peak_blocks, peak_seq, peak_time;
+	uint64_t peak_event;	/* the peak event's number in merge order, from 1 */
 	uint64_t first_time, last_time, last_seq;
 	uint64_t alloc_over_live;   /* ALLOC at an address already live */
 	uint64_t restore_unmatched; /* ALLOC_FAILED(old) with no FREE(old) before it */

@@ -1071,9 +1071,9 @@ static void summary(FILE *out, const struct report *rep)
 	fprintf(out, "<tr><th>allocations</th><td>%" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
 		     " frees (%" PRIu64 " bytes), %" PRIu64 " temporary</td></tr>",
 		t->allocations, t->allocated_bytes, t->frees, t->freed_bytes, rep->gen.temporary);
-	fprintf(out, "<tr><th>peak</th><td>%" PRIu64 " bytes in %" PRIu64 " blocks at %.6f s (seq %" PRIu64
+	fprintf(out, "<tr><th>peak</th><td>%" PRIu64 " bytes in %" PRIu64 " blocks at %.6f s (event %" PRIu64
 		     ")</td></tr>",
-		t->peak_bytes, t->peak_blocks, (double)t->peak_time / 1e9, t->peak_seq);
+		t->peak_bytes, t->peak_blocks, (double)t->peak_time / 1e9, t->peak_event);
 	fprintf(out, "<tr><th>live at exit</th><td>%" PRIu64 " bytes in %" PRIu64 " blocks</td></tr>",
 		t->live_bytes, t->live_blocks);
 	fputs("</table>\n", out);

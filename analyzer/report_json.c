@@ -125,6 +125,7 @@ static void write_totals(struct jsonw *w, const struct report *rep)
 	field(w, "live_bytes", t->peak_bytes);
 	field(w, "live_blocks", t->peak_blocks);
 	field(w, "seq", t->peak_seq);
+	field(w, "event", t->peak_event);
 	field(w, "time_ns", t->peak_time);
 	jsonw_end_object(w);
 }

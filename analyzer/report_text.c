@@ -351,8 +351,8 @@ int report_write_text(const struct report *rep, FILE *out)
 	fprintf(out, "           %" PRIu64 " free(NULL), %" PRIu64 " failed allocations, %" PRIu64
 		     " frees of unknown blocks\n",
 		t->free_null, t->failed_allocations, t->unknown_frees);
-	fprintf(out, "peak:      %" PRIu64 " bytes in %" PRIu64 " block%s, at seq %" PRIu64 " (",
-		t->peak_bytes, t->peak_blocks, s_if(t->peak_blocks), t->peak_seq);
+	fprintf(out, "peak:      %" PRIu64 " bytes in %" PRIu64 " block%s, at event %" PRIu64 " (",
+		t->peak_bytes, t->peak_blocks, s_if(t->peak_blocks), t->peak_event);
 	print_seconds(out, t->peak_time);
 	fprintf(out, ")\n\n");
 

@@ -501,7 +501,7 @@ Test(generations, text_sections)
 	cr_assert_not_null(strstr(buf, "\n    peak bytes     allocs          bytes  temporary  where\n"), "%s", buf);
 	cr_assert_not_null(strstr(buf, "\n            64          2             80          0  "), "%s", buf);
 	cr_assert_not_null(strstr(buf, "\n            40          2             40          1  "), "%s", buf);
-	cr_assert_not_null(strstr(buf, "\npeak:      72 bytes in 2 blocks, at seq 9 ("), "%s", buf);
+	cr_assert_not_null(strstr(buf, "\npeak:      72 bytes in 2 blocks, at event 9 ("), "%s", buf);
 	free(buf);
 	opt.generations = 0;
 	buf = report_out(path, &opt, 't', REPORT_BY_BYTES);

@@ -221,10 +221,32 @@ Test(replay, peak_records_bytes_blocks_and_seq)
 	cr_assert_eq(t.peak_bytes, 350);
 	cr_assert_eq(t.peak_blocks, 3);
 	cr_assert_eq(t.peak_seq, 3);
+	cr_assert_eq(t.peak_event, 3);
 	cr_assert_eq(t.peak_time, 300);
 	cr_assert_eq(t.threads, 2);
 	cr_assert_eq(t.live_bytes, 350);
 	cr_assert_eq(t.live_blocks, 4);
+	heap_free(h);
+}
+
+/* Version 3 seqs are stamps near the time, with gaps: the peak's event
+ * number counts the events before it, whatever their seqs. */
+Test(replay, peak_event_counts_events_not_seqs)
+{
+	struct heap *h = fresh();
+	struct heap_totals t;
+
+	next_seq = 1000;
+	alloc(h, 1, 0x1000, 100, 1, RS_KIND_MALLOC);	/* seq 1000 */
+	next_seq = 5000;
+	alloc(h, 2, 0x2000, 200, 1, RS_KIND_MALLOC);	/* seq 5000 */
+	dealloc(h, 2, 0x2000, RS_KIND_FREE);		/* seq 5001 */
+	next_seq = 9000;
+	alloc(h, 1, 0x3000, 250, 1, RS_KIND_MALLOC);	/* seq 9000: 350, the peak */
+	t = totals(h);
+	cr_assert_eq(t.peak_bytes, 350);
+	cr_assert_eq(t.peak_seq, 9000);
+	cr_assert_eq(t.peak_event, 4);
 	heap_free(h);
 }
 

@@ -134,6 +134,7 @@ Test(report, json_has_every_fact_of_the_sample)
 	cr_assert_eq(ival(root, "peak.live_bytes"), 72);
 	cr_assert_eq(ival(root, "peak.live_blocks"), 2);
 	cr_assert_eq(ival(root, "peak.seq"), 9);
+	cr_assert_eq(ival(root, "peak.event"), 9);
 	cr_assert_eq(ival(root, "peak.time_ns"), 190);
 
 	cr_assert_eq(ival(root, "live_at_exit.blocks"), 2);

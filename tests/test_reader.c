@@ -801,3 +801,128 @@ Test(reader, tells_a_cut_last_record_from_damage)
 	}
 	free(d);
 }
+
+struct want_ev {
+	uint8_t type;
+	uint64_t tid, seq, time, addr;
+};
+
+/*
+ * Version 3 seqs are stamps: seq = max(next_min, time) + seq_excess. File
+ * order: chunk a (thread 1), chunk b (thread 2), chunk c (thread 1). b starts
+ * (95) far below a's end (120) and its first_seq (90) is below its first
+ * time (95), so its first event is numbered by its time; a jumps by a
+ * seq_excess (101 -> 105, 115 -> 120); threads share stamps 105 and 125,
+ * which come out in file order (b also jumps, 100 -> 105). Thread 2 frees a block thread 1 allocated
+ * (0x2000) and reuses one thread 1 freed (0x1000), each numbered after.
+ */
+Test(reader, merges_version3_stamps)
+{
+	static const struct want_ev want[] = {
+		{ RS_EV_ALLOC, 2, 95, 95, 0x4000 },
+		{ RS_EV_ALLOC, 1, 100, 100, 0x1000 },
+		{ RS_EV_ALLOC, 1, 105, 101, 0x2000 },
+		{ RS_EV_ALLOC, 2, 105, 100, 0x5000 },
+		{ RS_EV_FREE, 2, 106, 102, 0x2000 },
+		{ RS_EV_FREE, 1, 110, 110, 0x1000 },
+		{ RS_EV_ALLOC, 2, 111, 111, 0x1000 },
+		{ RS_EV_ALLOC, 1, 120, 115, 0x3000 },
+		{ RS_EV_ALLOC, 2, 125, 120, 0x6000 },
+		{ RS_EV_FREE, 1, 125, 121, 0x4000 },
+		{ RS_EV_THREAD_EXIT, 1, 200, 200, 0 },
+	};
+	const size_t n = sizeof(want) / sizeof(want[0]);
+	struct decoded *d = malloc(sizeof(*d));
+	struct tb t;
+
+	for (int zstd = 0; zstd < 2; zstd++) {
+		tb_init_version(&t, 1, 0, 3);
+		tb_chunk_begin(&t, 1, 100, 100);
+		tb_alloc(&t, 100, 100, 0x1000, 8, 0, RS_KIND_MALLOC);
+		tb_alloc(&t, 105, 101, 0x2000, 8, 0, RS_KIND_MALLOC);
+		tb_free(&t, 110, 110, 0x1000, 0, RS_KIND_FREE);
+		tb_alloc(&t, 120, 115, 0x3000, 8, 0, RS_KIND_MALLOC);
+		tb_chunk_end(&t, zstd);
+		tb_chunk_begin(&t, 2, 90, 95);
+		tb_alloc(&t, 95, 95, 0x4000, 8, 0, RS_KIND_MALLOC);
+		tb_alloc(&t, 105, 100, 0x5000, 8, 0, RS_KIND_MALLOC);
+		tb_free(&t, 106, 102, 0x2000, 0, RS_KIND_FREE);
+		tb_alloc(&t, 111, 111, 0x1000, 8, 0, RS_KIND_MALLOC);
+		tb_alloc(&t, 125, 120, 0x6000, 8, 0, RS_KIND_MALLOC);
+		tb_chunk_end(&t, zstd);
+		tb_chunk_begin(&t, 1, 125, 121);
+		tb_free(&t, 125, 121, 0x4000, 0, RS_KIND_FREE);
+		tb_thread_exit(&t, 200, 200);
+		tb_chunk_end(&t, zstd);
+		tb_end(&t, 201, RS_END_EXIT, 0, 201, 0);
+		decode_tb(&t, t.len, d);
+		cr_assert_eq(d->has_error, 0, "zstd %d: %s", zstd, d->err.message);
+		cr_assert_eq(d->n, n, "zstd %d: %zu events", zstd, d->n);
+		for (size_t i = 0; i < n; i++) {
+			const struct reader_event *e = &d->ev[i];
+
+			cr_assert_eq(e->type, want[i].type, "zstd %d, event %zu", zstd, i);
+			cr_assert_eq(e->tid, want[i].tid, "zstd %d, event %zu", zstd, i);
+			cr_assert_eq(e->seq, want[i].seq, "zstd %d, event %zu: seq %lu", zstd, i,
+				     (unsigned long)e->seq);
+			cr_assert_eq(e->time, want[i].time, "zstd %d, event %zu", zstd, i);
+			if (want[i].addr)
+				cr_assert_eq(e->addr, want[i].addr, "zstd %d, event %zu", zstd, i);
+		}
+		tb_release(&t);
+	}
+	free(d);
+}
+
+/*
+ * A version 3 seq must leave room for the next one: after an event at seq
+ * 1000 (time 100), a THREAD_EXIT with time_delta dt and seq_excess x is
+ * numbered 1001 + x (its time stays below 1001). At UINT64_MAX or past it,
+ * or with a time past UINT64_MAX, the chunk is damaged there.
+ */
+Test(reader, rejects_version3_seq_overflow)
+{
+	static const struct {
+		uint64_t dt, excess;
+		int ok;
+	} c[] = {
+		{ 0, UINT64_MAX - 1002, 1 },	/* UINT64_MAX - 1: the largest */
+		{ 0, UINT64_MAX - 1001, 0 },	/* UINT64_MAX: nothing could follow */
+		{ 0, UINT64_MAX - 50, 0 },	/* past it */
+		{ UINT64_MAX, 0, 0 },		/* the time wraps */
+	};
+	struct decoded *d = malloc(sizeof(*d));
+
+	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		uint8_t payload[2 * RS_UVARINT_MAX];
+		size_t n = 0, at, inner;
+		char msg[256];
+		struct tb t;
+
+		n += rs_put_uvarint(payload + n, c[k].excess);
+		n += rs_put_uvarint(payload + n, c[k].dt);
+		tb_init_version(&t, 1, 0, 3);
+		tb_chunk_begin(&t, 1, 100, 100);
+		tb_alloc(&t, 1000, 100, 0x1000, 8, 0, RS_KIND_MALLOC);
+		inner = tb_raw_record(&t, RS_EV_THREAD_EXIT, payload, n);
+		t.nevents++;
+		at = tb_chunk_end(&t, 0);
+		decode_tb(&t, t.len, d);
+		if (c[k].ok) {
+			cr_assert_eq(d->has_error, 0, "case %zu: %s", k, d->err.message);
+			cr_assert_eq(d->n, 2, "case %zu", k);
+			cr_assert_eq(d->ev[1].seq, UINT64_MAX - 1, "case %zu", k);
+			cr_assert_eq(d->ev[1].time, 100, "case %zu", k);
+		} else {
+			snprintf(msg, sizeof(msg),
+				 "chunk at byte %zu, body offset %zu: sequence number overflows", at, inner);
+			cr_assert_eq(d->has_error, 1, "case %zu", k);
+			cr_assert_str_eq(d->err.message, msg, "case %zu", k);
+			cr_assert_eq(d->err.offset, at, "case %zu", k);
+			cr_assert_eq(d->n, 1, "case %zu: the event before the damage comes out", k);
+			cr_assert_eq(d->ev[0].seq, 1000, "case %zu", k);
+		}
+		tb_release(&t);
+	}
+	free(d);
+}

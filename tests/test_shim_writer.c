@@ -590,3 +590,70 @@ Test(writer, packed_chunks_restart_their_histories)
 	}
 	tdec_free(&d);
 }
+
+/* The nth event of type type of thread tid, in file order. */
+static const struct trec *ev_of(const struct tdec *d, uint32_t tid, uint8_t type, size_t nth)
+{
+	for (size_t i = 0, k = 0; i < d->n; i++) {
+		const struct trec *r = &d->r[i];
+
+		if (r->in_chunk && r->tid == tid && r->type == type && k++ == nth)
+			return r;
+	}
+	cr_assert_fail("no event %zu of type %u in thread %u", nth, type, tid);
+	return NULL;
+}
+
+/*
+ * Stamps order the events of one address across threads: a free in thread 2
+ * of a block thread 1 allocated at stamp 1000 is stamped 1001 though its time
+ * (500) is earlier; thread 2's clock then goes on from there, while thread 1
+ * on an address nobody else touched keeps to its own clock and time.
+ * rs_seq_global is above every thread's clock and raises the floor that
+ * every later event of either thread is stamped at least.
+ */
+Test(writer, stamps_order_an_address_across_threads)
+{
+	const uint64_t p = 0x7f0000010000ull, q = 0x7f0000020000ull, r = 0x7f0000030000ull;
+	const uint64_t far = 1ull << 62;
+	struct rs_tbuf *t1, *t2;
+	struct tdec d = { 0 };
+	uint64_t g1, g2;
+
+	open_writer(0, 16 << 10);
+	t1 = rs_tbuf_acquire(1);
+	t2 = rs_tbuf_acquire(2);
+	rs_ev_alloc(t1, 0, 1000, p, 48, 1, RS_KIND_MALLOC, 0);	/* 1000: its time */
+	rs_ev_free(t2, 0, 500, p, 2, RS_KIND_FREE);		/* 1001: p's stamp + 1 */
+	rs_ev_alloc(t2, 0, 600, q, 16, 2, RS_KIND_MALLOC, 0);	/* 1002: its clock + 1 */
+	rs_ev_alloc(t1, 0, 1000, r, 32, 1, RS_KIND_MALLOC, 0);	/* 1001: its clock + 1 */
+	rs_ev_free(t1, 0, 1500, r, 1, RS_KIND_FREE);		/* 1500: its time */
+	rs_ev_ref(t2, 0, 0, 700, q, 2, 1, 0);			/* 1003: clock + 1, unpacked */
+	g1 = rs_seq_global();
+	rs_ev_alloc(t1, 0, 1600, r, 8, 1, RS_KIND_MALLOC, 0);	/* g1: the floor */
+	rs_ev_thread_start(t2, far, 800, 1);			/* far: its bound */
+	g2 = rs_seq_global();					/* far + 1: t2's clock + 1 */
+	rs_ev_free(t1, 0, 1700, r, 1, RS_KIND_FREE);		/* g2: the floor */
+	rs_ev_thread_exit(t2, 0, 900);				/* g2: its clock + 1 */
+	rs_tbuf_flush(t1);
+	rs_tbuf_flush(t2);
+	decode(&d);
+	cr_assert_gt(g1, 1500);
+	cr_assert_lt(g1, far);
+	cr_assert_eq(g2, far + 1);
+	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 2);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_ALLOC, 0)->seq, 1000);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_FREE, 0)->seq, 1001);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_FREE, 0)->time, 500);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_ALLOC, 0)->seq, 1002);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_ALLOC, 0)->time, 600);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_ALLOC, 1)->seq, 1001);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_FREE, 0)->seq, 1500);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_RETAIN, 0)->seq, 1003);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_ALLOC, 2)->seq, g1);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_ALLOC, 2)->time, 1600);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_THREAD_START, 0)->seq, far);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_FREE, 1)->seq, g2);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_THREAD_EXIT, 0)->seq, g2);
+	tdec_free(&d);
+}

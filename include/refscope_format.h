@@ -576,9 +576,13 @@ static inline int rs_header_decode(const uint8_t in[RS_FILE_HEADER_SIZE],
  *      FREE: 0 (free(NULL))
  *   3  prev_addr + an svarint from ADDR
  *   FREE with 1 takes k, a uvarint from FAGE, first: the address is that of
- *   the packed ALLOC k before the latest one (k = 0: the latest). It then
- *   appends the address to the class history of class(that ALLOC's size),
- *   if that has a class. Histories start empty in every chunk.
+ *   a packed ALLOC of the chunk. Version 3: the one with k live packed
+ *   ALLOCs after it (k = 0: the latest live one), where a packed ALLOC is
+ *   live until a FREE with 1 names it (struct rs_pack_live): a rank among
+ *   the blocks still live, smaller than the age. Version 2: the packed ALLOC
+ *   k before the latest one. The FREE then appends the address to the class
+ *   history of class(that ALLOC's size), if that has a class. Histories
+ *   start empty in every chunk.
  * prev_addr becomes the address, as for any event with an address.
  * class(size) = (size + 23) / 16 for size <= RS_PACK_CLASS_SIZE_MAX, else
  * none: the size classes of common allocators, where a free block of one
@@ -632,6 +636,76 @@ static inline void rs_pack_learn(struct rs_pack_succ *t, uint64_t p, uint64_t st
 		t[p & (RS_PACK_NSUCC - 1)].key = p;
 		t[p & (RS_PACK_NSUCC - 1)].next = stack;
 	}
+}
+
+/*
+ * The live packed ALLOCs of a chunk (version 3, FREE address mode 1): bit i
+ * of bits[] is set from packed ALLOC i until a packed FREE in mode 1 names
+ * it; fen[1..nwords] is a Fenwick tree of the set bits per 64-bit word, so
+ * counting the live ALLOCs after one, and finding the k-th latest, take
+ * O(log n). nwords: at least (packed events + 63) / 64; all zero at chunk
+ * start.
+ */
+struct rs_pack_live {
+	uint64_t *bits;
+	uint32_t *fen;
+	uint32_t nwords, total;
+};
+
+static inline void rs_live_fen_add(struct rs_pack_live *l, uint32_t w, int32_t d)
+{
+	for (uint32_t j = w + 1; j <= l->nwords; j += j & -j)
+		l->fen[j] += (uint32_t)d;
+}
+
+static inline void rs_live_insert(struct rs_pack_live *l, uint32_t i)
+{
+	l->bits[i >> 6] |= 1ull << (i & 63);
+	rs_live_fen_add(l, i >> 6, 1);
+	l->total++;
+}
+
+static inline void rs_live_remove(struct rs_pack_live *l, uint32_t i)
+{
+	l->bits[i >> 6] &= ~(1ull << (i & 63));
+	rs_live_fen_add(l, i >> 6, -1);
+	l->total--;
+}
+
+/* How many live ALLOCs come after ALLOC i (i live): the FAGE value naming it. */
+static inline uint32_t rs_live_after(const struct rs_pack_live *l, uint32_t i)
+{
+	uint32_t upto = 0;	/* live at indexes <= i */
+	uint64_t m = (i & 63) == 63 ? ~0ull : (2ull << (i & 63)) - 1;
+
+	for (uint32_t j = i >> 6; j; j -= j & -j)
+		upto += l->fen[j];
+	upto += (uint32_t)__builtin_popcountll(l->bits[i >> 6] & m);
+	return l->total - upto;
+}
+
+/* The ALLOC with k live ALLOCs after it; -1 when there are not k + 1 live. */
+static inline int64_t rs_live_nth_latest(const struct rs_pack_live *l, uint64_t k)
+{
+	uint32_t pos = 0, rem, step = 1;
+	uint64_t b;
+
+	if (k >= l->total)
+		return -1;
+	rem = l->total - (uint32_t)k;	/* the rem-th live from the start, 1-based */
+	while (step <= l->nwords / 2)
+		step <<= 1;
+	for (; step; step >>= 1)
+		if (pos + step <= l->nwords && l->fen[pos + step] < rem) {
+			pos += step;
+			rem -= l->fen[pos];
+		}
+	if (pos >= l->nwords)
+		return -1;
+	b = l->bits[pos];	/* its rem-th set bit */
+	while (--rem && b)
+		b &= b - 1;
+	return b ? (int64_t)pos * 64 + __builtin_ctzll(b) : -1;
 }
 
 /* The size class of a packed ALLOC's size; 0 when it has none. */
@@ -704,7 +778,8 @@ static inline size_t rs_pack_scratch_size(size_t n)
 {
 	return RS_PACK_NSUCC * sizeof(struct rs_pack_succ) +
 	       n * (2 * sizeof(uint64_t) + sizeof(uint64_t) + sizeof(uint32_t)) +
-	       RS_PACK_NCLASSES * sizeof(uint32_t) + 16;
+	       RS_PACK_NCLASSES * sizeof(uint32_t) +
+	       (n / 64 + 1) * sizeof(uint64_t) + (n / 64 + 2) * sizeof(uint32_t) + 16;
 }
 
 /*
@@ -723,13 +798,20 @@ static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, un
 	uint64_t *h_addr = a_size + n;		/* class history entries */
 	uint32_t *h_prev = (uint32_t *)(h_addr + n);	/* previous in class, index + 1 */
 	uint32_t *c_last = h_prev + n;		/* latest of each class, index + 1 */
+	struct rs_pack_live live = {
+		.bits = (uint64_t *)(((uintptr_t)(c_last + RS_PACK_NCLASSES) + 7) & ~(uintptr_t)7),
+		.nwords = (uint32_t)(n / 64 + 1),
+	};
 	size_t nalloc = 0, nhist = 0, o = 0;
 	const uint8_t *s0 = in->s[RS_PS_RECORDS];
 	size_t p = 0, len0 = in->len[RS_PS_RECORDS];
 	uint64_t prev_addr = 0, prev_stack = 0;
 
+	live.fen = (uint32_t *)(live.bits + live.nwords);
 	memset(c_last, 0, RS_PACK_NCLASSES * sizeof(*c_last));
 	memset(succ, 0, RS_PACK_NSUCC * sizeof(*succ));
+	memset(live.bits, 0, live.nwords * sizeof(*live.bits));
+	memset(live.fen, 0, (live.nwords + 1) * sizeof(*live.fen));
 	*why = NULL;
 	*at = 0;
 	if (time_shift > 40) {
@@ -836,14 +918,22 @@ static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, un
 				if (mode == RS_PH_ADDR_NULL) {
 					addr = 0;
 				} else {
+					int64_t i;
+
 					if (rs_pack_get(in, RS_PS_FAGE, RS_PS_FAGE + 1, &v))
 						goto cut;
-					if (v >= nalloc) {
+					if (version >= RS_FORMAT_STAMPS)
+						i = rs_live_nth_latest(&live, v);
+					else
+						i = v < nalloc ? (int64_t)(nalloc - 1 - v) : -1;
+					if (i < 0) {
 						*why = "free refers to an allocation before the chunk";
 						return -1;
 					}
-					addr = a_addr[nalloc - 1 - v];
-					c = rs_pack_class(a_size[nalloc - 1 - v]);
+					if (version >= RS_FORMAT_STAMPS)
+						rs_live_remove(&live, (uint32_t)i);
+					addr = a_addr[i];
+					c = rs_pack_class(a_size[i]);
 					if (c) {
 						h_addr[nhist] = addr;
 						h_prev[nhist] = c_last[c];
@@ -870,6 +960,8 @@ static inline long rs_pack_expand(struct rs_pack_in *in, unsigned time_shift, un
 				addr = h_addr[i - 1];
 			}
 			if (!(h & RS_PH_FREE)) {
+				if (version >= RS_FORMAT_STAMPS)
+					rs_live_insert(&live, (uint32_t)nalloc);
 				a_addr[nalloc] = addr;
 				a_size[nalloc++] = asize;
 			}

@@ -536,7 +536,6 @@ static void tbuf_reset(struct rs_tbuf *tb)
 	tb->sraw = 0;
 	tb->npending = 0;
 	tb->markers = 0;
-	tb->nalloc = 0;
 	tb->xsize = 0;
 	tb->prev_stack = 0;
 	tb->budget = 0;
@@ -545,6 +544,13 @@ static void tbuf_reset(struct rs_tbuf *tb)
 		tb->gen = 1;
 	memset(tb->class_count, 0, RS_PACK_NCLASSES * sizeof(*tb->class_count));
 	memset(tb->succ, 0, RS_PACK_NSUCC * sizeof(*tb->succ));
+	if (tb->live.bits) {
+		/* the bits in use, and the whole tree: an update reaches its top */
+		memset(tb->live.bits, 0, (tb->nalloc / 64 + 1) * sizeof(*tb->live.bits));
+		memset(tb->live.fen, 0, (tb->live.nwords + 1) * sizeof(*tb->live.fen));
+		tb->live.total = 0;
+	}
+	tb->nalloc = 0;
 	commit(tb);
 }
 
@@ -556,7 +562,10 @@ static struct rs_tbuf *tbuf_map(void)
 	size_t table = page_round(RS_PACK_TABLE * sizeof(struct rs_pack_slot));
 	size_t classes = page_round(RS_PACK_NCLASSES * sizeof(uint32_t));
 	size_t succ = page_round(RS_PACK_NSUCC * sizeof(struct rs_pack_succ));
-	size_t total = head + rec + streams + table + classes + succ;
+	/* a chunk holds at most scap packed events (one HEAD byte each) */
+	uint32_t nwords = (uint32_t)(g.scap / 64 + 1);
+	size_t live = page_round(nwords * sizeof(uint64_t) + (nwords + 1) * sizeof(uint32_t));
+	size_t total = head + rec + streams + table + classes + succ + live;
 	uint8_t *m;
 	struct rs_tbuf *tb;
 
@@ -575,6 +584,9 @@ static struct rs_tbuf *tbuf_map(void)
 	tb->table = (struct rs_pack_slot *)m;
 	tb->class_count = (uint32_t *)(m + table);
 	tb->succ = (struct rs_pack_succ *)(m + table + classes);
+	tb->live.bits = (uint64_t *)(m + table + classes + succ);
+	tb->live.fen = (uint32_t *)(tb->live.bits + nwords);
+	tb->live.nwords = nwords;
 	tb->gen = 1;
 	return tb;
 }
@@ -1154,12 +1166,14 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t lo, uint64_t 
 		sl->gen = tb->gen;
 		sl->freed = 0;
 		sl->cls = (uint16_t)c;
-		sl->ord = tb->nalloc++;
+		sl->ord = tb->nalloc;
+		rs_live_insert(&tb->live, tb->nalloc++);
 	} else if (!addr) {
 		mode = RS_PH_ADDR_NULL;
 	} else if (sl->gen == tb->gen && sl->addr == addr && !sl->freed) {
 		mode = RS_PH_ADDR_REF;
-		sput(tb, RS_PS_FAGE, RS_PS_FAGE + 1, tb->nalloc - 1 - sl->ord);
+		sput(tb, RS_PS_FAGE, RS_PS_FAGE + 1, rs_live_after(&tb->live, sl->ord));
+		rs_live_remove(&tb->live, sl->ord);
 		if (sl->cls) {
 			sl->freed = 1;
 			sl->ord = tb->class_count[sl->cls]++;

@@ -111,6 +111,7 @@ struct rs_tbuf {
 	uint32_t *class_count;		/* RS_PACK_NCLASSES history lengths */
 	struct rs_pack_succ *succ;	/* RS_PACK_NSUCC stack successors */
 	struct rs_pack_slot *table;	/* RS_PACK_TABLE */
+	struct rs_pack_live live;	/* this chunk's packed ALLOCs not yet freed */
 	/* double-buffered commit: snap[snap_cur] is what a signal may write */
 	struct rs_tbuf_commit snap[2];
 	atomic_uint snap_cur;

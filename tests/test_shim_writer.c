@@ -496,6 +496,45 @@ Test(writer, packed_events_round_trip_every_mode)
 	tdec_free(&d);
 }
 
+/* Frees in random order name their blocks by rank among the live ones
+ * (format version 3): every FREE decodes to the block it freed. */
+Test(writer, packed_frees_in_random_order_decode_exactly)
+{
+	enum { N = 3000 };
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb;
+	uint64_t order[N], seed = 88172645463325252ull;
+	size_t nf = 0;
+
+	open_writer(1, 64 << 10);
+	tb = rs_tbuf_acquire(4);
+	for (uint64_t i = 0; i < N; i++) {
+		rs_ev_alloc(tb, 0, i, 0x100000 + 48 * i, 40, 1, RS_KIND_MALLOC, 0);
+		order[i] = i;
+	}
+	for (size_t i = N - 1; i > 0; i--) {	/* Fisher-Yates */
+		size_t j;
+		uint64_t x;
+
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		j = seed % (i + 1);
+		x = order[i], order[i] = order[j], order[j] = x;
+	}
+	for (size_t i = 0; i < N; i++)
+		rs_ev_free(tb, 0, N + i, 0x100000 + 48 * order[i], 2, RS_KIND_FREE);
+	rs_tbuf_flush(tb);
+	decode(&d);
+	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1, "one chunk: every free is by rank");
+	for (size_t i = 0; i < d.n; i++)
+		if (d.r[i].type == RS_EV_FREE) {
+			cr_assert_lt(nf, N);
+			cr_assert_eq(d.r[i].addr, 0x100000 + 48 * order[nf], "free %zu", nf);
+			nf++;
+		}
+	cr_assert_eq(nf, N);
+	tdec_free(&d);
+}
+
 /* Packed times are rounded down to 2^shift ns against the previous time as
  * the reader sees it, so errors never add up; unpacked events stay exact. */
 Test(writer, packed_times_round_down_without_drift)

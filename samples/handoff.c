@@ -6,7 +6,7 @@
  * freeing thread (tcache): one address passes through every thread in turn.
  * This is what the trace's seqs must order across threads.
  *
- * Round r (ROUNDS of them): thread i allocates one block and puts it in
+ * Round r (ROUNDS of them, or argv[1]: valgrind runs a few): thread i allocates one block and puts it in
  * thread (i + 1) % NTHREADS's mailbox, then takes the block thread i - 1
  * put in its own and frees it. Blocks are 16, 32, 48 or 64 bytes (16 << (r %
  * 4) ... see block_size), except in the last LEAK rounds: those blocks are
@@ -29,12 +29,13 @@
 #define ROUNDS 10000
 #define LEAK 3
 
+static int rounds = ROUNDS;	/* > LEAK */
 static _Atomic(char *) mailbox[NTHREADS];
 static atomic_int failed;
 
 static size_t block_size(int r)
 {
-	return r >= ROUNDS - LEAK ? 48 : 16 + 16 * (size_t)(r % 4);
+	return r >= rounds - LEAK ? 48 : 16 + 16 * (size_t)(r % 4);
 }
 
 /* Spins briefly, then lets the other threads run: there may be fewer cores
@@ -62,7 +63,7 @@ static void *worker(void *arg)
 {
 	int i = (int)(long)arg, next = (i + 1) % NTHREADS;
 
-	for (int r = 0; r < ROUNDS; r++) {
+	for (int r = 0; r < rounds; r++) {
 		char *p = make_block(r), *expect = NULL;
 		unsigned spins = 0;
 
@@ -76,18 +77,20 @@ static void *worker(void *arg)
 			backoff(&spins);
 		if (p[0] != (r & 0x7f))	/* thread i - 1's block of the same round */
 			atomic_store(&failed, 1);
-		if (r < ROUNDS - LEAK)
+		if (r < rounds - LEAK)
 			free(p);
 		/* else: the only pointer is dropped with p */
 	}
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	pthread_t t[NTHREADS];
 	pthread_attr_t attr;
 
+	if (argc > 1 && (rounds = atoi(argv[1])) <= LEAK)
+		return 2;
 	if (pthread_attr_init(&attr) || pthread_attr_setstacksize(&attr, 256 << 10))
 		return 1;
 	for (long i = 0; i < NTHREADS; i++)

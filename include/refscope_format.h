@@ -641,10 +641,12 @@ static inline void rs_pack_learn(struct rs_pack_succ *t, uint64_t p, uint64_t st
 /*
  * The live packed ALLOCs of a chunk (version 3, FREE address mode 1): bit i
  * of bits[] is set from packed ALLOC i until a packed FREE in mode 1 names
- * it; fen[1..nwords] is a Fenwick tree of the set bits per 64-bit word, so
- * counting the live ALLOCs after one, and finding the k-th latest, take
- * O(log n). nwords: at least (packed events + 63) / 64; all zero at chunk
- * start.
+ * it; fen[1..nwords] is a Fenwick tree of the ALLOCs freed so far per
+ * 64-bit word (ALLOCs come in index order, so every word before the last
+ * ALLOC's is full and its live count is 64 minus that). So an ALLOC costs a
+ * bit, and counting the live ALLOCs after one, finding the k-th latest and a
+ * FREE take O(log n). nwords: at least (packed events + 63) / 64; all zero
+ * at chunk start.
  */
 struct rs_pack_live {
 	uint64_t *bits;
@@ -652,39 +654,37 @@ struct rs_pack_live {
 	uint32_t nwords, total;
 };
 
-static inline void rs_live_fen_add(struct rs_pack_live *l, uint32_t w, int32_t d)
-{
-	for (uint32_t j = w + 1; j <= l->nwords; j += j & -j)
-		l->fen[j] += (uint32_t)d;
-}
-
 static inline void rs_live_insert(struct rs_pack_live *l, uint32_t i)
 {
 	l->bits[i >> 6] |= 1ull << (i & 63);
-	rs_live_fen_add(l, i >> 6, 1);
 	l->total++;
 }
 
 static inline void rs_live_remove(struct rs_pack_live *l, uint32_t i)
 {
 	l->bits[i >> 6] &= ~(1ull << (i & 63));
-	rs_live_fen_add(l, i >> 6, -1);
+	for (uint32_t j = (i >> 6) + 1; j <= l->nwords; j += j & -j)
+		l->fen[j]++;
 	l->total--;
 }
 
 /* How many live ALLOCs come after ALLOC i (i live): the FAGE value naming it. */
 static inline uint32_t rs_live_after(const struct rs_pack_live *l, uint32_t i)
 {
-	uint32_t upto = 0;	/* live at indexes <= i */
+	uint32_t w = i >> 6, upto = 64 * w;	/* live at indexes <= i */
 	uint64_t m = (i & 63) == 63 ? ~0ull : (2ull << (i & 63)) - 1;
 
-	for (uint32_t j = i >> 6; j; j -= j & -j)
-		upto += l->fen[j];
-	upto += (uint32_t)__builtin_popcountll(l->bits[i >> 6] & m);
+	for (uint32_t j = w; j; j -= j & -j)
+		upto -= l->fen[j];
+	upto += (uint32_t)__builtin_popcountll(l->bits[w] & m);
 	return l->total - upto;
 }
 
-/* The ALLOC with k live ALLOCs after it; -1 when there are not k + 1 live. */
+/*
+ * The ALLOC with k live ALLOCs after it; -1 when there are not k + 1 live.
+ * A tree node of words past the last ALLOC counts them as 64 live each: it
+ * then holds the target if anything does, which is all the descent asks.
+ */
 static inline int64_t rs_live_nth_latest(const struct rs_pack_live *l, uint64_t k)
 {
 	uint32_t pos = 0, rem, step = 1;
@@ -696,9 +696,9 @@ static inline int64_t rs_live_nth_latest(const struct rs_pack_live *l, uint64_t 
 	while (step <= l->nwords / 2)
 		step <<= 1;
 	for (; step; step >>= 1)
-		if (pos + step <= l->nwords && l->fen[pos + step] < rem) {
+		if (pos + step <= l->nwords && 64 * step - l->fen[pos + step] < rem) {
 			pos += step;
-			rem -= l->fen[pos];
+			rem -= 64 * step - l->fen[pos];
 		}
 	if (pos >= l->nwords)
 		return -1;

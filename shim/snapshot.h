@@ -33,9 +33,10 @@
  * under our feet is skipped instead of faulting; where that call is refused
  * (seccomp), readable mappings are read directly.
  *
- * Consistency: seq is taken first, then every thread's buffer is flushed,
- * so the records of all events below seq come before SNAPSHOT except an
- * event whose number another thread has taken but not yet appended, and the
+ * Consistency: seq is taken first (rs_seq_global: above every stamp taken
+ * so far, and the floor of every later one), then every thread's buffer is
+ * flushed, so the records of all events below seq come before SNAPSHOT
+ * except an event another thread is stamping at that moment, and the
  * buffer of a thread caught appending (not waited for): those follow in
  * later chunks, and readers merge by seq. Other threads are not
  * stopped: a signal to stop them would cut their sleeps and reads short

@@ -898,9 +898,14 @@ void rs_writer_reset_after_fork(struct rs_tbuf *self, uint32_t tid)
 	g.retired = NULL;
 	atomic_store(&g.list_lock, 0);
 	atomic_store(&g.fd_lock, 0);
+	/* the child's trace starts its clock afresh with its own start time:
+	 * the parent's stamps would hold its seqs far above its times */
+	atomic_store(&clk.floor, 1);
+	memset((void *)addr_stamp, 0, sizeof(addr_stamp));
 	for (tb = g.all; tb; tb = tb->next_all) {
 		/* the parent's events: the child's trace must never get them */
 		atomic_store(&tb->lock, 0);
+		atomic_store_explicit(&tb->clock, 0, memory_order_relaxed);
 		tbuf_reset(tb);
 		memset(tb->cache, 0, sizeof(tb->cache));
 		if (tb == self) {

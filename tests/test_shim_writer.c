@@ -379,6 +379,47 @@ static void *report_tid(void *out)
 	return NULL;
 }
 
+/* A fork child's trace has its own start time: its clock, the floor and
+ * the address stamps start afresh, so its seqs follow its times again. */
+Test(writer, fork_child_numbers_from_its_own_start)
+{
+	struct rs_writer_config c;
+	struct tdec d = { 0 };
+	struct rs_tbuf *tb, *other;
+	char child[] = "/tmp/refscope-test-writer-child-XXXXXX";
+	int fd;
+
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(1);
+	other = rs_tbuf_acquire(2);
+	rs_ev_alloc(tb, 0, 5000000000ull, 0x1000, 24, 1, RS_KIND_MALLOC, 0);
+	rs_ev_alloc(other, 0, 6000000000ull, 0x2000, 24, 1, RS_KIND_MALLOC, 0);
+	(void)rs_seq_global();	/* the floor, above both */
+	rs_writer_reset_after_fork(tb, 3);
+	rs_writer_drop_fd();
+	unlink(path);
+	fd = mkstemp(child);
+	cr_assert_geq(fd, 0);
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.path = child;
+	c.quiet = 1;
+	c.buf_size = 16 << 10;
+	cr_assert_eq(rs_writer_open(&c), 0);
+	rs_ev_free(tb, 0, 100, 0x1000, 1, RS_KIND_FREE);
+	rs_ev_alloc(tb, 0, 100, 0x2000, 24, 1, RS_KIND_MALLOC, 0);
+	rs_tbuf_flush(tb);
+	fd = open(child, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(tdec_fd(&d, fd), 0);
+	close(fd);
+	unlink(child);
+	cr_assert_eq(tdec_count(&d, RS_REC_CHUNK), 1, "nothing of the parent's");
+	cr_assert_eq(tdec_nth(&d, RS_EV_FREE, 0)->seq, 100);
+	cr_assert_eq(tdec_nth(&d, RS_EV_ALLOC, 0)->seq, 101);
+	tdec_free(&d);
+}
+
 Test(writer, retired_buffer_reused_only_after_its_thread_is_gone)
 {
 	struct tdec d = { 0 };

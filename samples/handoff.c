@@ -6,24 +6,25 @@
  * freeing thread (tcache): one address passes through every thread in turn.
  * This is what the trace's seqs must order across threads.
  *
- * Round r (ROUNDS of them, or argv[1]: valgrind runs a few): thread i allocates one block and puts it in
- * thread (i + 1) % NTHREADS's mailbox, then takes the block thread i - 1
- * put in its own and frees it. Blocks are 16, 32, 48 or 64 bytes (16 << (r %
- * 4) ... see block_size), except in the last LEAK rounds: those blocks are
- * 48 bytes and the receiver drops its only pointer instead of freeing them.
- * So NTHREADS * ROUNDS blocks are allocated, NTHREADS * (ROUNDS - LEAK)
- * freed by another thread than their allocation's, and exactly NTHREADS *
- * LEAK = 12 blocks of 48 bytes (576 bytes) leaked, from one call stack.
+ * Round r (ROUNDS of them; argv[1] sets another number, valgrind runs 100):
+ * thread i allocates one block, puts it in thread (i + 1) % NTHREADS's
+ * mailbox, then takes the block thread i - 1 put in its own and frees it.
+ * Blocks are 16, 32, 48, 64 bytes by turns (block_size), except in the last
+ * LEAK rounds: those are 48 bytes and the receiver drops its only pointer
+ * instead of freeing them. So NTHREADS * ROUNDS blocks are allocated,
+ * NTHREADS * (ROUNDS - LEAK) freed by another thread than their
+ * allocation's, and exactly NTHREADS * LEAK = 12 blocks of 48 bytes (576
+ * bytes) leaked, from one call stack (make_block).
  *
- * Threads get 256 KiB stacks so glibc's stack cache keeps all of them: their
- * NTHREADS DTVs (calloc in allocate_dtv) are still live at exit, as in
- * threads8. No stdio.
+ * The NTHREADS threads' DTVs are still live at exit too (run_threads.h).
+ * No stdio.
  */
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "run_threads.h"
 
 #define NTHREADS 4
 #define ROUNDS 10000
@@ -86,18 +87,9 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	pthread_t t[NTHREADS];
-	pthread_attr_t attr;
-
 	if (argc > 1 && (rounds = atoi(argv[1])) <= LEAK)
 		return 2;
-	if (pthread_attr_init(&attr) || pthread_attr_setstacksize(&attr, 256 << 10))
+	if (run_threads(NTHREADS, worker))
 		return 1;
-	for (long i = 0; i < NTHREADS; i++)
-		if (pthread_create(&t[i], &attr, worker, (void *)i))
-			return 1;
-	pthread_attr_destroy(&attr);
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(t[i], NULL);
 	return atomic_load(&failed) ? 1 : 0;
 }

@@ -10,15 +10,17 @@
  * 801 + i bytes and drops its pointer: the 8 leaks, one per thread, from one
  * call stack. Threads are joined; no stdio.
  *
- * Threads get 256 KiB stacks so that glibc's stack cache (40 MiB) keeps all
- * 8 of them whatever `ulimit -s` says: then exactly 8 more blocks, the
- * cached threads' DTVs (calloc in allocate_dtv), are still live at exit.
+ * Threads get 256 KiB stacks (run_threads.h) so that glibc's stack cache
+ * keeps all 8 of them: then exactly 8 more blocks, the cached threads' DTVs
+ * (calloc in allocate_dtv), are still live at exit.
  * Valgrind frees them in __libc_freeres before it counts; refscope does
  * not (tests/test_valgrind.c asserts that exact difference).
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "run_threads.h"
 
 #define NTHREADS 8
 #define ROUNDS 20
@@ -62,18 +64,8 @@ static void *worker(void *arg)
 
 int main(void)
 {
-	pthread_t t[NTHREADS];
-	pthread_attr_t attr;
-
-	if (pthread_barrier_init(&barrier, NULL, NTHREADS) || pthread_attr_init(&attr) ||
-	    pthread_attr_setstacksize(&attr, 256 << 10))
+	if (pthread_barrier_init(&barrier, NULL, NTHREADS) || run_threads(NTHREADS, worker))
 		return 1;
-	for (long i = 0; i < NTHREADS; i++)
-		if (pthread_create(&t[i], &attr, worker, (void *)i))
-			return 1;
-	pthread_attr_destroy(&attr);
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(t[i], NULL);
 	pthread_barrier_destroy(&barrier);
 	return failed ? 1 : 0;
 }

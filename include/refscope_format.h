@@ -36,8 +36,9 @@
  * and 2 take seqs from one process-wide counter. From version 3 a seq is a
  * stamp of a clock (a Lamport clock kept near the time): per thread strictly
  * increasing, at least the event's time in ns, above the seq of the last
- * event on the same address in any thread, and above the seq of any MODULE,
- * snapshot or other global record written before it; events of different
+ * event on the same address in any thread, and at least the seq of any
+ * MODULE, snapshot or other global record written before it (which is above
+ * every event's before it: "below seq" means before); events of different
  * threads may share one. So the seq costs nothing in the common case.
  * Inside a chunk, numbers are deltas against per-chunk state that starts as
  *   prev_seq = chunk.first_seq, prev_time = chunk.first_time, prev_addr = 0

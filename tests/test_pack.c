@@ -2,13 +2,44 @@
  * test_pack.c - the packed-event helpers of refscope_format.h that writer
  * and reader share: the live set of a chunk's packed ALLOCs (version 3 FREE
  * address mode 1 names a block by its rank among the blocks still live)
- * against a plain array, and a hand-packed chunk whose ranks and ages differ.
+ * against a plain array, and expansions of chunks packed by hand from the
+ * spec (one whose ranks and ages differ).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "refscope_format.h"
+
+/* A chunk packed by hand: its streams, and what expanding it gives. */
+struct packed {
+	struct rs_pack_in in;
+	void *scratch;
+	uint8_t out[256];
+	const char *why;
+	size_t at;
+};
+
+/* Stream st of p is the array a. */
+#define STREAM(p, st, a) ((p)->in.s[st] = (a), (p)->in.len[st] = sizeof(a))
+
+/* The streams every hand-packed chunk here has. */
+#define STREAMS(p, rec, head, size, addr0, addr1, fage)                   \
+	(STREAM(p, RS_PS_RECORDS, rec), STREAM(p, RS_PS_HEAD, head),        \
+	 STREAM(p, RS_PS_SIZE, size), STREAM(p, RS_PS_ADDR, addr0),         \
+	 STREAM(p, RS_PS_ADDR + 1, addr1), STREAM(p, RS_PS_FAGE, fage))
+
+/* Expands p as a trace of the given version from its first byte: the
+ * expanded length, or -1 with p->why. */
+static long expand(struct packed *p, unsigned version)
+{
+	if (!p->scratch)
+		p->scratch = malloc(rs_pack_scratch_size(p->in.len[RS_PS_HEAD]));
+	cr_assert_not_null(p->scratch);
+	memset(p->in.pos, 0, sizeof(p->in.pos));
+	p->why = NULL;
+	return rs_pack_expand(&p->in, 0, version, p->out, sizeof(p->out), p->scratch, &p->why, &p->at);
+}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -102,37 +133,70 @@ Test(pack, version3_frees_name_blocks_by_rank)
 	static const uint8_t addr0[] = { 0x80, 0x80, 0x80 }, addr1[] = { 0x04, 0x04, 0x04 };
 	static const uint8_t fage[] = { 0, 1, 0 };
 	static const uint64_t want3[] = { 0x3000, 0x1000, 0x2000 }, want2[] = { 0x3000, 0x2000, 0x3000 };
-	struct rs_pack_in in;
-	uint8_t out[256];
+	struct packed p = { 0 };
 	uint64_t got[4];
-	void *scratch = malloc(rs_pack_scratch_size(sizeof(head)));
-	const char *why;
-	size_t at;
 	long n;
 
-	memset(&in, 0, sizeof(in));
-	in.s[RS_PS_RECORDS] = rec, in.len[RS_PS_RECORDS] = sizeof(rec);
-	in.s[RS_PS_HEAD] = head, in.len[RS_PS_HEAD] = sizeof(head);
-	in.s[RS_PS_SIZE] = size, in.len[RS_PS_SIZE] = sizeof(size);
-	in.s[RS_PS_ADDR] = addr0, in.len[RS_PS_ADDR] = sizeof(addr0);
-	in.s[RS_PS_ADDR + 1] = addr1, in.len[RS_PS_ADDR + 1] = sizeof(addr1);
-	in.s[RS_PS_FAGE] = fage, in.len[RS_PS_FAGE] = sizeof(fage);
-	n = rs_pack_expand(&in, 0, 3, out, sizeof(out), scratch, &why, &at);
-	cr_assert_gt(n, 0, "%s", why ? why : "");
-	cr_assert_eq(free_addrs(out, (size_t)n, got, 4), 3);
+	STREAMS(&p, rec, head, size, addr0, addr1, fage);
+	n = expand(&p, 3);
+	cr_assert_gt(n, 0, "%s", p.why ? p.why : "");
+	cr_assert_eq(free_addrs(p.out, (size_t)n, got, 4), 3);
 	cr_assert_arr_eq(got, want3, sizeof(want3));
 
-	memset(in.pos, 0, sizeof(in.pos));
-	n = rs_pack_expand(&in, 0, 2, out, sizeof(out), scratch, &why, &at);
-	cr_assert_gt(n, 0, "%s", why ? why : "");
-	cr_assert_eq(free_addrs(out, (size_t)n, got, 4), 3);
+	n = expand(&p, 2);
+	cr_assert_gt(n, 0, "%s", p.why ? p.why : "");
+	cr_assert_eq(free_addrs(p.out, (size_t)n, got, 4), 3);
 	cr_assert_arr_eq(got, want2, sizeof(want2));
 
 	/* a rank with not that many live blocks: damage */
-	memset(in.pos, 0, sizeof(in.pos));
-	in.s[RS_PS_FAGE] = (const uint8_t[]){ 0, 2, 0 };
-	n = rs_pack_expand(&in, 0, 3, out, sizeof(out), scratch, &why, &at);
-	cr_assert_eq(n, -1);
-	cr_assert_str_eq(why, "free refers to an allocation before the chunk");
-	free(scratch);
+	p.in.s[RS_PS_FAGE] = (const uint8_t[]){ 0, 2, 0 };
+	cr_assert_eq(expand(&p, 3), -1);
+	cr_assert_str_eq(p.why, "free refers to an allocation before the chunk");
+	free(p.scratch);
+}
+
+/* The packed-stream expansion against bytes written by hand from the spec in
+ * refscope_format.h: a malloc of 24 bytes at 0x1000 with stack 7, then its
+ * free (the latest allocation, same stack). */
+Test(pack, expands_hand_packed_streams)
+{
+	static const uint8_t rec[] = { RS_REC_PACKED, 1, 2 };
+	static const uint8_t head[] = {
+		RS_PH_SEQ1 | RS_PH_STACK_ID << RS_PH_STACK_SHIFT | RS_PH_ADDR_DELTA16 << RS_PH_ADDR_SHIFT,
+		RS_PH_FREE | RS_PH_SEQ1 | RS_PH_STACK_SAME << RS_PH_STACK_SHIFT |
+			RS_PH_ADDR_REF << RS_PH_ADDR_SHIFT,
+	};
+	static const uint8_t size[] = { 24 }, addr0[] = { 0x80 }, addr1[] = { 0x04 };
+	static const uint8_t stack[] = { 7 }, fage[] = { 0 }, bad_fage[] = { 1 };
+	static const uint8_t want[] = { RS_EV_ALLOC, 8, 1, 0, 0x80, 0x40, 24, 7, 0, 0,
+					RS_EV_FREE, 5, 1, 0, 0, 7, RS_KIND_FREE };
+	struct packed p = { 0 };
+	long n;
+
+	STREAMS(&p, rec, head, size, addr0, addr1, fage);
+	STREAM(&p, RS_PS_STACK, stack);
+	n = expand(&p, 2);
+	cr_assert_eq(n, (long)sizeof(want), "%ld: %s", n, p.why ? p.why : "");
+	cr_assert_arr_eq(p.out, want, sizeof(want));
+
+	/* version 3: HEAD bit 1 is a seq field (seq_excess) of 0, not 1 */
+	n = expand(&p, 3);
+	cr_assert_eq(n, (long)sizeof(want), "%ld: %s", n, p.why ? p.why : "");
+	cr_assert_eq(p.out[2], 0);
+	cr_assert_eq(p.out[12], 0);
+	p.out[2] = p.out[12] = 1;
+	cr_assert_arr_eq(p.out, want, sizeof(want));
+
+	/* the free names an allocation the chunk does not have */
+	STREAM(&p, RS_PS_FAGE, bad_fage);
+	cr_assert_eq(expand(&p, 3), -1);
+	cr_assert_str_eq(p.why, "free refers to an allocation before the chunk");
+
+	/* a stream longer than its events need */
+	STREAM(&p, RS_PS_FAGE, fage);
+	p.in.len[RS_PS_SIZE] = 2;
+	p.in.s[RS_PS_SIZE] = (const uint8_t[]){ 24, 1 };
+	cr_assert_eq(expand(&p, 3), -1);
+	cr_assert_str_eq(p.why, "packed streams hold more than the events use");
+	free(p.scratch);
 }

@@ -619,67 +619,6 @@ Test(reader, rejects_oversized_metadata_record)
 	free(d);
 }
 
-/* The packed-stream expansion against bytes written by hand from the spec in
- * refscope_format.h: a malloc of 24 bytes at 0x1000 with stack 7, then its
- * free (the latest allocation, same stack). */
-Test(reader, expands_hand_packed_streams)
-{
-	static const uint8_t rec[] = { RS_REC_PACKED, 1, 2 };
-	static const uint8_t head[] = {
-		RS_PH_SEQ1 | RS_PH_STACK_ID << RS_PH_STACK_SHIFT | RS_PH_ADDR_DELTA16 << RS_PH_ADDR_SHIFT,
-		RS_PH_FREE | RS_PH_SEQ1 | RS_PH_STACK_SAME << RS_PH_STACK_SHIFT |
-			RS_PH_ADDR_REF << RS_PH_ADDR_SHIFT,
-	};
-	static const uint8_t size[] = { 24 }, addr0[] = { 0x80 }, addr1[] = { 0x04 };
-	static const uint8_t stack[] = { 7 }, fage[] = { 0 }, bad_fage[] = { 1 };
-	static const uint8_t want[] = { RS_EV_ALLOC, 8, 1, 0, 0x80, 0x40, 24, 7, 0, 0,
-					RS_EV_FREE, 5, 1, 0, 0, 7, RS_KIND_FREE };
-	struct rs_pack_in in;
-	uint8_t out[64];
-	void *scratch = malloc(rs_pack_scratch_size(2));
-	const char *why;
-	size_t at;
-	long n;
-
-	memset(&in, 0, sizeof(in));
-	in.s[RS_PS_RECORDS] = rec, in.len[RS_PS_RECORDS] = sizeof(rec);
-	in.s[RS_PS_HEAD] = head, in.len[RS_PS_HEAD] = sizeof(head);
-	in.s[RS_PS_SIZE] = size, in.len[RS_PS_SIZE] = 1;
-	in.s[RS_PS_ADDR] = addr0, in.len[RS_PS_ADDR] = 1;
-	in.s[RS_PS_ADDR + 1] = addr1, in.len[RS_PS_ADDR + 1] = 1;
-	in.s[RS_PS_STACK] = stack, in.len[RS_PS_STACK] = 1;
-	in.s[RS_PS_FAGE] = fage, in.len[RS_PS_FAGE] = 1;
-	n = rs_pack_expand(&in, 0, 2, out, sizeof(out), scratch, &why, &at);
-	cr_assert_eq(n, (long)sizeof(want), "%ld: %s", n, why ? why : "");
-	cr_assert_arr_eq(out, want, sizeof(want));
-
-	/* version 3: HEAD bit 1 is a seq field (seq_excess) of 0, not 1 */
-	memset(in.pos, 0, sizeof(in.pos));
-	n = rs_pack_expand(&in, 0, 3, out, sizeof(out), scratch, &why, &at);
-	cr_assert_eq(n, (long)sizeof(want), "%ld: %s", n, why ? why : "");
-	cr_assert_eq(out[2], 0);
-	cr_assert_eq(out[12], 0);
-	out[2] = out[12] = 1;
-	cr_assert_arr_eq(out, want, sizeof(want));
-
-	/* the free names an allocation the chunk does not have */
-	memset(in.pos, 0, sizeof(in.pos));
-	in.s[RS_PS_FAGE] = bad_fage;
-	n = rs_pack_expand(&in, 0, 3, out, sizeof(out), scratch, &why, &at);
-	cr_assert_eq(n, -1);
-	cr_assert_str_eq(why, "free refers to an allocation before the chunk");
-
-	/* a stream longer than its events need */
-	memset(in.pos, 0, sizeof(in.pos));
-	in.s[RS_PS_FAGE] = fage;
-	in.len[RS_PS_SIZE] = 2;
-	in.s[RS_PS_SIZE] = (const uint8_t[]){ 24, 1 };
-	n = rs_pack_expand(&in, 0, 3, out, sizeof(out), scratch, &why, &at);
-	cr_assert_eq(n, -1);
-	cr_assert_str_eq(why, "packed streams hold more than the events use");
-	free(scratch);
-}
-
 /*
  * Event types the reader does not know (16..63, except REFAPI and the
  * snapshot range 40..47) are skipped by their framed size, yet their common

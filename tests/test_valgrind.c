@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -324,11 +325,21 @@ static const char *numbers(void)
 	return path;
 }
 
+/*
+ * Without address-space randomisation: about 1 run in 10 with it, the exit
+ * snapshot found 42 or 44 of perl's 45 lost blocks unreachable, a word
+ * somewhere (perl's hash values, stale stack) happening to hold an address
+ * inside the others, which a conservative scan must take for a pointer. It
+ * happened before format version 3 as after, and never in 30 runs with the
+ * layout fixed (personality ADDR_NO_RANDOMIZE, inherited by both tools'
+ * runs of perl), which is what this compares: the same lost blocks.
+ */
 Test(valgrind, real_perl_leaks_its_interpreter, .init = setup, .fini = teardown)
 {
 	char *argv[] = { "/usr/bin/perl", "-e",
 			 "my %h = map { $_ => [$_] } 1 .. 1000; print scalar(keys %h), qq(\\n);", NULL };
 
+	cr_assert_neq(personality(ADDR_NO_RANDOMIZE | (unsigned long)personality(0xffffffffUL)), -1);
 	cr_assert_gt(unreachable_as_memcheck(argv, "perl", 1), 0, "perl leaks");
 }
 

@@ -112,15 +112,22 @@ uint32_t rs_stacks_count(void)
 	return atomic_load(&next_id) - 1;
 }
 
-/* One multiply per frame (the loop runs for every event); the mix at the
- * end spreads the high bits the multiplies gathered into the low ones the
- * cache and the buckets index by. */
+/* One multiply per frame (the loop runs for every event), in two chains,
+ * odd and even frames, so that each waits for half as many multiplies in a
+ * row; the mix at the end spreads the high bits the multiplies gathered
+ * into the low ones the cache and the buckets index by. */
 static uint64_t hash_ips(const uintptr_t *ips, unsigned n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, g = 0xc2b2ae3d27d4eb4full;
+	unsigned i = 0;
 
-	for (unsigned i = 0; i < n; i++)
+	for (; i + 1 < n; i += 2) {
 		h = (h ^ ips[i]) * 0xff51afd7ed558ccdull;
+		g = (g ^ ips[i + 1]) * 0x9fb21c651e98df25ull;
+	}
+	if (i < n)
+		h = (h ^ ips[i]) * 0xff51afd7ed558ccdull;
+	h ^= g ^ (g >> 31);
 	h ^= h >> 32;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 29;

@@ -946,7 +946,7 @@ static inline uint8_t *reserve(struct rs_tbuf *tb, size_t need)
  * event's stamp) and returns 1; else returns 0 and the caller takes the
  * stamp at the time a reader will see.
  */
-static inline uint64_t begin_event(struct rs_tbuf *tb, uint64_t t, uint64_t addr, uint64_t lo)
+static inline int begin_event(struct rs_tbuf *tb, uint64_t t, uint64_t addr, uint64_t lo)
 {
 	if (!tb->have_first) {
 		tb->first_time = tb->prev_time = t;

@@ -42,7 +42,7 @@ static inline __attribute__((always_inline)) void rec_alloc(void *p, uint64_t si
 
 	if (rs_unlikely(!tb))
 		return;
-	t = rs_writer_now();
+	t = rs_writer_time(tb);
 	st = rs_shim_stack(tb);
 	if (p)
 		rs_ev_alloc(tb, 0, t, (uintptr_t)p, size, st, kind, align);
@@ -60,7 +60,7 @@ static inline __attribute__((always_inline)) void rec_free(void *p, unsigned kin
 
 	if (rs_unlikely(!tb))
 		return;
-	t = rs_writer_now();
+	t = rs_writer_time(tb);
 	st = rs_opt.free_stacks ? rs_shim_stack(tb) : 0;
 	rs_ev_free(tb, 0, t, (uintptr_t)p, st, kind);
 }
@@ -144,7 +144,7 @@ static void *do_realloc(void *old, size_t a, size_t b, unsigned kind)
 	}
 	tb = tbuf();
 	if (tb) {
-		t = rs_writer_now();
+		t = rs_writer_time(tb);
 		st = rs_shim_stack(tb);
 		rs_ev_free(tb, 0, t, (uintptr_t)old, st, kind);
 	}
@@ -153,11 +153,11 @@ static void *do_realloc(void *old, size_t a, size_t b, unsigned kind)
 	e = errno;
 	if (tb) {
 		if (p) {
-			t = rs_writer_now();
+			t = rs_writer_time(tb);
 			rs_ev_alloc(tb, 0, t, (uintptr_t)p, size, st, kind, 0);
 		} else if (size != 0) {
 			/* failed: old stays live; the reader restores it */
-			t = rs_writer_now();
+			t = rs_writer_time(tb);
 			rs_ev_alloc_failed(tb, 0, t, size, st, kind, (uintptr_t)old);
 		}
 		/* size 0 and NULL: glibc freed old, the FREE says it all */
@@ -271,7 +271,7 @@ static void rec_ref(int release, const void *obj, unsigned api, unsigned fn)
 	rs_self.caller = NULL;	/* not a malloc-family call: none left over from one */
 	if (rs_unlikely(!tb))
 		return;
-	t = rs_writer_now();
+	t = rs_writer_time(tb);
 	st = rs_shim_stack(tb);
 	rs_ev_ref(tb, release, 0, t, (uintptr_t)obj, st, api, fn);
 }

@@ -320,7 +320,7 @@ static void main_thread_start(void)
 		return;
 	tb = rs_shim_tbuf();
 	if (tb)
-		rs_ev_thread_start(tb, 0, rs_writer_now(), 0);
+		rs_ev_thread_start(tb, 0, rs_writer_time(tb), 0);
 }
 
 static void init_locked(void)
@@ -438,7 +438,7 @@ static void thread_gone(void *v)
 
 	s->guard = 1;
 	if (atomic_load(&rs_tracing))
-		rs_ev_thread_exit(tb, 0, rs_writer_now());
+		rs_ev_thread_exit(tb, 0, rs_writer_time(tb));
 	/* later destructors and libc's thread cleanup still free: keep the buffer */
 	rs_tbuf_retire(tb);
 	s->guard = g;
@@ -666,7 +666,7 @@ static void *thread_trampoline(void *v)
 		rs_unwind_thread_start();	/* its allocations are forwarded (guard) */
 		tb = rs_shim_tbuf();
 		if (tb)
-			rs_ev_thread_start(tb, 0, rs_writer_now(), creator);
+			rs_ev_thread_start(tb, 0, rs_writer_time(tb), creator);
 		rs_self.guard = 0;
 		errno = e;	/* the thread starts with the errno libc gave it */
 	}

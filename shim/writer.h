@@ -92,6 +92,7 @@ struct rs_tbuf {
 	uint64_t prev_seq, prev_time, prev_addr;
 	uint64_t next_min;		/* the least seq a reader gives the next event */
 	_Atomic uint64_t clock;		/* the thread's last stamp, kept across chunks */
+	uint64_t tsc_last, ns_last;	/* rs_writer_time's last clock reading (0: none) */
 	uint32_t nevents;
 	size_t len, cap;
 	uint8_t *data;			/* cap bytes, RS_CHUNK_HEADROOM before it */
@@ -161,6 +162,15 @@ void rs_writer_finish(void);
 int rs_writer_end(unsigned how, int64_t status);
 
 uint64_t rs_writer_now(void);		/* ns since start_mono */
+/*
+ * The time of an event of tb's thread, ns since start_mono: the clock read
+ * at most RS_TIME_REUSE_NS before (see writer.c), never later than it, and
+ * never before the thread's previous event time.
+ */
+uint64_t rs_writer_time(struct rs_tbuf *tb);
+#define RS_TIME_REUSE_NS 2000
+/* Does rs_writer_time reuse readings (the TSC is usable)? For tests. */
+int rs_writer_time_reuses(void);
 /* A stamp for a global record (MODULE, snapshots, END, STOPPED): above
  * every event before it (up to clock skew, see snapshot.h), and every event
  * after it is numbered at least this (the floor is raised to it). */

@@ -420,6 +420,46 @@ Test(writer, fork_child_numbers_from_its_own_start)
 	tdec_free(&d);
 }
 
+/*
+ * Event times: where the TSC is usable, a thread reuses its last clock
+ * reading until the TSC says RS_TIME_REUSE_NS passed. Times never go back,
+ * are never later than the clock, and are rarely more than the window (plus
+ * the time between the two calls here, which a preemption can stretch)
+ * early. Elsewhere every time is a fresh reading.
+ */
+Test(writer, event_times_reuse_a_reading_for_at_most_the_window)
+{
+	struct rs_tbuf *tb;
+	uint64_t t0, prev, same = 0, changed = 0, late = 0;
+	const unsigned n = 200000;
+
+	open_writer(0, 16 << 10);
+	tb = rs_tbuf_acquire(1);
+	t0 = rs_writer_time(tb);
+	usleep(3000);	/* the TSC rate needs two readings 1 ms apart */
+	prev = rs_writer_time(tb);
+	cr_assert_geq(prev - t0, 3000000);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t = rs_writer_time(tb), now = rs_writer_now();
+
+		cr_assert_geq(t, prev, "sample %u: time went back", i);
+		cr_assert_leq(t, now, "sample %u: time after the clock", i);
+		late += now - t > 2 * RS_TIME_REUSE_NS;
+		if (t == prev)
+			same++;
+		else
+			changed++;
+		prev = t;
+	}
+	cr_assert_gt(changed, 1000, "%lu fresh readings", (unsigned long)changed);
+	if (rs_writer_time_reuses())
+		cr_assert_gt(same, changed, "reused %lu, read %lu", (unsigned long)same,
+			     (unsigned long)changed);
+	cr_assert_lt(late, n / 100, "%lu of %u times more than twice the window early",
+		     (unsigned long)late, n);
+	unlink(path);
+}
+
 Test(writer, retired_buffer_reused_only_after_its_thread_is_gone)
 {
 	struct tdec d = { 0 };

@@ -8,14 +8,17 @@
  *   sigaction  the same, SIG_DFL set through sigaction, and the signal sent
  *              again with kill(getpid()) while it is blocked in the handler
  *   resethand  handler installed with SA_RESETHAND: cleanup, raise(sig)
+ *   sigset     handler installed with System V's sigset(): cleanup,
+ *              sigset(sig, SIG_DFL) (which unblocks sig), raise(sig)
  *   exit       handler calls _exit(3)
  * Before the signal it leaks KEEP blocks of 777 bytes and makes PAIRS
  * malloc(555)/free pairs; the handler's cleanup allocates nothing. So the
  * trace must hold exactly KEEP allocations of 777 and PAIRS of 555.
  *
  *   query      prints what the signal functions report while it sets SIG_DFL,
- *              handlers, SA_RESETHAND ones (one line each), then exits 0:
- *              traced and plain runs must print the same
+ *              handlers, SA_RESETHAND ones, sigset's dispositions and holds
+ *              (one line each), then exits 0: traced and plain runs must
+ *              print the same
  *   slow FILE  for ever: malloc(333), free, the number of pairs done so far
  *              written (8 bytes, pwrite at 0) to FILE, 1 ms sleep: a busy
  *              thread whose events trickle, for the kill -9 bound
@@ -28,6 +31,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* sigset is obsolescent, and glibc says so; programs still call it, and
+ * the shim must see them do it: that is what its modes here test */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 #define KEEP 37
 #define PAIRS 5000
@@ -82,6 +89,13 @@ static void reraise_sigaction(int sig)
 	sigemptyset(&dfl.sa_mask);
 	sigaction(sig, &dfl, NULL);
 	kill(getpid(), sig);	/* blocked here: delivered when we return */
+}
+
+static void sigset_raise(int sig)
+{
+	cleanup();
+	sigset(sig, SIG_DFL);
+	raise(sig);
 }
 
 static void reset_raise(int sig)
@@ -199,6 +213,21 @@ static int query(void)
 	prev = signal(SIGINT, SIG_DFL);
 	say(prev == reraise ? "prev handler\n" : "prev other\n");
 	show("dfl int", SIGINT);
+
+	/* sigset: a handler, a hold (the handler stays), back to SIG_DFL (which
+	 * reports the hold and lifts it) */
+	prev = sigset(SIGTERM, reraise);
+	say(prev == SIG_DFL ? "sigset prev dfl\n" : "sigset prev other\n");
+	show("sigset term", SIGTERM);
+	prev = sigset(SIGTERM, SIG_HOLD);
+	say(prev == reraise ? "hold prev handler\n" : "hold prev other\n");
+	prev = sigset(SIGTERM, SIG_HOLD);
+	say(prev == SIG_HOLD ? "hold again prev hold\n" : "hold again prev other\n");
+	prev = sigset(SIGTERM, SIG_DFL);
+	say(prev == SIG_HOLD ? "dfl prev hold\n" : "dfl prev other\n");
+	show("sigset dfl term", SIGTERM);
+	prev = sigset(-1, SIG_DFL);
+	say(prev == SIG_ERR ? "bad signal err\n" : "bad signal other\n");
 	return 0;
 }
 
@@ -237,6 +266,8 @@ int main(int argc, char **argv)
 		handle(sig, reset_raise, SA_RESETHAND);
 	else if (!strcmp(how, "exit"))
 		handle(sig, exit_3, 0);
+	else if (!strcmp(how, "sigset"))
+		sigset(sig, sigset_raise);
 	else
 		return 2;
 	work();

@@ -298,6 +298,39 @@ RS_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 	return set_handler(sig, h, SA_RESETHAND | SA_NODEFER, rs_real.sysv_signal);
 }
 
+/*
+ * System V's sigset, as glibc does it (sysdeps/posix/sigset.c) but through
+ * our sigaction: glibc's own calls its internal __sigaction, which we never
+ * see, so a program resetting a fatal signal with sigset(sig, SIG_DFL) in
+ * its handler and re-raising it took the signal away from us, and its
+ * events died with it. Never calls the real sigset: sigaction and
+ * sigprocmask are all it is made of.
+ */
+RS_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
+{
+	struct sigaction act, old;
+	sigset_t set, prev;
+
+	rs_bootstrap();
+	if (sigemptyset(&set) < 0 || sigaddset(&set, sig) < 0)
+		return SIG_ERR;
+	if (disp == SIG_HOLD) {
+		if (sigprocmask(SIG_BLOCK, &set, &prev) < 0)
+			return SIG_ERR;
+		if (sigismember(&prev, sig))
+			return SIG_HOLD;
+		if (sigaction(sig, NULL, &old) < 0)
+			return SIG_ERR;
+		return old.sa_handler;
+	}
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = disp;
+	sigemptyset(&act.sa_mask);
+	if (sigaction(sig, &act, &old) < 0 || sigprocmask(SIG_UNBLOCK, &set, &prev) < 0)
+		return SIG_ERR;
+	return sigismember(&prev, sig) ? SIG_HOLD : old.sa_handler;
+}
+
 RS_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h);
 RS_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 {

@@ -3,7 +3,7 @@
  * leaves a complete trace: the cleanup-and-reraise idiom of coreutils
  * (handler: clean up, signal(sig, SIG_DFL), raise(sig)), SIG_DFL set with
  * sigaction while the signal is blocked in the handler, SA_RESETHAND
- * handlers, _exit from a handler; the real case `sort big | head -1`; what
+ * handlers, System V sigset handlers, _exit from a handler; the real case `sort big | head -1`; what
  * the program sees when it queries its signals; and kill -9 of a running
  * program loses at most the events of the last REFSCOPE_FLUSH_MS.
  * The sample is samples/sigdie.c, whose opening comment states the truth.
@@ -104,6 +104,15 @@ Test(signals, resethand_handler_that_reraises_ends_the_trace, .init = setup, .fi
 	dies_complete("resethand", SIGTERM, RS_END_SIGNAL, SIGTERM);
 }
 
+/* System V's sigset: glibc's calls its internal sigaction, unseen; the
+ * shim's own sigset goes through its sigaction hook. */
+Test(signals, sigset_handler_that_reraises_ends_the_trace, .init = setup, .fini = teardown,
+     .timeout = 60)
+{
+	dies_complete("sigset", SIGPIPE, RS_END_SIGNAL, SIGPIPE);
+	dies_complete("sigset", SIGTERM, RS_END_SIGNAL, SIGTERM);
+}
+
 Test(signals, handler_calling_exit_ends_the_trace, .init = setup, .fini = teardown,
      .timeout = 60)
 {
@@ -123,6 +132,8 @@ Test(signals, queries_see_what_the_program_set, .init = setup, .fini = teardown)
 	cr_assert_eq(plain.status, 0);
 	cr_assert_eq(traced.status, 0);
 	cr_assert(strstr(plain.out, "back to dfl pipe dfl") != NULL, "%s", plain.out);
+	cr_assert(strstr(plain.out, "\nhold again prev hold\ndfl prev hold\n") != NULL, "%s", plain.out);
+	cr_assert(strstr(plain.out, "\nbad signal err\n") != NULL, "%s", plain.out);
 	cr_assert_str_eq(traced.out, plain.out);
 	e2e_proc_free(&plain);
 	e2e_proc_free(&traced);

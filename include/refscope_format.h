@@ -39,7 +39,10 @@
  * event on the same address in any thread, and at least the seq of any
  * MODULE, snapshot or other global record written before it (which is above
  * every event's before it: "below seq" means before); events of different
- * threads may share one. So the seq costs nothing in the common case.
+ * threads may share one. The shim's stamps also lie between the time it
+ * read for the event (exact, not the rounded packed time) and the moment it
+ * took the stamp, so an event another thread caused through the program's
+ * own synchronization, on any address, is numbered after its cause.
  * Inside a chunk, numbers are deltas against per-chunk state that starts as
  *   prev_seq = chunk.first_seq, prev_time = chunk.first_time, prev_addr = 0
  * and is updated by every event that carries the field. The seq field:

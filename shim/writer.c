@@ -240,8 +240,10 @@ uint64_t rs_seq_global(void)
 }
 
 /*
- * The stamp of tb's next event: at time t (what a reader will see), on addr
- * (0: none), at least lo. Publishes it for addr before the caller hands the
+ * The stamp of tb's next event: at time t (the time read for the event,
+ * not rounded: a stamp never lags the real time, else an event another
+ * thread caused could sort before its cause), on addr (0: none), at least
+ * lo. Publishes it for addr before the caller hands the
  * address on (a free: before the real call; an allocation: before
  * returning the block), so whichever thread gets the address next reads it.
  */
@@ -1026,7 +1028,7 @@ static inline uint8_t *reserve(struct rs_tbuf *tb, size_t need)
  * Starts an event at time t on addr (0: none), its stamp at least lo. For
  * the first event of a chunk: sets the chunk state (first_seq is the
  * event's stamp) and returns 1; else returns 0 and the caller takes the
- * stamp at the time a reader will see.
+ * stamp at time t.
  */
 static inline int begin_event(struct rs_tbuf *tb, uint64_t t, uint64_t addr, uint64_t lo)
 {
@@ -1196,7 +1198,11 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t lo, uint64_t 
 	first = begin_event(tb, t, addr, lo);
 	q = first ? 0 : (t - tb->prev_time) >> g.time_shift;
 	tb->prev_time += q << g.time_shift;	/* the time a reader will see */
-	sq = first ? tb->first_seq : take_stamp(tb, tb->prev_time, addr, lo);
+	/* stamped at the event's real time t, not the rounded one (up to
+	 * 2^time_shift ns earlier): a stamp that lags the time lets an event
+	 * another thread caused sort before its cause (a free, then a signal,
+	 * then another thread's malloc of other memory: a false peak) */
+	sq = first ? tb->first_seq : take_stamp(tb, t, addr, lo);
 	x = 2 + (is_free ? 1 : 2);
 	ex = seq_excess(tb, sq, tb->prev_time);
 	if (!ex)

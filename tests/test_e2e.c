@@ -249,6 +249,36 @@ Test(e2e, handoff_orders_reused_addresses_across_threads, .init = setup, .fini =
 	e2e_proc_free(&p);
 }
 
+/*
+ * turns: two threads take turns allocating and freeing a 64 KiB block, each
+ * from its own arena, so at most one is ever live. Only the time orders one
+ * thread's free before the other's allocation just after it: stamps taken
+ * at the rounded (16 us) time of packed events let the allocation sort
+ * first, and the peak counted both blocks.
+ */
+Test(e2e, turns_peak_counts_one_block_handed_between_threads, .init = setup, .fini = teardown)
+{
+	enum { ROUNDS = 10000, BLOCK = 64 << 10 };
+	char *argv[] = { E2E_SAMPLE("turns"), NULL };
+	struct e2e_proc p;
+	json_t *j = traced_sample(argv, "turns", &p), *dtv;
+
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+	assert_silent(&p);
+	assert_end(j, "exit", 0);
+	cr_assert_eq(e2e_int(j, "totals.unknown_frees"), 0);
+	cr_assert_eq(e2e_int(j, "totals.allocations"), 2 * ROUNDS + 2);
+	cr_assert_eq(e2e_int(j, "totals.frees"), 2 * ROUNDS);
+	dtv = e2e_group_with(j, "allocate_dtv");	/* glibc's, as in threads8 */
+	cr_assert_not_null(dtv);
+	cr_assert_eq(e2e_int(dtv, "blocks"), 2);
+	assert_live(j, 2, e2e_int(dtv, "bytes"));
+	cr_assert_eq(e2e_int(j, "peak.live_blocks"), 3);
+	cr_assert_eq(e2e_int(j, "peak.live_bytes"), BLOCK + e2e_int(dtv, "bytes"));
+	json_decref(j);
+	e2e_proc_free(&p);
+}
+
 Test(e2e, fork_and_exec_write_one_trace_each, .init = setup, .fini = teardown)
 {
 	char *argv[] = { E2E_SAMPLE("forkexec"), E2E_SAMPLE("leak7"), NULL };

@@ -738,3 +738,32 @@ Test(writer, stamps_order_an_address_across_threads)
 	cr_assert_eq(ev_of(&d, 2, RS_EV_THREAD_EXIT, 0)->seq, g2);
 	tdec_free(&d);
 }
+
+/*
+ * A packed event is stamped at its exact time, not at the rounded one a
+ * reader decodes: thread 2's malloc at 20100, which thread 1's free at 20000
+ * may have caused (on another address), is numbered after it although its
+ * decoded time (5000, its chunk's start) is far below the free's (17384).
+ */
+Test(writer, packed_stamps_follow_the_exact_time)
+{
+	const uint64_t p = 0x7f0000010000ull, q = 0x7f0000020000ull, r = 0x7f0000030000ull;
+	struct tdec d = { 0 };
+	struct rs_tbuf *t1, *t2;
+
+	open_writer_shift(0, 16 << 10, 14);
+	t1 = rs_tbuf_acquire(1);
+	t2 = rs_tbuf_acquire(2);
+	rs_ev_alloc(t1, 0, 1000, p, 65536, 1, RS_KIND_MALLOC, 0);
+	rs_ev_alloc(t2, 0, 5000, q, 16, 2, RS_KIND_MALLOC, 0);
+	rs_ev_free(t1, 0, 20000, p, 1, RS_KIND_FREE);
+	rs_ev_alloc(t2, 0, 20100, r, 65536, 2, RS_KIND_MALLOC, 0);
+	rs_tbuf_flush(t1);
+	rs_tbuf_flush(t2);
+	decode(&d);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_FREE, 0)->time, 17384);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_FREE, 0)->seq, 20000);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_ALLOC, 1)->time, 5000);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_ALLOC, 1)->seq, 20100);
+	tdec_free(&d);
+}

@@ -105,6 +105,7 @@ void rs_options_parse(struct rs_options *o)
 	o->snapshot_interval = 0;
 	if (parse_num(getenv("REFSCOPE_SNAPSHOT_INTERVAL"), &v))
 		o->snapshot_interval = v > 86400 * 365 ? 86400 * 365 : (unsigned)v;
+	o->exact_order = flag("REFSCOPE_EXACT_ORDER", 0);
 	o->flush_ms = 1000;
 	if (parse_num(getenv("REFSCOPE_FLUSH_MS"), &v))
 		o->flush_ms = v > 86400000 ? 86400000 : (unsigned)v;

@@ -19,6 +19,7 @@ struct rs_options {
 	unsigned snapshot_interval;	/* REFSCOPE_SNAPSHOT_INTERVAL seconds, 0: never */
 	int python;		/* REFSCOPE_PYTHON: prepare CPython targets, default 1 */
 	unsigned flush_ms;	/* REFSCOPE_FLUSH_MS: buffer age bound, default 1000, 0: none */
+	int exact_order;	/* REFSCOPE_EXACT_ORDER: stamps at the exact time, default 0 */
 };
 
 /* Parses the environment through getenv; no malloc, no stdio. */

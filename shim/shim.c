@@ -260,6 +260,7 @@ static int open_trace(unsigned origin)
 	cfg.compress = rs_opt.compress;
 	cfg.buf_size = rs_opt.buffer_bytes;
 	cfg.time_shift = RS_PACK_TIME_SHIFT;
+	cfg.exact_order = rs_opt.exact_order;
 	cfg.max_age_ns = (uint64_t)rs_opt.flush_ms * 1000000u;
 	cfg.quiet = rs_opt.quiet;
 	cfg.start_mono = h.start_monotonic;

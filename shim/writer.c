@@ -42,6 +42,7 @@ static struct {
 	size_t scap;		/* bytes of each packed stream */
 	unsigned time_shift;
 	uint64_t max_age;	/* 0: no bound */
+	int exact_order;
 	int quiet;
 	uint64_t start_mono;
 	atomic_int stopped;
@@ -185,7 +186,7 @@ int rs_writer_time_reuses(void)
 uint64_t rs_writer_time(struct rs_tbuf *tb)
 {
 #if defined(__x86_64__)
-	if (tsc.usable) {
+	if (tsc.usable && !g.exact_order) {
 		uint64_t gate = atomic_load_explicit(&tsc.gate, memory_order_relaxed);
 		uint64_t c = __builtin_ia32_rdtsc(), ns;
 
@@ -327,6 +328,7 @@ int rs_writer_open(const struct rs_writer_config *cfg)
 	g.scap = 4 * g.buf_size < RS_PACK_STREAM_CAP ? 4 * g.buf_size : RS_PACK_STREAM_CAP;
 	g.time_shift = cfg->time_shift > 30 ? 30 : cfg->time_shift;
 	g.max_age = cfg->max_age_ns;
+	g.exact_order = cfg->exact_order;
 	tsc_init();
 	atomic_store(&g.stopped, 0);
 	atomic_store(&rs_tracing, 1);
@@ -1044,6 +1046,16 @@ static inline int begin_event(struct rs_tbuf *tb, uint64_t t, uint64_t addr, uin
 	return 0;
 }
 
+/* The time a packed event read at t and decoded at td is stamped at. */
+static inline uint64_t stamp_time(uint64_t t, uint64_t td)
+{
+	uint64_t r = t & ~((1ull << RS_ORDER_SHIFT) - 1);
+
+	if (g.exact_order)
+		return t;
+	return r > td ? r : td;
+}
+
 /* The seq field of an event of stamp sq at (decoded) time td; moves the
  * chunk state on. */
 static inline uint64_t seq_excess(struct rs_tbuf *tb, uint64_t sq, uint64_t td)
@@ -1198,11 +1210,20 @@ static void packed_event(struct rs_tbuf *tb, int is_free, uint64_t lo, uint64_t 
 	first = begin_event(tb, t, addr, lo);
 	q = first ? 0 : (t - tb->prev_time) >> g.time_shift;
 	tb->prev_time += q << g.time_shift;	/* the time a reader will see */
-	/* stamped at the event's real time t, not the rounded one (up to
-	 * 2^time_shift ns earlier): a stamp that lags the time lets an event
-	 * another thread caused sort before its cause (a free, then a signal,
-	 * then another thread's malloc of other memory: a false peak) */
-	sq = first ? tb->first_seq : take_stamp(tb, t, addr, lo);
+	/*
+	 * Stamped at the time read (exact order), or at it rounded down to
+	 * 2^RS_ORDER_SHIFT ns but not below the time the reader decodes. A
+	 * stamp lagging the time lets an event another thread caused through
+	 * the program's own synchronization (a free, a signal, the other
+	 * thread's malloc of other memory) sort before its cause: a false peak.
+	 * Exact, the excess holds the time's low bits (about a byte an event);
+	 * rounded, events of different threads less than about 6 us apart
+	 * (the rounding and rs_writer_time's reuse) may sort either way.
+	 */
+	if (!first)
+		sq = take_stamp(tb, stamp_time(t, tb->prev_time), addr, lo);
+	else
+		sq = tb->first_seq;
 	x = 2 + (is_free ? 1 : 2);
 	ex = seq_excess(tb, sq, tb->prev_time);
 	if (!ex)

@@ -129,6 +129,8 @@ struct rs_writer_config {
 	unsigned time_shift;	/* malloc/free times rounded down to 2^time_shift ns */
 	uint64_t max_age_ns;	/* a buffer whose first event is older is written
 				 * at its thread's next event; 0: only when full */
+	int exact_order;	/* stamps at the exact time, every event reads the
+				 * clock; else RS_ORDER_NS apart (see writer.c) */
 };
 
 /* Non-zero while events are recorded. Read on every hook call. */
@@ -169,6 +171,7 @@ uint64_t rs_writer_now(void);		/* ns since start_mono */
  */
 uint64_t rs_writer_time(struct rs_tbuf *tb);
 #define RS_TIME_REUSE_NS 2000
+#define RS_ORDER_SHIFT 12	/* packed events are stamped at times rounded to 2^12 ns */
 /* Does rs_writer_time reuse readings (the TSC is usable)? For tests. */
 int rs_writer_time_reuses(void);
 /* A stamp for a global record (MODULE, snapshots, END, STOPPED): above

@@ -18,6 +18,8 @@
 
 static char path[] = "/tmp/refscope-test-writer-XXXXXX";
 
+static int exact_order;	/* the next open_writer's config.exact_order */
+
 static int open_writer_shift(int compress, size_t buf, unsigned time_shift)
 {
 	struct rs_writer_config c;
@@ -35,6 +37,7 @@ static int open_writer_shift(int compress, size_t buf, unsigned time_shift)
 	c.quiet = 1;
 	c.start_mono = 0;
 	c.time_shift = time_shift;
+	c.exact_order = exact_order;
 	cr_assert_eq(rs_writer_open(&c), 0);
 	return fd;
 }
@@ -740,12 +743,15 @@ Test(writer, stamps_order_an_address_across_threads)
 }
 
 /*
- * A packed event is stamped at its exact time, not at the rounded one a
- * reader decodes: thread 2's malloc at 20100, which thread 1's free at 20000
- * may have caused (on another address), is numbered after it although its
- * decoded time (5000, its chunk's start) is far below the free's (17384).
+ * With exact order a packed event is stamped at the time read, not at the
+ * rounded one a reader decodes: thread 2's malloc at 20100, which thread
+ * 1's free at 20000 may have caused (on another address), is numbered after
+ * it although its decoded time (5000, its chunk's start) is far below the
+ * free's (17384). By default the stamp time is rounded down to 2^12 ns but
+ * not below the decoded time: 17384 for the free, 16384 for the malloc,
+ * which then sorts first (the few microseconds the default leaves open).
  */
-Test(writer, packed_stamps_follow_the_exact_time)
+static void stamp_free_then_malloc(uint64_t want_free, uint64_t want_malloc)
 {
 	const uint64_t p = 0x7f0000010000ull, q = 0x7f0000020000ull, r = 0x7f0000030000ull;
 	struct tdec d = { 0 };
@@ -762,8 +768,19 @@ Test(writer, packed_stamps_follow_the_exact_time)
 	rs_tbuf_flush(t2);
 	decode(&d);
 	cr_assert_eq(ev_of(&d, 1, RS_EV_FREE, 0)->time, 17384);
-	cr_assert_eq(ev_of(&d, 1, RS_EV_FREE, 0)->seq, 20000);
+	cr_assert_eq(ev_of(&d, 1, RS_EV_FREE, 0)->seq, want_free);
 	cr_assert_eq(ev_of(&d, 2, RS_EV_ALLOC, 1)->time, 5000);
-	cr_assert_eq(ev_of(&d, 2, RS_EV_ALLOC, 1)->seq, 20100);
+	cr_assert_eq(ev_of(&d, 2, RS_EV_ALLOC, 1)->seq, want_malloc);
 	tdec_free(&d);
+}
+
+Test(writer, packed_stamps_follow_the_exact_time)
+{
+	exact_order = 1;
+	stamp_free_then_malloc(20000, 20100);
+}
+
+Test(writer, packed_stamps_by_default_follow_the_time_to_4us)
+{
+	stamp_free_then_malloc(17384, 16384);
 }

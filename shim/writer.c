@@ -195,7 +195,9 @@ uint64_t rs_writer_time(struct rs_tbuf *tb)
 			return tb->ns_last - g.start_mono;
 		ns = mono_ns();
 		if (!gate && ns - tsc.ns0 >= 1000000 && c > tsc.tsc0) {
-			gate = (c - tsc.tsc0) * RS_TIME_REUSE_NS / (ns - tsc.ns0);
+			/* 128 bits: the first reading may come days after open */
+			gate = (uint64_t)((unsigned __int128)(c - tsc.tsc0) * RS_TIME_REUSE_NS /
+					  (ns - tsc.ns0));
 			atomic_store_explicit(&tsc.gate, gate ? gate : 1, memory_order_relaxed);
 		}
 		if (ns < tb->ns_last)	/* never: the clock is monotonic */

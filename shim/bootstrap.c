@@ -200,6 +200,11 @@ static __sighandler_t fb_signal(int sig, __sighandler_t h)
 	return SIG_ERR;
 }
 
+static int fb_prctl(int op, unsigned long a, unsigned long b, unsigned long c, unsigned long d)
+{
+	return (int)syscall(SYS_prctl, op, a, b, c, d);
+}
+
 static int fb_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);
@@ -258,6 +263,7 @@ static void set_fallbacks(void)
 	rs_real.sysv_signal = fb_signal;
 	rs_real.bsd_signal = fb_signal;
 	rs_real.close = fb_close;
+	rs_real.prctl = fb_prctl;
 	rs_real.close_range = fb_close_range;
 	rs_real.closefrom = fb_closefrom;
 	rs_real.dup2 = fb_dup2;
@@ -327,6 +333,7 @@ void rs_bootstrap(void)
 	RESOLVE(closefrom, "closefrom", fb_closefrom);
 	RESOLVE(dup2, "dup2", fb_dup2);
 	RESOLVE(dup3, "dup3", fb_dup3);
+	RESOLVE(prctl, "prctl", fb_prctl);
 	sym = rs_real.dlsym(RTLD_NEXT, "__libc_start_main");
 	if (!sym)
 		sym = dlvsym(RTLD_NEXT, "__libc_start_main", "GLIBC_2.2.5");

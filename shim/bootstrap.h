@@ -53,6 +53,7 @@ struct rs_real_fns {
 	void (*closefrom)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*prctl)(int, unsigned long, unsigned long, unsigned long, unsigned long);
 	int (*libc_start_main)(rs_main_fn, int, char **, void (*)(void), void (*)(void),
 			       void (*)(void), void *);
 };

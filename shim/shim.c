@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,14 +57,6 @@ static uint32_t my_tid(void)
 	if (!rs_self.tid)
 		rs_self.tid = (uint32_t)syscall(SYS_gettid);
 	return rs_self.tid;
-}
-
-static uint64_t mono_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void read_cmdline(void)
@@ -224,8 +217,8 @@ static int open_trace(unsigned origin)
 	h.flags = RS_HDR_LITTLE_ENDIAN;
 	h.pid = (uint32_t)getpid();
 	h.ppid = (uint32_t)getppid();
-	h.start_realtime = mono_ns(CLOCK_REALTIME);
-	h.start_monotonic = mono_ns(CLOCK_MONOTONIC);
+	h.start_realtime = rs_clock_ns(CLOCK_REALTIME);
+	h.start_monotonic = rs_clock_ns(CLOCK_MONOTONIC);
 	h.pointer_size = sizeof(void *);
 	rs_header_encode(hb, &h);
 
@@ -672,6 +665,28 @@ static void *thread_trampoline(void *v)
 		errno = e;	/* the thread starts with the errno libc gave it */
 	}
 	return fn(arg);
+}
+
+/*
+ * prctl(PR_SET_TSC, PR_TSC_SIGSEGV) makes the TSC fault for the calling
+ * thread and the threads it creates after: the shim stops reading it
+ * (rs_writer_time) before the call, everywhere, so no event of the
+ * program can die of it. Everything else passes through; like glibc's
+ * prctl, it takes the four arguments whatever the option.
+ */
+RS_EXPORT int prctl(int option, ...)
+{
+	unsigned long a[4];
+	va_list ap;
+
+	va_start(ap, option);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	rs_bootstrap();
+	if (option == PR_SET_TSC)
+		rs_writer_tsc_off();
+	return rs_real.prctl(option, a[0], a[1], a[2], a[3]);
 }
 
 RS_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,

@@ -785,21 +785,13 @@ void rs_snapshot_reset_after_fork(void)
 	atomic_store(&busy, 0);
 }
 
-static uint64_t mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int lock_wait(uint64_t wait_ns)
 {
-	uint64_t until = mono() + wait_ns;
+	uint64_t until = rs_clock_ns(CLOCK_MONOTONIC) + wait_ns;
 	struct timespec ms = { 0, 1000000 };
 
 	while (atomic_exchange_explicit(&busy, 1, memory_order_acquire)) {
-		if (mono() >= until)
+		if (rs_clock_ns(CLOCK_MONOTONIC) >= until)
 			return -EBUSY;
 		nanosleep(&ms, NULL);
 	}
@@ -937,7 +929,7 @@ int rs_snapshot_take(const struct rs_snapshot_req *req, struct rs_snapshot_stats
 	struct iset covered, tgt;
 	struct scan s;
 	struct iovec l, r;
-	uint64_t t0 = mono(), seq;
+	uint64_t t0 = rs_clock_ns(CLOCK_MONOTONIC), seq;
 	int rc;
 
 	if (!atomic_load(&rs_tracing) || atomic_load(&closed))
@@ -982,13 +974,13 @@ int rs_snapshot_take(const struct rs_snapshot_req *req, struct rs_snapshot_stats
 		rc = s.err;
 	}
 	if (rc == 0)	/* without SNAPSHOT_END a reader knows it is incomplete */
-		write_end(&s, mono() - t0);
+		write_end(&s, rs_clock_ns(CLOCK_MONOTONIC) - t0);
 	if (stats) {
 		stats->id = s.id;
 		stats->regions = s.regions;
 		stats->words = s.words;
 		stats->bytes = s.bytes;
-		stats->duration_ns = mono() - t0;
+		stats->duration_ns = rs_clock_ns(CLOCK_MONOTONIC) - t0;
 	}
 out:
 	if (req->last)

@@ -118,14 +118,6 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	errno = e;
 }
 
-static uint64_t mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* "/proc/self/task/TID/stat" */
 static void stat_path(char *path, uint32_t tid)
 {
@@ -200,14 +192,14 @@ static int alone(uint32_t me)
 static void *snap_thread(void *arg)
 {
 	uint64_t interval = (uint64_t)rs_opt.snapshot_interval * 1000000000ull;
-	uint64_t due = interval ? mono() + interval : 0;
+	uint64_t due = interval ? rs_clock_ns(CLOCK_MONOTONIC) + interval : 0;
 	uint32_t me = gettid_();
 
 	(void)arg;
 	rs_self.guard = 1;	/* whatever we call only forwards */
 	rs_self.tid = me;
 	for (;;) {
-		uint64_t now = mono(), until = now + POLL_NS;
+		uint64_t now = rs_clock_ns(CLOCK_MONOTONIC), until = now + POLL_NS;
 		struct timespec ts;
 		unsigned trigger = 0;
 
@@ -219,7 +211,7 @@ static void *snap_thread(void *arg)
 			while (sem_trywait(&wake) == 0)
 				;	/* signals while we scan make one snapshot */
 			trigger = RS_SNAP_SIGNAL;
-		} else if (errno == ETIMEDOUT && due && mono() >= due) {
+		} else if (errno == ETIMEDOUT && due && rs_clock_ns(CLOCK_MONOTONIC) >= due) {
 			trigger = RS_SNAP_PERIODIC;
 		}
 		if (!atomic_load(&rs_tracing))
@@ -228,7 +220,7 @@ static void *snap_thread(void *arg)
 			take(trigger, 0, EXIT_WAIT_NS, 0);
 			rs_py_request(trigger);
 			if (interval)
-				due = mono() + interval;
+				due = rs_clock_ns(CLOCK_MONOTONIC) + interval;
 		} else if (alone(me)) {
 			break;
 		}

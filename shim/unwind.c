@@ -263,14 +263,6 @@ static __thread int my_shard = -1;
 static __thread int my_depth;	/* this thread inside unw_backtrace (0 or 1) */
 static __thread int my_gate;	/* this thread closed the gate */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void pause_a_little(unsigned round)
 {
 	if (round < 64) {
@@ -299,8 +291,8 @@ static int unwind_enter(void)
 			break;
 		atomic_fetch_sub(&inside[my_shard].n, 1);
 		if (!deadline)
-			deadline = now_ns() + GATE_WAIT_NS;
-		else if (now_ns() > deadline)
+			deadline = rs_clock_ns(CLOCK_MONOTONIC) + GATE_WAIT_NS;
+		else if (rs_clock_ns(CLOCK_MONOTONIC) > deadline)
 			return 0;
 		pause_a_little(round);
 	}
@@ -329,8 +321,8 @@ static int wait_unwinders(void)
 		if (busy <= 0)
 			return 1;
 		if (!deadline)
-			deadline = now_ns() + GATE_WAIT_NS;
-		else if (now_ns() > deadline)
+			deadline = rs_clock_ns(CLOCK_MONOTONIC) + GATE_WAIT_NS;
+		else if (rs_clock_ns(CLOCK_MONOTONIC) > deadline)
 			return 0;
 		pause_a_little(round);
 	}

@@ -141,17 +141,28 @@ static inline void spin_unlock(atomic_int *l)
  * usable, every event reads the clock.
  */
 static struct {
-	int usable;
+	atomic_int usable;
 	uint64_t ns0, tsc0;		/* a reading at open */
 	_Atomic uint64_t gate;		/* TSC ticks in RS_TIME_REUSE_NS; 0: not yet known */
 } tsc;
 
-static uint64_t mono_ns(void)
+/* 1 once the program forbade itself the TSC: the vDSO's clock reads it */
+static atomic_int vdso_off;
+
+uint64_t rs_clock_ns(clockid_t c)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (atomic_load_explicit(&vdso_off, memory_order_relaxed))
+		syscall(SYS_clock_gettime, c, &ts);
+	else
+		clock_gettime(c, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ns(void)
+{
+	return rs_clock_ns(CLOCK_MONOTONIC);
 }
 
 static void tsc_init(void)
@@ -161,7 +172,7 @@ static void tsc_init(void)
 	int fd, mode = 0;
 	ssize_t n = 0;
 
-	tsc.usable = 0;
+	atomic_store(&tsc.usable, 0);
 	if (prctl(PR_GET_TSC, &mode, 0, 0, 0) != 0 || mode != PR_TSC_ENABLE)
 		return;
 	fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
@@ -174,19 +185,25 @@ static void tsc_init(void)
 		return;
 	tsc.tsc0 = __builtin_ia32_rdtsc();
 	tsc.ns0 = mono_ns();
-	tsc.usable = 1;
+	atomic_store(&tsc.usable, 1);
 #endif
 }
 
 int rs_writer_time_reuses(void)
 {
-	return tsc.usable;
+	return atomic_load_explicit(&tsc.usable, memory_order_relaxed);
+}
+
+void rs_writer_tsc_off(void)
+{
+	atomic_store(&tsc.usable, 0);
+	atomic_store(&vdso_off, 1);
 }
 
 uint64_t rs_writer_time(struct rs_tbuf *tb)
 {
 #if defined(__x86_64__)
-	if (tsc.usable && !g.exact_order) {
+	if (atomic_load_explicit(&tsc.usable, memory_order_relaxed) && !g.exact_order) {
 		uint64_t gate = atomic_load_explicit(&tsc.gate, memory_order_relaxed);
 		uint64_t c = __builtin_ia32_rdtsc(), ns;
 
@@ -212,10 +229,7 @@ uint64_t rs_writer_time(struct rs_tbuf *tb)
 
 uint64_t rs_writer_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - g.start_mono;
+	return mono_ns() - g.start_mono;
 }
 
 uint64_t rs_seq_peek(void)

@@ -174,6 +174,11 @@ uint64_t rs_writer_time(struct rs_tbuf *tb);
 #define RS_ORDER_SHIFT 12	/* packed events are stamped at times rounded to 2^12 ns */
 /* Does rs_writer_time reuse readings (the TSC is usable)? For tests. */
 int rs_writer_time_reuses(void);
+/* Never read the TSC again, nor the vDSO's clock, which reads it: the
+ * program is about to forbid it (prctl PR_SET_TSC). */
+void rs_writer_tsc_off(void);
+/* clock_gettime(c) in ns; by the system call after rs_writer_tsc_off. */
+uint64_t rs_clock_ns(clockid_t c);
 /* A stamp for a global record (MODULE, snapshots, END, STOPPED): above
  * every event before it (up to clock skew, see snapshot.h), and every event
  * after it is numbered at least this (the floor is raised to it). */

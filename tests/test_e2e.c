@@ -333,6 +333,27 @@ Test(e2e, exact_order_flag_sets_the_environment, .init = setup, .fini = teardown
 	cr_assert_eq(off, 1, "set by the flag only");
 }
 
+/*
+ * notsc forbids itself the TSC (prctl PR_SET_TSC, PR_TSC_SIGSEGV), after
+ * which rdtsc, and with it the vDSO's clock_gettime, kill it: the shim must
+ * stop reading either before the call, and still trace every event.
+ */
+Test(e2e, program_that_forbids_the_tsc_runs_and_is_traced, .init = setup, .fini = teardown)
+{
+	char *argv[] = { E2E_SAMPLE("notsc"), NULL };
+	struct e2e_proc p;
+	json_t *j = traced_sample(argv, "notsc", &p);
+
+	cr_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0, "status %#x", p.status);
+	cr_assert_str_eq(p.out, "ok\n");
+	assert_end(j, "exit", 0);
+	cr_assert_eq(e2e_int(j, "totals.allocations"), 20009);
+	cr_assert_eq(e2e_int(j, "totals.frees"), 20000);
+	assert_live(j, 9, 9 * 99);
+	json_decref(j);
+	e2e_proc_free(&p);
+}
+
 Test(e2e, fork_and_exec_write_one_trace_each, .init = setup, .fini = teardown)
 {
 	char *argv[] = { E2E_SAMPLE("forkexec"), E2E_SAMPLE("leak7"), NULL };

@@ -154,6 +154,15 @@ static void handle(int sig, void (*h)(int), int flags)
 	(void)sig;
 }
 
+/* "LABEL WHAT" when match, else "LABEL other", a line. */
+static void is(const char *label, int match, const char *what)
+{
+	say(label);
+	say(" ");
+	say(match ? what : "other");
+	say("\n");
+}
+
 static void show(const char *what, int sig)
 {
 	struct sigaction o;
@@ -175,13 +184,13 @@ static int query(void)
 
 	show("start pipe", SIGPIPE);
 	prev = signal(SIGPIPE, SIG_DFL);	/* already SIG_DFL */
-	say(prev == SIG_DFL ? "prev dfl\n" : "prev other\n");
+	is("prev", prev == SIG_DFL, "dfl");
 	show("dfl again pipe", SIGPIPE);
 	prev = signal(SIGPIPE, reraise);
-	say(prev == SIG_DFL ? "prev dfl\n" : "prev other\n");
+	is("prev", prev == SIG_DFL, "dfl");
 	show("handler pipe", SIGPIPE);
 	prev = signal(SIGPIPE, SIG_DFL);
-	say(prev == reraise ? "prev handler\n" : "prev other\n");
+	is("prev", prev == reraise, "handler");
 	show("back to dfl pipe", SIGPIPE);
 
 	memset(&sa, 0, sizeof(sa));
@@ -191,7 +200,7 @@ static int query(void)
 	sigaddset(&sa.sa_mask, SIGINT);
 	memset(&old, 0, sizeof(old));
 	sigaction(SIGTERM, &sa, &old);
-	say(old.sa_handler == SIG_DFL ? "old dfl\n" : "old other\n");
+	is("old", old.sa_handler == SIG_DFL, "dfl");
 	show("dfl with mask term", SIGTERM);
 
 	sa.sa_handler = reset_raise;
@@ -204,30 +213,30 @@ static int query(void)
 	sa.sa_handler = SIG_IGN;
 	sa.sa_flags = 0;
 	sigaction(SIGHUP, &sa, &old);
-	say(old.sa_handler == reset_raise ? "old reset_raise\n" : "old other\n");
+	is("old", old.sa_handler == reset_raise, "reset_raise");
 	show("ignored hup", SIGHUP);
 
 	prev = sysv_signal(SIGINT, reraise);
-	say(prev == SIG_DFL ? "prev dfl\n" : "prev other\n");
+	is("prev", prev == SIG_DFL, "dfl");
 	show("sysv int", SIGINT);
 	prev = signal(SIGINT, SIG_DFL);
-	say(prev == reraise ? "prev handler\n" : "prev other\n");
+	is("prev", prev == reraise, "handler");
 	show("dfl int", SIGINT);
 
 	/* sigset: a handler, a hold (the handler stays), back to SIG_DFL (which
 	 * reports the hold and lifts it) */
 	prev = sigset(SIGTERM, reraise);
-	say(prev == SIG_DFL ? "sigset prev dfl\n" : "sigset prev other\n");
+	is("sigset prev", prev == SIG_DFL, "dfl");
 	show("sigset term", SIGTERM);
 	prev = sigset(SIGTERM, SIG_HOLD);
-	say(prev == reraise ? "hold prev handler\n" : "hold prev other\n");
+	is("hold prev", prev == reraise, "handler");
 	prev = sigset(SIGTERM, SIG_HOLD);
-	say(prev == SIG_HOLD ? "hold again prev hold\n" : "hold again prev other\n");
+	is("hold again prev", prev == SIG_HOLD, "hold");
 	prev = sigset(SIGTERM, SIG_DFL);
-	say(prev == SIG_HOLD ? "dfl prev hold\n" : "dfl prev other\n");
+	is("dfl prev", prev == SIG_HOLD, "hold");
 	show("sigset dfl term", SIGTERM);
 	prev = sigset(-1, SIG_DFL);
-	say(prev == SIG_ERR ? "bad signal err\n" : "bad signal other\n");
+	is("bad signal", prev == SIG_ERR, "err");
 	return 0;
 }
 

@@ -249,6 +249,21 @@ static long long groups_with(json_t *report, const char *fn, long long *bytes)
 	return blocks;
 }
 
+/* The report of prog's only trace has exactly blocks live at exit, of bytes
+ * in all, from stacks that name fn. */
+static void assert_leaked_by(const char *prog, const char *fn, long long blocks, long long bytes)
+{
+	char *trace = e2e_only_trace(dir, prog);
+	long long got;
+	json_t *j;
+
+	cr_assert_eq(e2e_report(trace, &j), 0);
+	cr_assert_eq(groups_with(j, fn, &got), blocks, "%s: blocks from %s", prog, fn);
+	cr_assert_eq(got, bytes, "%s: bytes from %s", prog, fn);
+	json_decref(j);
+	free(trace);
+}
+
 /* ---- threads ------------------------------------------------------------ */
 
 Test(faults, threads_hand_blocks_over_while_threads_come_and_go, .init = setup,
@@ -603,9 +618,6 @@ Test(faults, dlopen_dlclose_loop, .init = setup, .fini = teardown, .timeout = 12
 	char *argv[] = { E2E_SAMPLE("fault_dlloop"), NULL };
 	struct e2e_proc p;
 	struct ftrace t;
-	char *trace;
-	json_t *j;
-	long long bytes;
 
 	same_both_ways(dir, argv, NULL, &p);
 	cr_assert_str_eq(p.out, "dlloop 100 ok\n");
@@ -615,12 +627,7 @@ Test(faults, dlopen_dlclose_loop, .init = setup, .fini = teardown, .timeout = 12
 	ASSERT_TALLY(&t, 7100, 7100, 100, 50, 50);
 	unload(&t);
 	/* symbolized from the library unloaded long before the end */
-	trace = e2e_only_trace(dir, "fault_dlloop");
-	cr_assert_eq(e2e_report(trace, &j), 0);
-	cr_assert_eq(groups_with(j, "plug_keep", &bytes), 50);
-	cr_assert_eq(bytes, 355000);
-	json_decref(j);
-	free(trace);
+	assert_leaked_by("fault_dlloop", "plug_keep", 50, 355000);
 	e2e_proc_free(&p);
 }
 
@@ -631,9 +638,6 @@ Test(faults, longjmp_out_of_nested_allocating_calls, .init = setup, .fini = tear
 	struct e2e_proc p;
 	struct ftrace t;
 	struct tally x;
-	char *trace;
-	json_t *j;
-	long long bytes;
 
 	same_both_ways(dir, argv, NULL, &p);
 	cr_assert_str_eq(p.out, "longjmp 20 ok\n");
@@ -646,13 +650,8 @@ Test(faults, longjmp_out_of_nested_allocating_calls, .init = setup, .fini = tear
 	cr_assert_eq(x.live_bytes, 800600);
 	cr_assert_eq(x.unstacked, 0);
 	unload(&t);
-	trace = e2e_only_trace(dir, "fault_longjmp");
-	cr_assert_eq(e2e_report(trace, &j), 0);
 	/* one group per depth: each stack names nest */
-	cr_assert_eq(groups_with(j, "nest", &bytes), 100);
-	cr_assert_eq(bytes, 800600);
-	json_decref(j);
-	free(trace);
+	assert_leaked_by("fault_longjmp", "nest", 100, 800600);
 	e2e_proc_free(&p);
 }
 
